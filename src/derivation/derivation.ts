@@ -50,7 +50,6 @@ export function compareBytes(a: string, b: string): number {
 /** Sort strings byte-wise; cheap when all are ASCII (UTF-16 order equals byte order then). */
 export function sortBytewise(xs: Iterable<string>): string[] {
   const arr = [...xs];
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: ASCII range check
   if (arr.every((s) => /^[\x00-\x7f]*$/.test(s))) return arr.sort();
   return arr.sort(compareBytes);
 }

@@ -67,9 +67,9 @@ export function hashDerivationModulo(
         );
       }
       const key = h.toBase16();
-      let set = inputs.get(key);
-      if (!set) inputs.set(key, (set = new Set()));
+      const set = inputs.get(key) ?? new Set<string>();
       set.add(out);
+      inputs.set(key, set);
     }
   }
   const hash = Hash.of("sha256", printDerivation(drv, { maskOutputs, inputsOverride: inputs }));

@@ -53,7 +53,7 @@ export class StorePath {
 
   /** Parse a base name such as `g1w7hy3q…-foo`. */
   static parseBaseName(baseName: string): StorePath {
-    if (baseName.length < HASH_PART_LEN + 2) {
+    if (baseName.length < HASH_PART_LEN + 1) {
       throw new StorePathError(`'${baseName}' is too short to be a valid store path`);
     }
     const hashPart = baseName.slice(0, HASH_PART_LEN);
