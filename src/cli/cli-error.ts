@@ -1,0 +1,4 @@
+/** A usage problem the CLI reports as `error: …` with exit code 1. */
+export class CliUsageError extends Error {
+  override name = "CliUsageError";
+}

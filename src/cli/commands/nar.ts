@@ -1,0 +1,35 @@
+// `nixstate nar dump|restore|ls`: NAR archives as `nix-store --dump/--restore` and `nix nar ls`.
+import type { Command } from "commander";
+import { writeNar } from "../../nar/nar-dump.ts";
+import { narListing, renderNarListing } from "../../nar/nar-listing.ts";
+import { restoreNar } from "../../nar/nar-restore.ts";
+import { writeStdout } from "../stdout.ts";
+
+export function registerNarCommands(program: Command): void {
+  const nar = program
+    .command("nar")
+    .description("serialise and restore file trees as NAR archives");
+  nar
+    .command("dump")
+    .description("write the NAR serialisation of PATH to stdout (as nix-store --dump)")
+    .argument("<path>")
+    .action(async (path: string) => {
+      await writeNar(path, process.stdout);
+    });
+  nar
+    .command("restore")
+    .description(
+      "unpack a NAR read from stdin into DIR, which must not exist (as nix-store --restore)",
+    )
+    .argument("<dir>")
+    .action(async (dir: string) => {
+      await restoreNar(process.stdin, dir);
+    });
+  nar
+    .command("ls")
+    .description("print the NAR listing JSON of a NAR read from stdin")
+    .action(async () => {
+      const listing = await narListing(process.stdin);
+      await writeStdout(`${renderNarListing(listing)}\n`);
+    });
+}

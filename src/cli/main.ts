@@ -1,0 +1,49 @@
+// The `nixstate` command line. Each command lives in its own module under commands/.
+import { Command, CommanderError } from "commander";
+import { registerDerivationCommands } from "./commands/derivation.ts";
+import { registerHashCommands } from "./commands/hash.ts";
+import { registerNarCommands } from "./commands/nar.ts";
+
+export function makeProgram(): Command {
+  const program = new Command("nixstate")
+    .description("A Nix-compatible build engine whose goals are XState machines")
+    .version("0.1.0")
+    .showHelpAfterError()
+    .exitOverride();
+  registerDerivationCommands(program);
+  registerNarCommands(program);
+  registerHashCommands(program);
+  return program;
+}
+
+function describeErrno(code: string): string {
+  const known: Record<string, string> = {
+    ENOENT: "no such file or directory",
+    EACCES: "permission denied",
+    EEXIST: "it already exists",
+    ENOTDIR: "a parent is not a directory",
+    EISDIR: "it is a directory",
+  };
+  return known[code] ?? code;
+}
+
+/** Print an error the way Nix does (`error: …`) and exit 1; stack traces only on request. */
+function reportAndExit(e: unknown): never {
+  if (e instanceof CommanderError) process.exit(e.exitCode);
+  const sys = e as NodeJS.ErrnoException;
+  const msg =
+    sys?.code && sys.syscall && sys.path
+      ? `cannot ${sys.syscall} '${sys.path}': ${describeErrno(sys.code)}`
+      : e instanceof Error
+        ? e.message
+        : String(e);
+  process.stderr.write(`error: ${msg}\n`);
+  if (process.env.NIXSTATE_DEBUG && e instanceof Error) process.stderr.write(`${e.stack}\n`);
+  process.exit(1);
+}
+
+try {
+  await makeProgram().parseAsync(process.argv);
+} catch (e) {
+  reportAndExit(e);
+}
