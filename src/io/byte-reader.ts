@@ -1,0 +1,335 @@
+// A pull-based reader over a stream of byte chunks (a Readable, process.stdin, an array of
+// Buffers). It pulls a chunk only when the bytes already buffered cannot satisfy a read, so it
+// never holds more than one chunk beyond what it was asked for, and whatever it has not handed out
+// can be taken back (`takeBuffered`, `rest`) for the next consumer of the same stream.
+//
+// Returned Buffers may be views into the source's chunks (no copy): the source must not reuse its
+// buffers, which Node streams never do. A ByteReader is not re-entrant: finish (or abandon) one
+// read, including a `readChunks` iteration, before starting the next.
+
+import { NonZeroPaddingError, UnexpectedEndError, ValueTooLargeError } from "./read-errors.ts";
+import { paddingLength } from "./wire-padding.ts";
+
+export type ByteSource = AsyncIterable<Uint8Array> | Iterable<Uint8Array>;
+
+const EMPTY = Buffer.alloc(0);
+const TWO_POW_32 = 2 ** 32;
+// A u64 whose high word reaches 2^21 is above Number.MAX_SAFE_INTEGER (2^53 - 1).
+const UNSAFE_HIGH_WORD = 2 ** 21;
+// Compact the chunk list once this many consumed slots have piled up at its front.
+const COMPACT_AFTER = 32;
+
+function asBuffer(chunk: unknown): Buffer {
+  if (Buffer.isBuffer(chunk)) return chunk;
+  if (chunk instanceof Uint8Array) {
+    return Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+  }
+  throw new TypeError(
+    `ByteReader source yielded a ${typeof chunk} instead of bytes (was an encoding set on the stream?)`,
+  );
+}
+
+export class ByteReader {
+  readonly #source: ByteSource;
+  #iterator: AsyncIterator<Uint8Array> | Iterator<Uint8Array> | undefined;
+  #chunks: Buffer[] = [];
+  /** Index in #chunks of the first chunk with unconsumed bytes. */
+  #head = 0;
+  /** Bytes already consumed from #chunks[#head]. */
+  #pos = 0;
+  /** Unconsumed bytes held in #chunks. */
+  #buffered = 0;
+  #ended = false;
+  #offset = 0;
+
+  /**
+   * Called with every byte range as it is consumed (reads, padding, skips, streamed chunks; not
+   * `takeBuffered`/`rest`), e.g. to hash a NAR while it is being parsed.
+   */
+  tap: ((bytes: Buffer) => void) | undefined = undefined;
+
+  constructor(source: ByteSource) {
+    this.#source = source;
+  }
+
+  /** A reader over bytes already in memory. */
+  static from(bytes: Uint8Array): ByteReader {
+    return new ByteReader([bytes]);
+  }
+
+  /** Bytes consumed so far (the absolute position of the next byte to be read). */
+  get offset(): number {
+    return this.#offset;
+  }
+
+  /** Bytes pulled from the source but not consumed yet. */
+  get bufferedLength(): number {
+    return this.#buffered;
+  }
+
+  /** Read exactly `n` bytes. The caller bounds `n`: it is buffered in memory. */
+  async readExact(n: number, expected = "bytes"): Promise<Buffer> {
+    if (n === 0) return EMPTY;
+    if (this.#buffered < n) await this.#fill(n, expected, this.#offset);
+    return this.#take(n);
+  }
+
+  /**
+   * Read a little-endian u64 as a number. Throws ValueTooLargeError when it exceeds `limit`
+   * (at most Number.MAX_SAFE_INTEGER, the default): pass the largest value that makes sense.
+   */
+  async readU64(limit = Number.MAX_SAFE_INTEGER, expected = "u64"): Promise<number> {
+    const start = this.#offset;
+    if (this.#buffered < 8) await this.#fill(8, expected, start);
+    return this.#takeU64(limit, expected, start);
+  }
+
+  /** Read a little-endian u64 as a bigint (all 64 bits, no limit). */
+  async readU64BigInt(expected = "u64"): Promise<bigint> {
+    const bytes = await this.readExact(8, expected);
+    return bytes.readBigUInt64LE(0);
+  }
+
+  /** Consume the zero padding that follows a wire string of `length` bytes. */
+  async readPadding(length: number, expected = "string"): Promise<void> {
+    const pad = paddingLength(length);
+    if (pad === 0) return;
+    if (this.#buffered < pad) await this.#fill(pad, `padding of ${expected}`, this.#offset);
+    this.#takePadding(pad, expected);
+  }
+
+  /**
+   * Read a Nix wire string: u64 length (at most `maxLength`), the bytes, zero padding to a
+   * multiple of 8. Costs a single await when the whole string is already buffered.
+   */
+  async readString(maxLength: number, expected = "string"): Promise<Buffer> {
+    const start = this.#offset;
+    if (this.#buffered < 8) await this.#fill(8, `length of ${expected}`, start);
+    const length = this.#takeU64(maxLength, `length of ${expected}`, start);
+    const pad = paddingLength(length);
+    if (this.#buffered < length + pad) await this.#fill(length + pad, expected, this.#offset);
+    const bytes = length === 0 ? EMPTY : this.#take(length);
+    if (pad !== 0) this.#takePadding(pad, expected);
+    return bytes;
+  }
+
+  /**
+   * `readString` without waiting: the string when it lies entirely in the current chunk, else
+   * undefined with nothing consumed (then call `readString`, which also reports any error). Lets
+   * hot loops such as the NAR parser skip an await per token.
+   */
+  tryReadString(maxLength: number): Buffer | undefined {
+    const chunk = this.#chunks[this.#head];
+    if (chunk === undefined) return undefined;
+    const pos = this.#pos;
+    const available = chunk.length - pos;
+    if (available < 8) return undefined;
+    const length = chunk.readUInt32LE(pos);
+    if (chunk.readUInt32LE(pos + 4) !== 0 || length > maxLength) return undefined;
+    const pad = paddingLength(length);
+    const end = pos + 8 + length;
+    if (available < 8 + length + pad) return undefined;
+    for (let i = end; i < end + pad; i++) {
+      if (chunk[i] !== 0) return undefined; // readString reports it
+    }
+    const bytes = length === 0 ? EMPTY : chunk.subarray(pos + 8, end);
+    if (this.tap !== undefined) this.tap(chunk.subarray(pos, end + pad));
+    this.#consume(8 + length + pad, available);
+    return bytes;
+  }
+
+  /**
+   * Stream `n` bytes through without buffering them: yields views of the source's chunks as they
+   * arrive. Bytes count as consumed as soon as they are yielded, so abandoning the iteration leaves
+   * the reader consistent (positioned after the last yielded chunk).
+   */
+  async *readChunks(n: number, expected = "bytes"): AsyncGenerator<Buffer, void, undefined> {
+    const start = this.#offset;
+    let left = n;
+    while (left > 0) {
+      while (this.#buffered === 0) {
+        if (!(await this.#pull())) {
+          throw new UnexpectedEndError(start, expected, left, this.#offset);
+        }
+      }
+      const available = this.#chunks[this.#head]!.length - this.#pos;
+      const chunk = this.#take(Math.min(available, left));
+      left -= chunk.length;
+      yield chunk;
+    }
+  }
+
+  /** Discard `n` bytes, streaming (never buffers more than one chunk). */
+  async skip(n: number, expected = "bytes"): Promise<void> {
+    const start = this.#offset;
+    let left = n;
+    while (left > 0) {
+      while (this.#buffered === 0) {
+        if (!(await this.#pull())) {
+          throw new UnexpectedEndError(start, expected, left, this.#offset);
+        }
+      }
+      const available = this.#chunks[this.#head]!.length - this.#pos;
+      left -= this.#take(Math.min(available, left)).length;
+    }
+  }
+
+  /** True when every byte has been consumed and the source is exhausted (pulls if needed). */
+  async atEnd(): Promise<boolean> {
+    while (this.#buffered === 0) {
+      if (!(await this.#pull())) return true;
+    }
+    return false;
+  }
+
+  /**
+   * Hand out the bytes pulled from the source but not consumed (they count as consumed from now
+   * on). The source itself stays with this reader; see `rest` to hand everything over.
+   */
+  takeBuffered(): Buffer[] {
+    const out: Buffer[] = [];
+    for (let i = this.#head; i < this.#chunks.length; i++) {
+      const chunk = this.#chunks[i]!;
+      out.push(i === this.#head ? chunk.subarray(this.#pos) : chunk);
+    }
+    this.#offset += this.#buffered;
+    this.#chunks = [];
+    this.#head = 0;
+    this.#pos = 0;
+    this.#buffered = 0;
+    return out;
+  }
+
+  /** Put back bytes that were read (e.g. after peeking): they are read again next. */
+  unread(bytes: Uint8Array): void {
+    if (bytes.length === 0) return;
+    if (bytes.length > this.#offset) {
+      throw new RangeError(
+        `cannot unread ${bytes.length} bytes: only ${this.#offset} have been read from this source`,
+      );
+    }
+    const chunks = this.#chunks.slice(this.#head);
+    if (chunks.length > 0 && this.#pos > 0) chunks[0] = chunks[0]!.subarray(this.#pos);
+    chunks.unshift(asBuffer(bytes));
+    this.#chunks = chunks;
+    this.#head = 0;
+    this.#pos = 0;
+    this.#buffered += bytes.length;
+    this.#offset -= bytes.length;
+  }
+
+  /** Everything not consumed yet: the buffered bytes, then the rest of the source. */
+  async *rest(): AsyncGenerator<Buffer, void, undefined> {
+    yield* this.takeBuffered();
+    while (await this.#pull()) {
+      yield* this.takeBuffered();
+    }
+  }
+
+  /** Stop reading the source early (lets a Readable release its resources). */
+  async close(): Promise<void> {
+    const iterator = this.#iterator;
+    this.#ended = true;
+    this.#iterator = undefined;
+    await iterator?.return?.();
+  }
+
+  /** Pull one chunk from the source; false once it is exhausted. */
+  async #pull(): Promise<boolean> {
+    if (this.#ended) return false;
+    if (this.#iterator === undefined) {
+      const source = this.#source;
+      this.#iterator =
+        Symbol.asyncIterator in source
+          ? source[Symbol.asyncIterator]()
+          : (source as Iterable<Uint8Array>)[Symbol.iterator]();
+    }
+    const result = await this.#iterator.next();
+    if (result.done) {
+      this.#ended = true;
+      return false;
+    }
+    const chunk = asBuffer(result.value);
+    if (chunk.length > 0) {
+      this.#chunks.push(chunk);
+      this.#buffered += chunk.length;
+    }
+    return true;
+  }
+
+  /** Pull until `n` bytes are buffered, or fail naming the item that starts at `start`. */
+  async #fill(n: number, expected: string, start: number): Promise<void> {
+    while (this.#buffered < n) {
+      if (!(await this.#pull())) {
+        throw new UnexpectedEndError(
+          start,
+          expected,
+          n - this.#buffered,
+          this.#offset + this.#buffered,
+        );
+      }
+    }
+  }
+
+  /** Consume `n` (> 0, ≤ buffered) bytes: a view when they sit in one chunk, else a copy. */
+  #take(n: number): Buffer {
+    const first = this.#chunks[this.#head]!;
+    const available = first.length - this.#pos;
+    if (n <= available) {
+      const view = first.subarray(this.#pos, this.#pos + n);
+      this.#consume(n, available);
+      this.tap?.(view);
+      return view;
+    }
+    const out = Buffer.allocUnsafe(n);
+    let written = 0;
+    while (written < n) {
+      const chunk = this.#chunks[this.#head]!;
+      const left = chunk.length - this.#pos;
+      const count = Math.min(left, n - written);
+      chunk.copy(out, written, this.#pos, this.#pos + count);
+      written += count;
+      this.#consume(count, left);
+    }
+    this.tap?.(out);
+    return out;
+  }
+
+  /** Advance past `n` bytes of the head chunk, which has `available` unconsumed bytes. */
+  #consume(n: number, available: number): void {
+    this.#buffered -= n;
+    this.#offset += n;
+    if (n < available) {
+      this.#pos += n;
+      return;
+    }
+    this.#pos = 0;
+    this.#chunks[this.#head++] = EMPTY; // release the chunk now, not at the next compaction
+    if (this.#head === this.#chunks.length) {
+      this.#chunks.length = 0;
+      this.#head = 0;
+    } else if (this.#head >= COMPACT_AFTER) {
+      this.#chunks.splice(0, this.#head);
+      this.#head = 0;
+    }
+  }
+
+  #takeU64(limit: number, expected: string, start: number): number {
+    const bytes = this.#take(8);
+    const low = bytes.readUInt32LE(0);
+    const high = bytes.readUInt32LE(4);
+    const value = high * TWO_POW_32 + low;
+    if (high >= UNSAFE_HIGH_WORD || value > limit) {
+      throw new ValueTooLargeError(start, expected, bytes.readBigUInt64LE(0), limit);
+    }
+    return value;
+  }
+
+  #takePadding(pad: number, expected: string): void {
+    const start = this.#offset;
+    const bytes = this.#take(pad);
+    for (let i = 0; i < pad; i++) {
+      if (bytes[i] !== 0) throw new NonZeroPaddingError(start + i, expected);
+    }
+  }
+}
