@@ -1,0 +1,546 @@
+// One derivation goal as an XState machine: Nix's DerivationGoal states, decisions only.
+// Every effect (store queries, substitution, waiting on other goals, locks, the builder) is an
+// invoked actor supplied through `provide`, so the same machine runs live, against fakes, and
+// in replay from recorded actor outputs.
+import { assign, fromPromise, setup } from "xstate";
+import type { Derivation } from "../derivation/derivation.ts";
+import type {
+  AnyDerivation,
+  BuildAttempt,
+  BuildMode,
+  GoalInput,
+  GoalOutcome,
+  InputsResult,
+  OutputStatus,
+  WaiteesResult,
+} from "./goal-types.ts";
+import {
+  allWantedValid,
+  goalName,
+  outcome,
+  validOutputs,
+  verdictOfAttempt,
+} from "./goal-verdicts.ts";
+
+/** An effect the machine needs but does not implement. */
+function effect<TOut, TIn>(name: string) {
+  return fromPromise<TOut, TIn>(async () => {
+    throw new Error(`goal effect '${name}' was not provided`);
+  });
+}
+
+interface GoalContext {
+  input: GoalInput;
+  drv: AnyDerivation | undefined;
+  outputs: OutputStatus[];
+  wantedOutputs: string[];
+  needRestart: boolean;
+  inputPaths: string[];
+  inputDrvOutputs: Record<string, string>;
+  outcome: GoalOutcome | undefined;
+}
+
+export type GoalEvent = { type: "addWantedOutputs"; outputs: string[] };
+
+export interface DrvInput {
+  drvPath: string;
+}
+export interface QueryOutputsInput {
+  drvPath: string;
+  drv: AnyDerivation;
+  wantedOutputs: string[];
+  mode: BuildMode;
+  cacheFailures: boolean;
+}
+export interface SubstituteInput {
+  drvPath: string;
+  paths: string[];
+  repair: boolean;
+}
+export interface RealiseInputsInput {
+  drvPath: string;
+  drv: AnyDerivation;
+  mode: BuildMode;
+  useSubstitutes: boolean;
+}
+export interface InputPathsInput {
+  drvPath: string;
+  drv: AnyDerivation;
+  inputDrvOutputs: Record<string, string>;
+}
+export interface LockInput {
+  goalId: number;
+  drvPath: string;
+  drv: AnyDerivation;
+  outputs: OutputStatus[];
+}
+export interface RunBuildInput {
+  goalId: number;
+  drvPath: string;
+  drv: AnyDerivation;
+  outputs: OutputStatus[];
+  inputPaths: string[];
+  mode: BuildMode;
+  goalName: string;
+}
+export interface RepairInput {
+  drvPath: string;
+  outputs: OutputStatus[];
+}
+
+const inMemory = (c: GoalContext) => c.input.basicDrv !== undefined;
+const nameOf = (c: GoalContext) =>
+  goalName(
+    c.input.drvPath,
+    inMemory(c) ? [...(c.drv?.outputs.keys() ?? [])] : c.wantedOutputs,
+    inMemory(c),
+  );
+
+/** Substitutes are tried unless disabled globally or by the derivation (`allowSubstitutes = ""`/"0"). */
+function substitutesAllowed(c: GoalContext): boolean {
+  const v = c.drv?.env.get("allowSubstitutes");
+  return c.input.settings.useSubstitutes && (v === undefined || (v !== "" && v !== "0"));
+}
+
+const FINALS = {
+  built: "Built",
+  substituted: "Substituted",
+  alreadyValid: "AlreadyValid",
+  permanentFailure: "PermanentFailure",
+  inputRejected: "InputRejected",
+  outputRejected: "OutputRejected",
+  transientFailure: "TransientFailure",
+  cachedFailure: "CachedFailure",
+  timedOut: "TimedOut",
+  miscFailure: "MiscFailure",
+  dependencyFailed: "DependencyFailed",
+  logLimitExceeded: "LogLimitExceeded",
+  notDeterministic: "NotDeterministic",
+} as const;
+
+/** The final state named after a status. */
+export function finalStateOf(status: GoalOutcome["result"]["status"]): string {
+  return Object.entries(FINALS).find(([, s]) => s === status)![0];
+}
+
+type FinalName = keyof typeof FINALS;
+const finalStates = Object.fromEntries(
+  Object.keys(FINALS).map((k) => [k, { type: "final" as const }]),
+) as Record<FinalName, { type: "final" }>;
+
+/** Guarded transitions to the final state matching `context.outcome` (set by the same transition). */
+const toOutcomeFinal = Object.entries(FINALS).map(([state, status]) => ({
+  guard: ({ context }: { context: GoalContext }) => context.outcome?.result.status === status,
+  target: `#goal.${state}`,
+}));
+
+export const derivationGoalMachine = setup({
+  types: {
+    context: {} as GoalContext,
+    input: {} as GoalInput,
+    output: {} as GoalOutcome,
+    events: {} as GoalEvent,
+  },
+  actors: {
+    queryDrvValid: effect<boolean, DrvInput>("queryDrvValid"),
+    substitutePaths: effect<WaiteesResult, SubstituteInput>("substitutePaths"),
+    readDerivation: effect<Derivation, DrvInput>("readDerivation"),
+    queryOutputs: effect<OutputStatus[], QueryOutputsInput>("queryOutputs"),
+    realiseInputs: effect<InputsResult, RealiseInputsInput>("realiseInputs"),
+    computeInputPaths: effect<string[], InputPathsInput>("computeInputPaths"),
+    lockOutputs: effect<OutputStatus[], LockInput>("lockOutputs"),
+    runBuild: effect<BuildAttempt, RunBuildInput>("runBuild"),
+    checkOutputClosure: effect<string[], RepairInput>("checkOutputClosure"),
+    repairPaths: effect<WaiteesResult, SubstituteInput>("repairPaths"),
+  },
+  actions: {
+    // An effect that threw: the goal fails with its message, as a Nix goal does on an Error.
+    failWithError: assign(({ event }) => {
+      const error = (event as unknown as { error: unknown }).error;
+      return {
+        outcome: outcome("MiscFailure", error instanceof Error ? error.message : String(error)),
+      };
+    }),
+  },
+}).createMachine({
+  id: "goal",
+  context: ({ input }) => ({
+    input,
+    drv: input.basicDrv,
+    outputs: [],
+    wantedOutputs: input.wantedOutputs,
+    needRestart: false,
+    inputPaths: [],
+    inputDrvOutputs: {},
+    outcome: undefined,
+  }),
+  initial: "start",
+  output: ({ context }) => context.outcome!,
+  on: {
+    addWantedOutputs: {
+      actions: assign(({ context, event }) => {
+        // Wanting all outputs (empty list) subsumes everything; otherwise add what is new.
+        if (context.wantedOutputs.length === 0) return {};
+        if (event.outputs.length === 0) return { wantedOutputs: [], needRestart: true };
+        const added = event.outputs.filter((o) => !context.wantedOutputs.includes(o));
+        return added.length === 0
+          ? {}
+          : { wantedOutputs: [...context.wantedOutputs, ...added], needRestart: true };
+      }),
+    },
+  },
+  states: {
+    // A goal for an in-memory derivation (the serve protocol's BuildDerivation) has no .drv.
+    start: {
+      always: [
+        { guard: ({ context }) => inMemory(context), target: "haveDerivation" },
+        { target: "getDerivation" },
+      ],
+    },
+    getDerivation: {
+      initial: "checking",
+      states: {
+        checking: {
+          invoke: {
+            src: "queryDrvValid",
+            input: ({ context }) => ({ drvPath: context.input.drvPath }),
+            onDone: [
+              {
+                guard: ({ context, event }) => event.output && context.input.mode === "normal",
+                target: "#goal.loadDerivation",
+              },
+              { target: "substituting" },
+            ],
+            onError: { target: "#goal.miscFailure", actions: "failWithError" },
+          },
+        },
+        substituting: {
+          invoke: {
+            src: "substitutePaths",
+            input: ({ context }) => ({
+              drvPath: context.input.drvPath,
+              paths: [context.input.drvPath],
+              repair: false,
+            }),
+            onDone: [
+              {
+                guard: ({ event }) => event.output.nrFailed > 0,
+                target: "#goal.miscFailure",
+                actions: assign(({ context }) => ({
+                  outcome: outcome(
+                    "MiscFailure",
+                    `cannot build missing derivation '${context.input.drvPath}'`,
+                  ),
+                })),
+              },
+              { target: "#goal.loadDerivation" },
+            ],
+            onError: { target: "#goal.miscFailure", actions: "failWithError" },
+          },
+        },
+      },
+    },
+    loadDerivation: {
+      invoke: {
+        src: "readDerivation",
+        input: ({ context }) => ({ drvPath: context.input.drvPath }),
+        onDone: { target: "haveDerivation", actions: assign({ drv: ({ event }) => event.output }) },
+        onError: { target: "miscFailure", actions: "failWithError" },
+      },
+    },
+    haveDerivation: {
+      initial: "checking",
+      states: {
+        checking: {
+          invoke: {
+            src: "queryOutputs",
+            input: ({ context }) => ({
+              drvPath: context.input.drvPath,
+              drv: context.drv!,
+              wantedOutputs: context.wantedOutputs,
+              mode: context.input.mode,
+              cacheFailures: context.input.settings.cacheFailures,
+            }),
+            onDone: [
+              {
+                guard: ({ context, event }) =>
+                  allWantedValid(event.output) && context.input.mode === "normal",
+                target: "#goal.alreadyValid",
+                actions: assign(({ event }) => ({
+                  outputs: event.output,
+                  outcome: outcome("AlreadyValid", "", {
+                    builtOutputs: validOutputs(event.output),
+                  }),
+                })),
+              },
+              {
+                guard: ({ context, event }) =>
+                  context.input.settings.cacheFailures &&
+                  event.output.some((o) => o.wanted && !o.valid && o.failedBefore),
+                target: "#goal.cachedFailure",
+                actions: assign(({ context, event }) => ({
+                  outputs: event.output,
+                  outcome: outcome(
+                    "CachedFailure",
+                    `build of '${context.input.drvPath}' previously failed (output '${event.output.find((o) => o.failedBefore)!.path}' is in the failed-path cache; run 'nixstate failed clear' to retry)`,
+                  ),
+                })),
+              },
+              {
+                guard: ({ context }) => substitutesAllowed(context),
+                target: "substituting",
+                actions: assign({ outputs: ({ event }) => event.output }),
+              },
+              {
+                target: "#goal.outputsSubstituted",
+                actions: assign({ outputs: ({ event }) => event.output }),
+              },
+            ],
+            onError: { target: "#goal.miscFailure", actions: "failWithError" },
+          },
+        },
+        substituting: {
+          invoke: {
+            src: "substitutePaths",
+            input: ({ context }) => ({
+              drvPath: context.input.drvPath,
+              paths: context.outputs
+                .filter((o) => o.wanted && (!o.valid || context.input.mode === "repair"))
+                .map((o) => o.path),
+              repair: context.input.mode === "repair",
+            }),
+            onDone: { target: "#goal.outputsSubstituted" },
+            onError: { target: "#goal.miscFailure", actions: "failWithError" },
+          },
+        },
+      },
+    },
+    outputsSubstituted: {
+      invoke: {
+        src: "queryOutputs",
+        input: ({ context }) => ({
+          drvPath: context.input.drvPath,
+          drv: context.drv!,
+          wantedOutputs: context.wantedOutputs,
+          mode: context.input.mode,
+          cacheFailures: false,
+        }),
+        onDone: [
+          {
+            guard: ({ context }) => context.needRestart,
+            target: "haveDerivation",
+            actions: assign({ needRestart: false }),
+          },
+          {
+            guard: ({ context, event }) =>
+              context.input.mode === "normal" && allWantedValid(event.output),
+            target: "substituted",
+            actions: assign(({ event }) => ({
+              outputs: event.output,
+              outcome: outcome("Substituted", "", { builtOutputs: validOutputs(event.output) }),
+            })),
+          },
+          {
+            guard: ({ context, event }) =>
+              context.input.mode === "repair" && allWantedValid(event.output),
+            target: "repairClosure",
+            actions: assign({ outputs: ({ event }) => event.output }),
+          },
+          {
+            guard: ({ context, event }) =>
+              context.input.mode === "check" && !allWantedValid(event.output),
+            target: "miscFailure",
+            actions: assign(({ context }) => ({
+              outcome: outcome(
+                "MiscFailure",
+                `some outputs of '${context.input.drvPath}' are not valid, so checking is not possible`,
+              ),
+            })),
+          },
+          // Gave up on substitution: realise the inputs, then build.
+          { target: "inputsRealised", actions: assign({ outputs: ({ event }) => event.output }) },
+        ],
+        onError: { target: "miscFailure", actions: "failWithError" },
+      },
+    },
+    inputsRealised: {
+      initial: "waiting",
+      states: {
+        waiting: {
+          invoke: {
+            src: "realiseInputs",
+            input: ({ context }) => ({
+              drvPath: context.input.drvPath,
+              drv: context.drv!,
+              mode: context.input.mode,
+              useSubstitutes: context.input.settings.useSubstitutes,
+            }),
+            onDone: [
+              {
+                guard: ({ event }) => event.output.missingSource !== undefined,
+                target: "#goal.miscFailure",
+                actions: assign(({ context, event }) => ({
+                  outcome: outcome(
+                    "MiscFailure",
+                    `dependency '${event.output.missingSource}' of '${context.input.drvPath}' does not exist, and substitution is disabled`,
+                  ),
+                })),
+              },
+              {
+                guard: ({ context, event }) => event.output.nrFailed > 0 && inMemory(context),
+                target: "#goal.miscFailure",
+                actions: assign(({ context }) => ({
+                  outcome: outcome(
+                    "MiscFailure",
+                    `some dependencies of '${context.input.drvPath}' are missing`,
+                  ),
+                })),
+              },
+              {
+                guard: ({ event }) => event.output.nrFailed > 0,
+                target: "#goal.dependencyFailed",
+                actions: assign(({ context, event }) => ({
+                  outcome: outcome(
+                    "DependencyFailed",
+                    `${event.output.nrFailed} dependencies of derivation '${context.input.drvPath}' failed to build`,
+                  ),
+                })),
+              },
+              {
+                target: "closure",
+                actions: assign({ inputDrvOutputs: ({ event }) => event.output.inputDrvOutputs }),
+              },
+            ],
+            onError: { target: "#goal.miscFailure", actions: "failWithError" },
+          },
+        },
+        closure: {
+          invoke: {
+            src: "computeInputPaths",
+            input: ({ context }) => ({
+              drvPath: context.input.drvPath,
+              drv: context.drv!,
+              inputDrvOutputs: context.inputDrvOutputs,
+            }),
+            onDone: {
+              target: "#goal.tryToBuild",
+              actions: assign({ inputPaths: ({ event }) => event.output }),
+            },
+            onError: { target: "#goal.miscFailure", actions: "failWithError" },
+          },
+        },
+      },
+    },
+    tryToBuild: {
+      // Waits for a build slot and the output locks, then re-checks validity: another process
+      // may have built the outputs while we waited.
+      invoke: {
+        src: "lockOutputs",
+        input: ({ context }) => ({
+          goalId: context.input.goalId,
+          drvPath: context.input.drvPath,
+          drv: context.drv!,
+          outputs: context.outputs,
+        }),
+        onDone: [
+          {
+            guard: ({ context, event }) =>
+              context.input.mode !== "check" && allWantedValid(event.output),
+            target: "alreadyValid",
+            actions: assign(({ event }) => ({
+              outputs: event.output,
+              outcome: outcome("AlreadyValid", "", { builtOutputs: validOutputs(event.output) }),
+            })),
+          },
+          { target: "buildDone", actions: assign({ outputs: ({ event }) => event.output }) },
+        ],
+        onError: { target: "miscFailure", actions: "failWithError" },
+      },
+    },
+    buildDone: {
+      invoke: {
+        src: "runBuild",
+        input: ({ context }) => ({
+          goalId: context.input.goalId,
+          drvPath: context.input.drvPath,
+          drv: context.drv!,
+          outputs: context.outputs,
+          inputPaths: context.inputPaths,
+          mode: context.input.mode,
+          goalName: nameOf(context),
+        }),
+        onDone: {
+          target: "decided",
+          actions: assign(({ context, event }) => ({
+            outcome: verdictOfAttempt(
+              event.output,
+              context.drv!,
+              context.input.drvPath,
+              nameOf(context),
+            ),
+          })),
+        },
+        onError: { target: "miscFailure", actions: "failWithError" },
+      },
+    },
+    // Routes to the final state named after the verdict reached in buildDone.
+    decided: { always: toOutcomeFinal },
+    repairClosure: {
+      initial: "checking",
+      states: {
+        checking: {
+          invoke: {
+            src: "checkOutputClosure",
+            input: ({ context }) => ({ drvPath: context.input.drvPath, outputs: context.outputs }),
+            onDone: [
+              {
+                guard: ({ event }) => event.output.length === 0,
+                target: "#goal.alreadyValid",
+                actions: assign(({ context }) => ({
+                  outcome: outcome("AlreadyValid", "", {
+                    builtOutputs: validOutputs(context.outputs),
+                  }),
+                })),
+              },
+              {
+                target: "#goal.closureRepaired",
+                actions: assign({ inputPaths: ({ event }) => event.output }),
+              },
+            ],
+            onError: { target: "#goal.miscFailure", actions: "failWithError" },
+          },
+        },
+      },
+    },
+    closureRepaired: {
+      invoke: {
+        src: "repairPaths",
+        input: ({ context }) => ({
+          drvPath: context.input.drvPath,
+          paths: context.inputPaths,
+          repair: true,
+        }),
+        onDone: [
+          {
+            guard: ({ event }) => event.output.nrFailed > 0,
+            target: "miscFailure",
+            actions: assign(({ context }) => ({
+              outcome: outcome(
+                "MiscFailure",
+                `some paths in the output closure of derivation '${context.input.drvPath}' could not be repaired`,
+              ),
+            })),
+          },
+          {
+            target: "alreadyValid",
+            actions: assign(({ context }) => ({
+              outcome: outcome("AlreadyValid", "", { builtOutputs: validOutputs(context.outputs) }),
+            })),
+          },
+        ],
+        onError: { target: "miscFailure", actions: "failWithError" },
+      },
+    },
+    ...finalStates,
+  },
+});

@@ -1,0 +1,94 @@
+// Data exchanged between a derivation goal machine and the effects the worker provides to it.
+// Everything here is plain data so a run can be logged and replayed.
+import type { BasicDerivation, Derivation } from "../derivation/derivation.ts";
+import type { BuildResult, BuiltOutput } from "../protocol/build-result.ts";
+
+export type BuildMode = "normal" | "repair" | "check";
+
+export interface GoalSettings {
+  /** Try substituters before building (`--no-substitute` turns it off). */
+  useSubstitutes: boolean;
+  /** Remember failed outputs and stop early on them (Nix 1.10's build-cache-failure). */
+  cacheFailures: boolean;
+}
+
+export interface GoalInput {
+  /** The worker's id for this goal, passed to effects that hold per-goal resources. */
+  goalId: number;
+  drvPath: string;
+  /** Output names wanted; empty means all. */
+  wantedOutputs: string[];
+  mode: BuildMode;
+  /** A derivation sent over the wire (no .drv file): the goal starts at haveDerivation. */
+  basicDrv?: BasicDerivation;
+  settings: GoalSettings;
+}
+
+/** What is known about one output of the derivation being built. */
+export interface OutputStatus {
+  name: string;
+  path: string;
+  /** The DrvOutput id, `sha256:<hashModulo hex>!<name>`. */
+  id: string;
+  valid: boolean;
+  wanted: boolean;
+  /** In the failed-path cache (only looked up with cacheFailures). */
+  failedBefore: boolean;
+}
+
+/** Result of realising a set of goals the derivation waits for. */
+export interface WaiteesResult {
+  nrFailed: number;
+  /** Substitution goals that failed because no substituter had the path. */
+  nrNoSubstituters: number;
+}
+
+export interface InputsResult extends WaiteesResult {
+  /** An input source that is missing while substitution is disabled. */
+  missingSource?: string;
+  /** `drvPath!output` → output path, for the input derivations that were built. */
+  inputDrvOutputs: Record<string, string>;
+}
+
+/** What happened when the builder ran and its outputs were processed: facts, not verdicts. */
+export type BuildAttempt =
+  | {
+      kind: "success";
+      builtOutputs: Record<string, BuiltOutput>;
+      startTime: number;
+      stopTime: number;
+    }
+  | {
+      kind: "builderFailed";
+      /** e.g. "failed with exit code 3", "was killed by signal 9". */
+      how: string;
+      logTail: string[];
+      startTime: number;
+      stopTime: number;
+    }
+  | { kind: "timedOut"; silence: boolean; seconds: number; startTime: number; stopTime: number }
+  | { kind: "logLimitExceeded"; limit: number; startTime: number; stopTime: number }
+  | {
+      kind: "outputRejected";
+      message: string;
+      hashMismatch: boolean;
+      startTime: number;
+      stopTime: number;
+    }
+  | { kind: "notDeterministic"; message: string; startTime: number; stopTime: number }
+  | { kind: "error"; message: string; startTime: number; stopTime: number };
+
+/** Worker-wide consequences of a goal's end, for Nix's exit status. */
+export interface GoalFlags {
+  permanentFailure: boolean;
+  timedOut: boolean;
+  hashMismatch: boolean;
+  checkMismatch: boolean;
+}
+
+export interface GoalOutcome {
+  result: BuildResult;
+  flags: GoalFlags;
+}
+
+export type AnyDerivation = Derivation | BasicDerivation;

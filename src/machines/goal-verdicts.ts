@@ -1,0 +1,118 @@
+// Pure decisions a derivation goal makes from facts: which status a build attempt gets, the
+// messages Nix prints, and what the worker must remember for its exit code.
+import type { BasicDerivation } from "../derivation/derivation.ts";
+import { isFixedOutput } from "../derivation/derivation.ts";
+import type { BuildResult, BuildStatusName, BuiltOutput } from "../protocol/build-result.ts";
+import type { BuildAttempt, GoalFlags, GoalOutcome, OutputStatus } from "./goal-types.ts";
+
+export const NO_FLAGS: GoalFlags = {
+  permanentFailure: false,
+  timedOut: false,
+  hashMismatch: false,
+  checkMismatch: false,
+};
+
+export function outcome(
+  status: BuildStatusName,
+  errorMsg = "",
+  extra: Partial<BuildResult> = {},
+  flags: Partial<GoalFlags> = {},
+): GoalOutcome {
+  return {
+    result: {
+      status,
+      errorMsg,
+      timesBuilt: 0,
+      isNonDeterministic: false,
+      startTime: 0,
+      stopTime: 0,
+      builtOutputs: new Map(),
+      ...extra,
+    },
+    flags: {
+      ...NO_FLAGS,
+      permanentFailure: status === "PermanentFailure",
+      timedOut: status === "TimedOut",
+      ...flags,
+    },
+  };
+}
+
+/** The wanted outputs as built outputs (for AlreadyValid/Substituted results). */
+export function validOutputs(outputs: OutputStatus[]): Map<string, BuiltOutput> {
+  return new Map(
+    outputs.filter((o) => o.wanted && o.valid).map((o) => [o.name, { id: o.id, outPath: o.path }]),
+  );
+}
+
+export function allWantedValid(outputs: OutputStatus[]): boolean {
+  return outputs.every((o) => !o.wanted || o.valid);
+}
+
+/**
+ * How Nix classifies a finished build (DerivationGoal::buildDone): a builder that failed is a
+ * permanent failure unless the derivation is not sandboxed (fixed-output), where the network may
+ * be to blame; a builder that succeeded but whose outputs were refused is OutputRejected.
+ */
+export function verdictOfAttempt(
+  attempt: BuildAttempt,
+  drv: BasicDerivation,
+  drvPath: string,
+  goalName: string,
+): GoalOutcome {
+  const times = { startTime: attempt.startTime, stopTime: attempt.stopTime };
+  switch (attempt.kind) {
+    case "success":
+      return outcome("Built", "", {
+        ...times,
+        timesBuilt: 1,
+        builtOutputs: new Map(Object.entries(attempt.builtOutputs)),
+      });
+    case "builderFailed": {
+      let msg = `builder for '${drvPath}' ${attempt.how}`;
+      if (attempt.logTail.length > 0) {
+        msg += `;\nlast ${attempt.logTail.length} log lines:\n${attempt.logTail.map((l) => `> ${l}\n`).join("")}`;
+        msg += `For full logs, run 'nixstate log ${drvPath}'.`;
+      }
+      return outcome(isFixedOutput(drv) ? "TransientFailure" : "PermanentFailure", msg, {
+        ...times,
+        timesBuilt: 1,
+      });
+    }
+    case "timedOut":
+      // Nix reports no stop time for a timed-out build.
+      return outcome(
+        "TimedOut",
+        `${goalName} timed out after ${attempt.seconds} seconds${attempt.silence ? " of silence" : ""}`,
+        { startTime: attempt.startTime },
+      );
+    case "logLimitExceeded":
+      return outcome(
+        "LogLimitExceeded",
+        `${goalName} killed after writing more than ${attempt.limit} bytes of log output`,
+        { startTime: attempt.startTime },
+      );
+    case "outputRejected":
+      return outcome(
+        "OutputRejected",
+        attempt.message,
+        { ...times, timesBuilt: 1 },
+        { hashMismatch: attempt.hashMismatch },
+      );
+    case "notDeterministic":
+      return outcome(
+        "NotDeterministic",
+        attempt.message,
+        { ...times, timesBuilt: 1, isNonDeterministic: true },
+        { checkMismatch: true },
+      );
+    case "error":
+      return outcome("MiscFailure", attempt.message, times);
+  }
+}
+
+/** Nix's goal names, used in timeout messages. */
+export function goalName(drvPath: string, outputs: string[], inMemory: boolean): string {
+  const spec = `${drvPath}!${outputs.length > 0 ? outputs.join(",") : "*"}`;
+  return `building of '${spec}' from ${inMemory ? "in-memory derivation" : ".drv file"}`;
+}

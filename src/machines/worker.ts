@@ -1,0 +1,445 @@
+// The Worker: runs derivation goals (each its own XState actor, not children of one parent, so
+// thousands of goals stay cheap), caches them per .drv path, lends build slots, wakes goals when
+// slots or locks free up, and turns goal outcomes into Nix's exit status.
+import { type Actor, createActor, fromPromise } from "xstate";
+import type { BasicDerivation } from "../derivation/derivation.ts";
+import type { BuildResult } from "../protocol/build-result.ts";
+import { isSuccess } from "../protocol/build-result.ts";
+import {
+  derivationGoalMachine,
+  type LockInput,
+  type RealiseInputsInput,
+  type SubstituteInput,
+} from "./derivation-goal.ts";
+import type {
+  BuildMode,
+  GoalFlags,
+  GoalOutcome,
+  GoalSettings,
+  InputsResult,
+  OutputStatus,
+  WaiteesResult,
+} from "./goal-types.ts";
+import { NO_FLAGS, outcome } from "./goal-verdicts.ts";
+import type { OutputLock, WorkerEffects } from "./worker-effects.ts";
+import type { WorkerEvent, WorkerListener } from "./worker-events.ts";
+
+export interface WorkerSettings extends GoalSettings {
+  /** Builds at once (`-j`); 0 means none locally. */
+  maxJobs: number;
+  /** Go on with other goals after a failure (`-k`). */
+  keepGoing: boolean;
+}
+
+export const DEFAULT_WORKER_SETTINGS: WorkerSettings = {
+  maxJobs: 1,
+  keepGoing: false,
+  useSubstitutes: true,
+  cacheFailures: false,
+};
+
+/** What to build: outputs of a derivation, or an opaque store path to make valid. */
+export type BuildTarget = { drvPath: string; outputs: string[] } | { path: string };
+
+export class WorkerError extends Error {
+  override name = "WorkerError";
+}
+
+interface GoalHandle {
+  id: number;
+  drvPath: string;
+  wanted: string[];
+  actor: Actor<typeof derivationGoalMachine>;
+  done: Promise<GoalOutcome>;
+  outcome?: GoalOutcome;
+}
+
+const CANCELLED =
+  "build cancelled because another build failed (use --keep-going to go on after failures)";
+
+export class Worker {
+  readonly settings: WorkerSettings;
+  private readonly effects: WorkerEffects;
+  private readonly machine;
+  private readonly goals = new Map<string, GoalHandle>();
+  private readonly live = new Set<GoalHandle>();
+  private readonly topGoals = new Set<GoalHandle>();
+  private readonly listeners = new Set<WorkerListener>();
+  private readonly locks = new Map<number, OutputLock>();
+  private readonly slotHolders = new Set<number>();
+  /** Builder runs still going, per goal: a goal's slot and locks stay taken until they end. */
+  private readonly inflight = new Map<number, Promise<unknown>>();
+  private slotWaiters: (() => void)[] = [];
+  private nextId = 1;
+  private cancelled = false;
+  private flags: GoalFlags = { ...NO_FLAGS };
+  private readonly clock: () => number;
+
+  constructor(
+    effects: WorkerEffects,
+    settings: Partial<WorkerSettings> = {},
+    clock: () => number = Date.now,
+  ) {
+    this.effects = effects;
+    this.settings = { ...DEFAULT_WORKER_SETTINGS, ...settings };
+    this.clock = clock;
+    const e = effects;
+    this.machine = derivationGoalMachine.provide({
+      actors: {
+        queryDrvValid: fromPromise(async ({ input }) => e.isValidPath(input.drvPath)),
+        substitutePaths: fromPromise(({ input, signal }) => this.substitutePaths(input, signal)),
+        readDerivation: fromPromise(async ({ input }) => e.readDerivation(input.drvPath)),
+        queryOutputs: fromPromise(async ({ input }) => e.queryOutputs(input)),
+        realiseInputs: fromPromise(({ input }) => this.realiseInputs(input)),
+        computeInputPaths: fromPromise(async ({ input }) => e.computeInputPaths(input)),
+        lockOutputs: fromPromise(({ input, signal }) => this.lockOutputs(input, signal)),
+        runBuild: fromPromise(({ input, signal }) =>
+          this.track(input.goalId, e.runBuild(input, signal)),
+        ),
+        checkOutputClosure: fromPromise(async ({ input }) =>
+          e.checkOutputClosure ? e.checkOutputClosure(input) : [],
+        ),
+        repairPaths: fromPromise(({ input, signal }) => this.repairPaths(input, signal)),
+      },
+    });
+  }
+
+  /** Listen to every goal's creation, state changes and outcome. */
+  subscribe(listener: WorkerListener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  private emit(event: WorkerEvent): void {
+    for (const l of this.listeners) l(event);
+  }
+
+  /** Build targets; one result per target, in order. */
+  async buildPaths(targets: BuildTarget[], mode: BuildMode = "normal"): Promise<BuildResult[]> {
+    const pending = targets.map((t) => {
+      if (!("drvPath" in t)) return this.realiseOpaque(t.path);
+      const handle = this.derivationGoal(t.drvPath, t.outputs, mode);
+      this.topGoals.add(handle);
+      return handle.done;
+    });
+    const results = await Promise.all(pending);
+    await this.settle();
+    return results.map((o) => o.result);
+  }
+
+  /** Build an in-memory derivation (the serve protocol's BuildDerivation): no .drv needed. */
+  async buildDerivation(
+    drvPath: string,
+    drv: BasicDerivation,
+    mode: BuildMode = "normal",
+  ): Promise<BuildResult> {
+    const handle = this.startGoal(drvPath, [], mode, drv);
+    this.topGoals.add(handle);
+    const result = (await handle.done).result;
+    await this.settle();
+    return result;
+  }
+
+  /** Nix's exit status for what happened so far: 1, or 100 + bits for the kinds of failure. */
+  exitStatus(): number {
+    const f = this.flags;
+    let mask = 0;
+    if (f.permanentFailure || f.timedOut || f.hashMismatch) mask |= 0x04;
+    if (f.timedOut) mask |= 0x01;
+    if (f.hashMismatch) mask |= 0x02;
+    if (f.checkMismatch) mask |= 0x08;
+    return mask ? mask | 0x60 : 1;
+  }
+
+  /** Stop every goal (killing builders) and wait until their effects have let go. */
+  async cancel(): Promise<void> {
+    this.cancelled = true;
+    for (const g of [...this.live]) g.actor.stop();
+    await this.settle();
+  }
+
+  /** Wait until every aborted builder has been reaped and its resources released. */
+  private async settle(): Promise<void> {
+    while (this.inflight.size > 0) await Promise.allSettled([...this.inflight.values()]);
+  }
+
+  private track<T>(goalId: number, p: Promise<T>): Promise<T> {
+    const settled = p.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.inflight.set(goalId, settled);
+    void settled.then(() => {
+      if (this.inflight.get(goalId) === settled) this.inflight.delete(goalId);
+    });
+    return p;
+  }
+
+  private derivationGoal(drvPath: string, wanted: string[], mode: BuildMode): GoalHandle {
+    const existing = this.goals.get(drvPath);
+    if (existing) {
+      if (!existing.outcome) {
+        existing.actor.send({ type: "addWantedOutputs", outputs: wanted });
+        return existing;
+      }
+      const covered =
+        existing.wanted.length === 0 ||
+        (wanted.length > 0 && wanted.every((o) => existing.wanted.includes(o)));
+      if (covered || !isSuccess(existing.outcome.result.status)) return existing;
+    }
+    const handle = this.startGoal(drvPath, wanted, mode);
+    this.goals.set(drvPath, handle);
+    return handle;
+  }
+
+  private startGoal(
+    drvPath: string,
+    wanted: string[],
+    mode: BuildMode,
+    basicDrv?: BasicDerivation,
+  ): GoalHandle {
+    const id = this.nextId++;
+    const { useSubstitutes, cacheFailures } = this.settings;
+    const actor = createActor(this.machine, {
+      input: {
+        goalId: id,
+        drvPath,
+        wantedOutputs: wanted,
+        mode,
+        settings: { useSubstitutes, cacheFailures },
+        ...(basicDrv ? { basicDrv } : {}),
+      },
+    });
+    let resolve!: (o: GoalOutcome) => void;
+    const handle: GoalHandle = {
+      id,
+      drvPath,
+      wanted,
+      actor,
+      done: new Promise((r) => (resolve = r)),
+    };
+    this.emit({
+      type: "goal.created",
+      goalId: id,
+      kind: "derivation",
+      key: drvPath,
+      at: this.clock(),
+    });
+    let lastState = "";
+    const finish = (o: GoalOutcome) => {
+      if (handle.outcome) return;
+      handle.outcome = o;
+      this.live.delete(handle);
+      this.releaseResources(id, isSuccess(o.result.status));
+      this.emit({ type: "goal.done", goalId: id, outcome: o, at: this.clock() });
+      resolve(o);
+    };
+    actor.subscribe({
+      next: (snap) => {
+        const state = typeof snap.value === "string" ? snap.value : Object.keys(snap.value)[0]!;
+        if (state !== lastState) {
+          lastState = state;
+          this.emit({ type: "goal.state", goalId: id, state, at: this.clock() });
+        }
+        if (snap.status === "done") this.goalFinished(handle, finish, snap.output as GoalOutcome);
+      },
+      error: (err) =>
+        finish(outcome("MiscFailure", err instanceof Error ? err.message : String(err))),
+    });
+    this.live.add(handle);
+    actor.start();
+    if (this.cancelled) actor.stop();
+    // A stopped actor never reaches a final state: report it as cancelled.
+    actor.subscribe({ complete: () => finish(outcome("MiscFailure", CANCELLED)) });
+    return handle;
+  }
+
+  private goalFinished(handle: GoalHandle, finish: (o: GoalOutcome) => void, o: GoalOutcome): void {
+    const f = this.flags;
+    this.flags = {
+      permanentFailure: f.permanentFailure || o.flags.permanentFailure,
+      timedOut: f.timedOut || o.flags.timedOut,
+      hashMismatch: f.hashMismatch || o.flags.hashMismatch,
+      checkMismatch: f.checkMismatch || o.flags.checkMismatch,
+    };
+    finish(o);
+    // Without --keep-going a failed top-level goal stops everything (Nix clears its top goals);
+    // a failed dependency first reaches its waiters, which fail in turn.
+    const stop =
+      !isSuccess(o.result.status) && !this.settings.keepGoing && this.topGoals.has(handle);
+    if (stop && !this.cancelled) void this.cancel();
+  }
+
+  private async realiseOpaque(path: string): Promise<GoalOutcome> {
+    if (await this.effects.isValidPath(path)) return outcome("AlreadyValid");
+    const r = await this.substitutePaths(
+      { drvPath: path, paths: [path], repair: false },
+      new AbortController().signal,
+    );
+    return r.nrFailed > 0
+      ? outcome("MiscFailure", `path '${path}' is not valid and no substituter has it`)
+      : outcome("Substituted");
+  }
+
+  /** Build the wanted outputs of the input derivations and make the input sources valid. */
+  private async realiseInputs(input: RealiseInputsInput): Promise<InputsResult> {
+    const drv = input.drv;
+    const missing: string[] = [];
+    for (const src of drv.inputSrcs) if (!(await this.effects.isValidPath(src))) missing.push(src);
+    if (missing.length > 0 && !input.useSubstitutes) {
+      return { nrFailed: 0, nrNoSubstituters: 0, inputDrvOutputs: {}, missingSource: missing[0]! };
+    }
+    const subMode: BuildMode = input.mode === "repair" ? "repair" : "normal";
+    const inputDrvs =
+      "inputDrvs" in drv ? [...(drv as { inputDrvs: Map<string, string[]> }).inputDrvs] : [];
+    const waitees: Promise<{ ok: boolean; outputs?: [string, string][] }>[] = inputDrvs.map(
+      async ([path, outs]) => {
+        const o = await this.derivationGoal(path, outs, subMode).done;
+        const ok = isSuccess(o.result.status);
+        return {
+          ok,
+          outputs: [...o.result.builtOutputs].map(
+            ([name, b]) => [`${path}!${name}`, b.outPath] as [string, string],
+          ),
+        };
+      },
+    );
+    if (missing.length > 0) {
+      waitees.push(
+        this.substitutePaths(
+          { drvPath: input.drvPath, paths: missing, repair: false },
+          new AbortController().signal,
+        ).then((r) => ({
+          ok: r.nrFailed === 0,
+        })),
+      );
+    }
+    const result: InputsResult = { nrFailed: 0, nrNoSubstituters: 0, inputDrvOutputs: {} };
+    await new Promise<void>((resolve) => {
+      let left = waitees.length;
+      if (left === 0) resolve();
+      for (const w of waitees) {
+        void w.then((r) => {
+          if (!r.ok) result.nrFailed++;
+          for (const [k, v] of r.outputs ?? []) result.inputDrvOutputs[k] = v;
+          // Without --keep-going a waiter wakes at the first failed waitee.
+          if (--left === 0 || (!r.ok && !this.settings.keepGoing)) resolve();
+        });
+      }
+    });
+    return result;
+  }
+
+  private async substitutePaths(
+    input: SubstituteInput,
+    signal: AbortSignal,
+  ): Promise<WaiteesResult> {
+    const result: WaiteesResult = { nrFailed: 0, nrNoSubstituters: 0 };
+    for (const path of input.paths) {
+      if (!input.repair && (await this.effects.isValidPath(path))) continue;
+      const r = this.effects.substitute
+        ? await this.effects.substitute(path, input.repair, signal)
+        : "noSubstituters";
+      if (r !== "substituted") result.nrFailed++;
+      if (r === "noSubstituters") result.nrNoSubstituters++;
+    }
+    return result;
+  }
+
+  private async repairPaths(input: SubstituteInput, signal: AbortSignal): Promise<WaiteesResult> {
+    const result: WaiteesResult = { nrFailed: 0, nrNoSubstituters: 0 };
+    for (const path of input.paths) {
+      const deriver = this.effects.queryDeriver ? await this.effects.queryDeriver(path) : undefined;
+      const ok = deriver
+        ? isSuccess((await this.derivationGoal(deriver, [], "repair").done).result.status)
+        : (await this.substitutePaths({ ...input, paths: [path] }, signal)).nrFailed === 0;
+      if (!ok) result.nrFailed++;
+    }
+    return result;
+  }
+
+  /** Wait for a build slot and the output locks; then re-check validity under the locks. */
+  private async lockOutputs(input: LockInput, signal: AbortSignal): Promise<OutputStatus[]> {
+    if (this.settings.maxJobs === 0) {
+      throw new WorkerError(
+        "unable to start any build; either increase '--max-jobs' or enable remote builds",
+      );
+    }
+    let backoff = 20;
+    for (;;) {
+      await this.acquireSlot(input.goalId, signal);
+      const lock = await this.effects.tryLockOutputs(input.drvPath, input.outputs);
+      if (lock) {
+        this.locks.set(input.goalId, lock);
+        return this.effects.queryOutputs({
+          drvPath: input.drvPath,
+          drv: input.drv,
+          wantedOutputs: input.outputs.filter((o) => o.wanted).map((o) => o.name),
+          mode: "normal",
+          cacheFailures: false,
+        });
+      }
+      // Another process builds these outputs: give the slot back and look again later.
+      this.releaseSlot(input.goalId);
+      await sleep(backoff, signal);
+      backoff = Math.min(backoff * 2, 500);
+    }
+  }
+
+  private acquireSlot(goalId: number, signal: AbortSignal): Promise<void> {
+    if (signal.aborted) return Promise.reject(new WorkerError("cancelled"));
+    if (this.slotHolders.size < this.settings.maxJobs) {
+      this.slotHolders.add(goalId);
+      return Promise.resolve();
+    }
+    return new Promise((resolve, reject) => {
+      const wake = () => {
+        signal.removeEventListener("abort", onAbort);
+        this.slotHolders.add(goalId);
+        resolve();
+      };
+      const onAbort = () => {
+        this.slotWaiters = this.slotWaiters.filter((w) => w !== wake);
+        reject(new WorkerError("cancelled"));
+      };
+      signal.addEventListener("abort", onAbort, { once: true });
+      this.slotWaiters.push(wake);
+    });
+  }
+
+  private releaseSlot(goalId: number): void {
+    if (!this.slotHolders.delete(goalId)) return;
+    const next = this.slotWaiters.shift();
+    if (next) next();
+  }
+
+  private releaseResources(goalId: number, built: boolean): void {
+    // A builder of a stopped goal may still be dying: keep its outputs locked until it is gone.
+    const running = this.inflight.get(goalId);
+    if (running) {
+      void running.then(() => this.releaseResources(goalId, built));
+      return;
+    }
+    const lock = this.locks.get(goalId);
+    if (lock) {
+      this.locks.delete(goalId);
+      lock.release(built);
+    }
+    this.releaseSlot(goalId);
+  }
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal.aborted) return reject(new WorkerError("cancelled"));
+    const t = setTimeout(() => {
+      signal.removeEventListener("abort", onAbort);
+      resolve();
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(t);
+      reject(new WorkerError("cancelled"));
+    };
+    signal.addEventListener("abort", onAbort, { once: true });
+  });
+}

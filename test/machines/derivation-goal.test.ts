@@ -1,0 +1,201 @@
+import { describe, expect, it } from "vitest";
+import type { BasicDerivation } from "../../src/derivation/derivation.ts";
+import { Worker, type WorkerSettings } from "../../src/machines/worker.ts";
+import type { WorkerEvent } from "../../src/machines/worker-events.ts";
+import { FakeWorld } from "./fake-world.ts";
+
+function run(world: FakeWorld, settings: Partial<WorkerSettings> = {}) {
+  const worker = new Worker(world, { maxJobs: 2, ...settings });
+  const events: WorkerEvent[] = [];
+  worker.subscribe((e) => events.push(e));
+  const statesOf = (drvPath: string) => {
+    const ids = events
+      .filter((e) => e.type === "goal.created" && e.key === drvPath)
+      .map((e) => e.goalId);
+    return events
+      .filter((e) => e.type === "goal.state" && ids.includes(e.goalId))
+      .map((e) => (e as { state: string }).state);
+  };
+  return { worker, events, statesOf };
+}
+
+describe("derivation goal", () => {
+  it("walks Nix's states for a plain build", async () => {
+    const world = new FakeWorld();
+    const p = world.add({ name: "hello" });
+    const { worker, statesOf } = run(world);
+    const [r] = await worker.buildPaths([{ drvPath: p, outputs: [] }]);
+    expect(r!.status).toBe("Built");
+    expect(r!.builtOutputs.get("out")?.outPath).toBe(world.outPath("hello", "out"));
+    expect(statesOf(p)).toEqual([
+      "getDerivation",
+      "loadDerivation",
+      "haveDerivation",
+      "outputsSubstituted",
+      "inputsRealised",
+      "tryToBuild",
+      "buildDone",
+      "built",
+    ]);
+    expect(worker.exitStatus()).toBe(1);
+  });
+
+  it("skips valid outputs: AlreadyValid without building", async () => {
+    const world = new FakeWorld();
+    const p = world.add({ name: "done" });
+    world.valid.add(world.outPath("done", "out"));
+    const { worker, statesOf } = run(world);
+    const [r] = await worker.buildPaths([{ drvPath: p, outputs: [] }]);
+    expect(r!.status).toBe("AlreadyValid");
+    expect(r!.builtOutputs.get("out")?.outPath).toBe(world.outPath("done", "out"));
+    expect(statesOf(p)).toEqual([
+      "getDerivation",
+      "loadDerivation",
+      "haveDerivation",
+      "alreadyValid",
+    ]);
+    expect(world.builds).toEqual([]);
+  });
+
+  it("stops early on a cached failure only when cacheFailures is on", async () => {
+    const world = new FakeWorld();
+    const p = world.add({ name: "flaky" });
+    world.failedBefore.add(world.outPath("flaky", "out"));
+    const on = run(world, { cacheFailures: true });
+    const [r] = await on.worker.buildPaths([{ drvPath: p, outputs: [] }]);
+    expect(r!.status).toBe("CachedFailure");
+    expect(r!.errorMsg).toContain("failed-path cache");
+    expect(on.statesOf(p)).toEqual([
+      "getDerivation",
+      "loadDerivation",
+      "haveDerivation",
+      "cachedFailure",
+    ]);
+    const off = run(world);
+    expect((await off.worker.buildPaths([{ drvPath: p, outputs: [] }]))[0]!.status).toBe("Built");
+  });
+
+  it("someone beat us to it: valid after taking the locks, no build", async () => {
+    const world = new FakeWorld();
+    const p = world.add({ name: "raced" });
+    world.beatenBy.add(p);
+    world.lockedElsewhere.set(p, 2);
+    const { worker, statesOf } = run(world);
+    const [r] = await worker.buildPaths([{ drvPath: p, outputs: [] }]);
+    expect(r!.status).toBe("AlreadyValid");
+    expect(world.builds).toEqual([]);
+    expect(statesOf(p).slice(-2)).toEqual(["tryToBuild", "alreadyValid"]);
+  });
+
+  it("builds inputs first and only once, within the job limit", async () => {
+    const world = new FakeWorld();
+    const a = world.add({ name: "a", ms: 5 });
+    const b = world.add({ name: "b", deps: ["a"], ms: 5 });
+    const c = world.add({ name: "c", deps: ["a"], ms: 5 });
+    const d = world.add({ name: "d", deps: ["b", "c"], ms: 5 });
+    const { worker } = run(world, { maxJobs: 2 });
+    const results = await worker.buildPaths([
+      { drvPath: d, outputs: [] },
+      { drvPath: b, outputs: [] },
+    ]);
+    expect(results.map((r) => r.status)).toEqual(["Built", "Built"]);
+    expect(world.builds.sort()).toEqual([a, b, c, d].sort());
+    expect(world.builds.indexOf(a)).toBe(0);
+    expect(world.builds.at(-1)).toBe(d);
+    expect(world.maxRunning).toBeLessThanOrEqual(2);
+  });
+
+  it("propagates failure: DependencyFailed with Nix's message, exit 100", async () => {
+    const world = new FakeWorld();
+    world.add({ name: "bad", fail: true });
+    const top = world.add({ name: "top", deps: ["bad"] });
+    const { worker } = run(world);
+    const [r] = await worker.buildPaths([{ drvPath: top, outputs: [] }]);
+    expect(r!.status).toBe("DependencyFailed");
+    expect(r!.errorMsg).toBe(`1 dependencies of derivation '${top}' failed to build`);
+    expect(worker.exitStatus()).toBe(100);
+  });
+
+  it("without --keep-going a failure cancels other builds; with it they finish", async () => {
+    for (const keepGoing of [false, true]) {
+      const world = new FakeWorld();
+      const bad = world.add({ name: "bad", fail: true, ms: 1 });
+      const slow = world.add({ name: "slow", ms: 200 });
+      const { worker } = run(world, { keepGoing, maxJobs: 2 });
+      const results = await worker.buildPaths([
+        { drvPath: bad, outputs: [] },
+        { drvPath: slow, outputs: [] },
+      ]);
+      expect(results[0]!.status).toBe("PermanentFailure");
+      expect(results[1]!.status).toBe(keepGoing ? "Built" : "MiscFailure");
+      expect(world.killed).toEqual(keepGoing ? [] : [slow]);
+    }
+  });
+
+  it("a failing fixed-output builder is a transient failure (exit 1, as Nix)", async () => {
+    const world = new FakeWorld();
+    const p = world.add({ name: "fetch", fail: true });
+    const drv = world.drvs.get(p)!;
+    drv.outputs = new Map([
+      [
+        "out",
+        {
+          type: "fixed",
+          path: world.outPath("fetch", "out"),
+          method: "flat",
+          hash: (await import("../../src/hash/hash.ts")).Hash.of("sha256", ""),
+        },
+      ],
+    ]);
+    const { worker } = run(world);
+    const [r] = await worker.buildPaths([{ drvPath: p, outputs: [] }]);
+    expect(r!.status).toBe("TransientFailure");
+    expect(worker.exitStatus()).toBe(1);
+  });
+
+  it("a missing input source with substitution disabled fails with Nix's message", async () => {
+    const world = new FakeWorld();
+    const p = world.add({ name: "needs", srcs: ["/s/00000000000000000000000000000000-src"] });
+    const { worker } = run(world, { useSubstitutes: false });
+    const [r] = await worker.buildPaths([{ drvPath: p, outputs: [] }]);
+    expect(r!.status).toBe("MiscFailure");
+    expect(r!.errorMsg).toBe(
+      `dependency '/s/00000000000000000000000000000000-src' of '${p}' does not exist, and substitution is disabled`,
+    );
+  });
+
+  it("buildDerivation of an in-memory derivation starts at haveDerivation", async () => {
+    const world = new FakeWorld();
+    const p = world.add({ name: "mem" });
+    const basic: BasicDerivation = { ...world.drvs.get(p)! };
+    world.valid.delete(p);
+    world.drvs.delete(p);
+    const { worker, statesOf } = run(world);
+    const r = await worker.buildDerivation(p, basic);
+    expect(r.status).toBe("Built");
+    expect(statesOf(p)).toEqual([
+      "haveDerivation",
+      "outputsSubstituted",
+      "inputsRealised",
+      "tryToBuild",
+      "buildDone",
+      "built",
+    ]);
+  });
+
+  it("a missing .drv with no substituter fails cleanly", async () => {
+    const world = new FakeWorld();
+    const { worker } = run(world);
+    const [r] = await worker.buildPaths([{ drvPath: world.drvPath("ghost"), outputs: [] }]);
+    expect(r!.status).toBe("MiscFailure");
+    expect(r!.errorMsg).toBe(`cannot build missing derivation '${world.drvPath("ghost")}'`);
+  });
+
+  it("maxJobs 0 refuses to build locally", async () => {
+    const world = new FakeWorld();
+    const p = world.add({ name: "x" });
+    const { worker } = run(world, { maxJobs: 0 });
+    const [r] = await worker.buildPaths([{ drvPath: p, outputs: [] }]);
+    expect(r!.errorMsg).toMatch(/unable to start any build/);
+  });
+});
