@@ -1,0 +1,78 @@
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { describeExit, type RunBuilderOptions, runBuilder } from "../../src/build/run-builder.ts";
+
+const dir = mkdtempSync(join(tmpdir(), "nixstate-run-"));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+function opts(script: string, extra: Partial<RunBuilderOptions> = {}): RunBuilderOptions {
+  return {
+    builder: "/bin/sh",
+    args: ["-c", script],
+    env: { PATH: "/usr/bin:/bin" },
+    cwd: dir,
+    logFile: join(dir, `log-${Math.random()}`),
+    maxSilentTime: 0,
+    buildTimeout: 0,
+    maxLogSize: 0,
+    signal: new AbortController().signal,
+    ...extra,
+  };
+}
+
+describe("runBuilder", () => {
+  it("logs stdout and stderr to the file and reports the exit code", async () => {
+    const o = opts("echo out; echo err >&2; exit 3");
+    const exit = await runBuilder(o);
+    expect(exit).toEqual({ kind: "exited", code: 3 });
+    expect(describeExit(exit)).toBe("failed with exit code 3");
+    expect(readFileSync(o.logFile, "utf8")).toBe("out\nerr\n");
+  });
+
+  it("kills a silent builder and its children after maxSilentTime", async () => {
+    const pidFile = join(dir, "child.pid");
+    const t0 = Date.now();
+    const exit = await runBuilder(
+      opts(`sleep 30 & echo $! > ${pidFile}; echo started; wait`, { maxSilentTime: 1 }),
+    );
+    expect(exit).toEqual({ kind: "timedOut", silence: true, seconds: 1 });
+    expect(Date.now() - t0).toBeLessThan(5000);
+    const childPid = Number(readFileSync(pidFile, "utf8"));
+    await new Promise((r) => setTimeout(r, 50));
+    expect(
+      existsSync(`/proc/${childPid}`) &&
+        !readFileSync(`/proc/${childPid}/stat`, "utf8").includes(") Z"),
+    ).toBe(false);
+  });
+
+  it("kills a builder that runs past buildTimeout", async () => {
+    const exit = await runBuilder(
+      opts("while true; do echo tick; sleep 0.1; done", { buildTimeout: 1 }),
+    );
+    expect(exit).toEqual({ kind: "timedOut", silence: false, seconds: 1 });
+  });
+
+  it("kills a builder that writes more than maxLogSize", async () => {
+    const exit = await runBuilder(
+      opts("while true; do echo xxxxxxxxxxxxxxxxxxxxxxxx; done", { maxLogSize: 1000 }),
+    );
+    expect(exit).toEqual({ kind: "logLimitExceeded", limit: 1000 });
+  });
+
+  it("stops when aborted and reports spawn failures", async () => {
+    const ac = new AbortController();
+    const p = runBuilder(opts("sleep 30", { signal: ac.signal }));
+    setTimeout(() => ac.abort(), 50);
+    expect(await p).toEqual({ kind: "aborted" });
+    const missing = await runBuilder({ ...opts(""), builder: "/nonexistent/builder" });
+    expect(missing.kind).toBe("spawnFailed");
+  });
+
+  it("describes signals as Nix does", () => {
+    expect(describeExit({ kind: "signaled", signal: "SIGKILL" })).toBe(
+      "failed due to signal 9 (Killed)",
+    );
+  });
+});
