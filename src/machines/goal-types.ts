@@ -76,6 +76,8 @@ export type BuildAttempt =
       stopTime: number;
     }
   | { kind: "notDeterministic"; message: string; startTime: number; stopTime: number }
+  /** The build could not be set up (e.g. a bad exportReferencesGraph). */
+  | { kind: "inputRejected"; message: string; startTime: number; stopTime: number }
   | { kind: "error"; message: string; startTime: number; stopTime: number };
 
 /** Worker-wide consequences of a goal's end, for Nix's exit status. */

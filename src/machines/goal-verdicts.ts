@@ -106,6 +106,8 @@ export function verdictOfAttempt(
         { ...times, timesBuilt: 1, isNonDeterministic: true },
         { checkMismatch: true },
       );
+    case "inputRejected":
+      return outcome("InputRejected", attempt.message, times, { permanentFailure: true });
     case "error":
       return outcome("MiscFailure", attempt.message, times);
   }

@@ -1,0 +1,339 @@
+// The worker's effects for a local store: SQLite queries, locks, and real builder processes.
+import { randomBytes } from "node:crypto";
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { parseDerivation } from "../derivation/aterm-parse.ts";
+import type { Derivation } from "../derivation/derivation.ts";
+import { derivationNameFromFile } from "../derivation/drv-file.ts";
+import { type DrvHashCache, hashDerivationModulo } from "../derivation/hash-modulo.ts";
+import { nix32Encode } from "../hash/nix32.ts";
+import type {
+  InputPathsInput,
+  QueryOutputsInput,
+  RepairInput,
+  RunBuildInput,
+} from "../machines/derivation-goal.ts";
+import type { BuildAttempt, OutputStatus } from "../machines/goal-types.ts";
+import type { OutputLock, WorkerEffects } from "../machines/worker-effects.ts";
+import { narHash } from "../nar/nar-hash.ts";
+import { deleteTree } from "../store/canonical-tree.ts";
+import type { LocalStore } from "../store/local-store.ts";
+import { compressLog, ensureLogDir, logTail } from "./build-log.ts";
+import { builderEnv } from "./builder-env.ts";
+import { BuildSetupError, exportReferencesGraphFiles } from "./export-references-graph.ts";
+import { registerOutputs } from "./register-outputs.ts";
+import { describeExit, runBuilder } from "./run-builder.ts";
+
+export interface LocalBuildSettings {
+  /** This machine's platform, e.g. x86_64-linux. */
+  system: string;
+  systemFeatures: string[];
+  /** NIX_BUILD_CORES given to builders (0: all cores). */
+  cores: number;
+  maxSilentTime: number;
+  buildTimeout: number;
+  maxLogSize: number;
+  /** Keep the build directory of failed builds. */
+  keepFailed: boolean;
+  /** Log lines quoted in a failed build's error (0 when the log is shown live). */
+  logLines: number;
+  cacheFailures: boolean;
+  /** Where build directories go (default: the OS temp dir). */
+  buildDirRoot?: string;
+}
+
+export function nixSystem(): string {
+  const arch =
+    { x64: "x86_64", arm64: "aarch64", ia32: "i686" }[process.arch as string] ?? process.arch;
+  return `${arch}-${process.platform}`;
+}
+
+export const DEFAULT_BUILD_SETTINGS: LocalBuildSettings = {
+  system: nixSystem(),
+  systemFeatures: [
+    "benchmark",
+    "big-parallel",
+    "nixos-test",
+    ...(existsSync("/dev/kvm") ? ["kvm"] : []),
+  ],
+  cores: 0,
+  maxSilentTime: 0,
+  buildTimeout: 0,
+  maxLogSize: 0,
+  keepFailed: false,
+  logLines: 10,
+  cacheFailures: false,
+};
+
+const nowSeconds = () => Math.floor(Date.now() / 1000);
+
+export class LocalBuildEffects implements WorkerEffects {
+  readonly settings: LocalBuildSettings;
+  private readonly drvs = new Map<string, Derivation>();
+  private readonly hashes: DrvHashCache = new Map();
+  private readonly closures = new Map<string, Set<string>>();
+  /** Messages for the user (kept build directories…). */
+  onNote: (msg: string) => void = () => {};
+
+  constructor(
+    private readonly store: LocalStore,
+    settings: Partial<LocalBuildSettings> = {},
+  ) {
+    this.settings = { ...DEFAULT_BUILD_SETTINGS, ...settings };
+  }
+
+  isValidPath(path: string): boolean {
+    return this.store.isValidPath(path);
+  }
+
+  readDerivation(drvPath: string): Derivation {
+    const cached = this.drvs.get(drvPath);
+    if (cached) return cached;
+    this.store.addTempRoot(drvPath);
+    const drv = parseDerivation(readFileSync(this.store.toRealPath(drvPath)), {
+      name: derivationNameFromFile(drvPath),
+      storeDir: this.store.storeDir,
+      source: drvPath,
+    });
+    this.drvs.set(drvPath, drv);
+    return drv;
+  }
+
+  queryOutputs(input: QueryOutputsInput): OutputStatus[] {
+    const resolve = (p: string) => this.readDerivation(p);
+    const hashes = hashDerivationModulo(input.drv, this.store.storeDir, true, resolve, this.hashes);
+    const all = input.wantedOutputs.length === 0;
+    const outputs: OutputStatus[] = [];
+    for (const [name, o] of input.drv.outputs) {
+      if (o.type === "deferred")
+        throw new Error(`output '${name}' of '${input.drvPath}' has no known path`);
+      outputs.push({
+        name,
+        path: o.path,
+        id: `sha256:${hashes.get(name)!.toBase16()}!${name}`,
+        valid: this.store.isValidPath(o.path),
+        wanted: all || input.wantedOutputs.includes(name),
+        failedBefore: input.cacheFailures && this.store.hasFailedPath(o.path),
+      });
+    }
+    this.store.addTempRoots(outputs.map((o) => o.path));
+    return outputs;
+  }
+
+  /** Requisites of `path`, memoised: the DAG's closures share most of their members. */
+  private closureOf(path: string): Set<string> {
+    const cached = this.closures.get(path);
+    if (cached) return cached;
+    const result = new Set<string>([path]);
+    for (const ref of this.store.queryReferences(path)) {
+      if (ref === path) continue;
+      for (const p of this.closureOf(ref)) result.add(p);
+    }
+    this.closures.set(path, result);
+    return result;
+  }
+
+  computeInputPaths(input: InputPathsInput): string[] {
+    const roots = [...input.drv.inputSrcs];
+    const inputDrvs = (input.drv as Partial<Derivation>).inputDrvs ?? new Map<string, string[]>();
+    for (const [drvPath, outs] of inputDrvs) {
+      for (const out of outs) {
+        let path = input.inputDrvOutputs[`${drvPath}!${out}`];
+        if (!path) {
+          const o = this.readDerivation(drvPath).outputs.get(out);
+          if (!o || o.type === "deferred") {
+            throw new Error(
+              `derivation '${input.drvPath}' requires non-existent output '${out}' from input derivation '${drvPath}'`,
+            );
+          }
+          path = o.path;
+        }
+        roots.push(path);
+      }
+    }
+    const all = new Set<string>();
+    for (const r of roots) for (const p of this.closureOf(r)) all.add(p);
+    return [...all];
+  }
+
+  tryLockOutputs(_drvPath: string, outputs: OutputStatus[]): OutputLock | undefined {
+    const lock = this.store.locks.tryLock(outputs.map((o) => o.path));
+    return lock && { release: () => lock.release() };
+  }
+
+  queryDeriver(path: string): string | undefined {
+    return this.store.tryQueryPathInfo(path)?.deriver;
+  }
+
+  /** Paths in the outputs' closure (other than the outputs) whose contents do not match. */
+  async checkOutputClosure(input: RepairInput): Promise<string[]> {
+    const own = new Set(input.outputs.map((o) => o.path));
+    const closure = this.store.computeFSClosure(
+      input.outputs.filter((o) => o.wanted).map((o) => o.path),
+    );
+    const corrupt: string[] = [];
+    for (const p of closure) {
+      if (own.has(p)) continue;
+      const info = this.store.queryPathInfo(p);
+      const real = this.store.toRealPath(p);
+      const ok = existsSync(real) && (await narHash(real)).hash.equals(info.narHash.digest);
+      if (!ok) corrupt.push(p);
+    }
+    return corrupt;
+  }
+
+  async runBuild(input: RunBuildInput, signal: AbortSignal): Promise<BuildAttempt> {
+    const { drv, drvPath } = input;
+    const startTime = nowSeconds();
+    const stamp = () => ({ startTime, stopTime: nowSeconds() });
+    const s = this.settings;
+    const features = new Set(
+      (drv.env.get("requiredSystemFeatures") ?? "").split(/\s+/).filter(Boolean),
+    );
+    // Builtin builders (builtin:fetchurl…) are not implemented: they fail this check too.
+    const platformOk = drv.platform === s.system && !drv.builder.startsWith("builtin:");
+    if (!platformOk || [...features].some((f) => !s.systemFeatures.includes(f))) {
+      return {
+        kind: "error",
+        message: `a '${drv.platform}' with features {${[...features].join(", ")}} is required to build '${drvPath}', but I am a '${s.system}' with features {${s.systemFeatures.join(", ")}}`,
+        ...stamp(),
+      };
+    }
+
+    // Where each output is built: its real path, or a scratch path next to it when the real one
+    // must stay as it is (check mode compares against it).
+    const builtAt = new Map<string, string>();
+    const envPath = new Map<string, string>();
+    for (const o of input.outputs) {
+      if (input.mode === "check" && o.valid) {
+        const scratch = `${this.store.storeDir.path}/${nix32Encode(randomBytes(20))}-${o.path.slice(this.store.storeDir.path.length + 34)}`;
+        envPath.set(o.name, scratch);
+        builtAt.set(o.name, this.store.toRealPath(scratch));
+      } else {
+        builtAt.set(o.name, this.store.toRealPath(o.path));
+        // Stale contents of an invalid output (a crashed build) are removed first.
+        if (!this.store.isValidPath(o.path) || input.mode === "repair")
+          deleteTree(this.store.toRealPath(o.path));
+      }
+    }
+
+    const buildDir = mkdtempSync(join(s.buildDirRoot ?? tmpdir(), `nix-build-${drv.name}-`));
+    let keep = false;
+    const log = ensureLogDir(this.store.layout.logDir, drvPath);
+    try {
+      const { env, files } = builderEnv({
+        drv,
+        storeDir: this.store.storeDir.path,
+        buildDir,
+        cores: s.cores,
+        callerEnv: process.env,
+      });
+      for (const [name, p] of envPath) env[name] = p;
+      try {
+        files.push(...this.referencesGraph(input));
+      } catch (e) {
+        if (e instanceof BuildSetupError)
+          return { kind: "inputRejected", message: e.message, ...stamp() };
+        throw e;
+      }
+      for (const f of files) writeFileSync(join(buildDir, f.name), f.contents);
+
+      const exit = await runBuilder({
+        builder: drv.builder,
+        args: drv.args,
+        env,
+        cwd: buildDir,
+        logFile: log.raw,
+        maxSilentTime: s.maxSilentTime,
+        buildTimeout: s.buildTimeout,
+        maxLogSize: s.maxLogSize,
+        signal,
+      });
+      const failed = exit.kind !== "exited" || exit.code !== 0;
+      if (failed) {
+        for (const [name, at] of builtAt) {
+          const o = input.outputs.find((x) => x.name === name)!;
+          if (!o.valid || input.mode === "check") deleteTree(at);
+          if (s.cacheFailures && exit.kind !== "aborted") this.store.registerFailedPath(o.path);
+        }
+        keep = s.keepFailed;
+        if (keep) this.onNote(`note: keeping build directory '${buildDir}'`);
+      }
+      switch (exit.kind) {
+        case "aborted":
+          return { kind: "error", message: `build of '${drvPath}' was interrupted`, ...stamp() };
+        case "timedOut":
+          return {
+            kind: "timedOut",
+            silence: exit.silence,
+            seconds: exit.seconds,
+            startTime,
+            stopTime: 0,
+          };
+        case "logLimitExceeded":
+          return { kind: "logLimitExceeded", limit: exit.limit, startTime, stopTime: 0 };
+        case "spawnFailed":
+        case "signaled":
+          return {
+            kind: "builderFailed",
+            how: describeExit(exit),
+            logTail: logTail(log.raw, s.logLines),
+            ...stamp(),
+          };
+        case "exited":
+          if (exit.code !== 0) {
+            return {
+              kind: "builderFailed",
+              how: describeExit(exit),
+              logTail: logTail(log.raw, s.logLines),
+              ...stamp(),
+            };
+          }
+      }
+
+      const r = await registerOutputs({
+        store: this.store,
+        drvPath,
+        drv,
+        outputs: input.outputs,
+        builtAt,
+        inputPaths: input.inputPaths,
+        mode: input.mode,
+      });
+      if (r.kind !== "registered") {
+        for (const [name, at] of builtAt) {
+          const o = input.outputs.find((x) => x.name === name)!;
+          if (!this.store.isValidPath(o.path) || at !== this.store.toRealPath(o.path))
+            deleteTree(at);
+        }
+        return r.kind === "outputRejected"
+          ? { kind: "outputRejected", message: r.message, hashMismatch: r.hashMismatch, ...stamp() }
+          : { kind: "notDeterministic", message: r.message, ...stamp() };
+      }
+      return { kind: "success", builtOutputs: r.builtOutputs, ...stamp() };
+    } finally {
+      if (!keep) deleteTree(buildDir);
+      if (existsSync(log.raw)) compressLog(log.raw, log.compressed);
+    }
+  }
+
+  private referencesGraph(input: RunBuildInput) {
+    const store = this.store;
+    return exportReferencesGraphFiles(input.drv, new Set(input.inputPaths), {
+      isStorePath: (p) => {
+        try {
+          store.storeDir.toStorePath(p);
+          return true;
+        } catch {
+          return false;
+        }
+      },
+      toStorePath: (p) => store.storeDir.print(store.storeDir.toStorePath(p).path),
+      closure: (paths) => store.computeFSClosure(paths),
+      references: (p) => store.queryReferences(p),
+      derivationOutputs: (p) =>
+        [...store.queryDerivationOutputs(p).values()].filter((o) => store.isValidPath(o)),
+    });
+  }
+}

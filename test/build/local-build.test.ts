@@ -1,0 +1,197 @@
+import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { describe, expect, it } from "vitest";
+import { readBuildLog } from "../../src/build/build-log.ts";
+import { LocalBuildEffects, type LocalBuildSettings } from "../../src/build/local-build-effects.ts";
+import { Hash } from "../../src/hash/hash.ts";
+import { Worker, type WorkerSettings } from "../../src/machines/worker.ts";
+import { narHash } from "../../src/nar/nar-hash.ts";
+import { useTempStores } from "../store/temp-store.ts";
+import { makeDrv, outPath } from "./make-drv.ts";
+
+const stores = useTempStores();
+
+function setup(build: Partial<LocalBuildSettings> = {}, work: Partial<WorkerSettings> = {}) {
+  const store = stores.open();
+  const effects = new LocalBuildEffects(store, { system: "x86_64-linux", ...build });
+  const worker = new Worker(effects, { maxJobs: 2, useSubstitutes: false, ...work });
+  return { store, effects, worker };
+}
+
+describe("local builds", () => {
+  it("builds a DAG, registers outputs with scanned references and NAR hashes", async () => {
+    const { store, worker } = setup();
+    const a = makeDrv(store, { name: "a", script: "echo a > $out" });
+    const b = makeDrv(store, {
+      name: "b",
+      deps: [a.drvPath],
+      env: { a: outPath(a.drv) },
+      outputs: ["out", "dev"],
+      script: "/bin/mkdir $out; echo $a > $out/ref; echo $out > $dev; echo building b",
+    });
+    const [r] = await worker.buildPaths([{ drvPath: b.drvPath, outputs: [] }]);
+    expect(r!.status).toBe("Built");
+    const bOut = outPath(b.drv);
+    expect(readFileSync(`${store.toRealPath(bOut)}/ref`, "utf8")).toBe(`${outPath(a.drv)}\n`);
+    const info = store.queryPathInfo(bOut);
+    expect(info.references).toEqual([outPath(a.drv)]);
+    expect(info.deriver).toBe(b.drvPath);
+    expect(info.ultimate).toBe(true);
+    expect(info.narHash.digest.equals((await narHash(store.toRealPath(bOut))).hash)).toBe(true);
+    // The dev output refers to the out output.
+    expect(store.queryPathInfo(outPath(b.drv, "dev")).references).toEqual([bOut]);
+    expect(readBuildLog(store.layout.logDir, b.drvPath)?.toString()).toBe("building b\n");
+    expect(r!.builtOutputs.get("out")!.id).toMatch(/^sha256:[0-9a-f]{64}!out$/);
+  });
+
+  it("a failing builder leaves no output, no lock, and quotes the log", async () => {
+    const { store, worker } = setup();
+    const f = makeDrv(store, { name: "f", script: "/bin/mkdir $out; echo oops; exit 3" });
+    const [r] = await worker.buildPaths([{ drvPath: f.drvPath, outputs: [] }]);
+    expect(r!.status).toBe("PermanentFailure");
+    expect(r!.errorMsg).toContain(`builder for '${f.drvPath}' failed with exit code 3`);
+    expect(r!.errorMsg).toContain("> oops");
+    expect(worker.exitStatus()).toBe(100);
+    expect(store.isValidPath(outPath(f.drv))).toBe(false);
+    expect(existsSync(store.toRealPath(outPath(f.drv)))).toBe(false);
+    expect(store.database.prepare("SELECT count(*) AS n FROM PathLocks").get()).toEqual({ n: 0 });
+  });
+
+  it("checks fixed-output hashes: match builds, mismatch is exit 102 with Nix's message", async () => {
+    const { store, worker } = setup();
+    const good = makeDrv(store, {
+      name: "fod",
+      script: "printf hi > $out",
+      fixed: { method: "flat", hash: Hash.of("sha256", "hi") },
+    });
+    expect((await worker.buildPaths([{ drvPath: good.drvPath, outputs: [] }]))[0]!.status).toBe(
+      "Built",
+    );
+    expect(store.queryPathInfo(outPath(good.drv)).ca).toBe(
+      `fixed:${Hash.of("sha256", "hi").toString()}`,
+    );
+    const w2 = new Worker(new LocalBuildEffects(store, { system: "x86_64-linux" }), {
+      useSubstitutes: false,
+    });
+    const bad = makeDrv(store, {
+      name: "fod2",
+      script: "printf ho > $out",
+      fixed: { method: "flat", hash: Hash.of("sha256", "hi") },
+    });
+    const [r] = await w2.buildPaths([{ drvPath: bad.drvPath, outputs: [] }]);
+    expect(r!.status).toBe("OutputRejected");
+    expect(r!.errorMsg).toBe(
+      `hash mismatch in fixed-output derivation '${bad.drvPath}':\n  specified: ${Hash.of("sha256", "hi").toSri()}\n     got:    ${Hash.of("sha256", "ho").toSri()}`,
+    );
+    expect(w2.exitStatus()).toBe(102);
+    expect(store.isValidPath(outPath(bad.drv))).toBe(false);
+  });
+
+  it("enforces allowedReferences (OutputRejected, exit 1 as Nix 2.8)", async () => {
+    const { store, worker } = setup();
+    const dep = makeDrv(store, { name: "dep", script: "echo > $out" });
+    const user = makeDrv(store, {
+      name: "user",
+      deps: [dep.drvPath],
+      env: { d: outPath(dep.drv), allowedReferences: "" },
+      script: "echo $d > $out",
+    });
+    const [r] = await worker.buildPaths([{ drvPath: user.drvPath, outputs: [] }]);
+    expect(r!.status).toBe("OutputRejected");
+    expect(r!.errorMsg).toBe(
+      `output '${outPath(user.drv)}' is not allowed to refer to the following paths:\n  ${outPath(dep.drv)}`,
+    );
+    expect(worker.exitStatus()).toBe(1);
+    expect(store.isValidPath(outPath(user.drv))).toBe(false);
+  });
+
+  it("kills a silent builder with --max-silent-time: TimedOut, exit 101", async () => {
+    const { store, worker } = setup({ maxSilentTime: 1 });
+    const s = makeDrv(store, {
+      name: "silent",
+      script: "/bin/sleep 20 & /bin/sleep 20; echo > $out",
+    });
+    const t0 = Date.now();
+    const [r] = await worker.buildPaths([{ drvPath: s.drvPath, outputs: [] }]);
+    expect(r!.status).toBe("TimedOut");
+    expect(r!.errorMsg).toBe(
+      `building of '${s.drvPath}!*' from .drv file timed out after 1 seconds of silence`,
+    );
+    expect(Date.now() - t0).toBeLessThan(5000);
+    expect(worker.exitStatus()).toBe(101);
+    expect(store.isValidPath(outPath(s.drv))).toBe(false);
+  });
+
+  it("check mode: a deterministic rebuild passes, a non-deterministic one is exit 104", async () => {
+    const { store, worker } = setup();
+    const det = makeDrv(store, { name: "det", script: "echo same > $out" });
+    const rnd = makeDrv(store, {
+      name: "rnd",
+      script: "/bin/cat /proc/sys/kernel/random/uuid > $out",
+    });
+    await worker.buildPaths([
+      { drvPath: det.drvPath, outputs: [] },
+      { drvPath: rnd.drvPath, outputs: [] },
+    ]);
+    const w2 = new Worker(new LocalBuildEffects(store, { system: "x86_64-linux" }), {
+      useSubstitutes: false,
+      keepGoing: true,
+    });
+    const [a, b] = await w2.buildPaths(
+      [
+        { drvPath: det.drvPath, outputs: [] },
+        { drvPath: rnd.drvPath, outputs: [] },
+      ],
+      "check",
+    );
+    expect(a!.status).toBe("Built");
+    expect(b!.status).toBe("NotDeterministic");
+    expect(b!.errorMsg).toMatch(
+      /may not be deterministic: output '.*-rnd' differs from '.*-rnd\.check'/,
+    );
+    expect(w2.exitStatus()).toBe(104);
+  });
+
+  it("builds an in-memory BasicDerivation without any .drv file", async () => {
+    const { store, worker } = setup();
+    const dep = makeDrv(store, { name: "dep", script: "echo dep > $out" });
+    await worker.buildPaths([{ drvPath: dep.drvPath, outputs: [] }]);
+    const m = makeDrv(store, {
+      name: "mem",
+      deps: [dep.drvPath],
+      env: { d: outPath(dep.drv) },
+      script: "/bin/cat $d > $out",
+    });
+    // Pretend it arrived over the wire: inputs as sources, no inputDrvs, and no .drv in the store.
+    const basic = { ...m.drv, inputSrcs: [outPath(dep.drv)] } as Partial<typeof m.drv>;
+    delete basic.inputDrvs;
+    const fakeDrvPath = m.drvPath.replace(/-mem\.drv$/, "-memx.drv");
+    const r = await worker.buildDerivation(fakeDrvPath, basic as typeof m.drv);
+    expect(r.status).toBe("Built");
+    expect(readFileSync(store.toRealPath(outPath(m.drv)), "utf8")).toBe("dep\n");
+    expect(store.isValidPath(fakeDrvPath)).toBe(false);
+  });
+
+  it("refuses a derivation for another platform with Nix's message", async () => {
+    const { store, worker } = setup();
+    const d = makeDrv(store, { name: "arm", script: "echo > $out", system: "aarch64-darwin" });
+    const [r] = await worker.buildPaths([{ drvPath: d.drvPath, outputs: [] }]);
+    expect(r!.status).toBe("MiscFailure");
+    expect(r!.errorMsg).toMatch(
+      /^a 'aarch64-darwin' with features \{\} is required to build '.*', but I am a 'x86_64-linux'/,
+    );
+  });
+
+  it("cleans up build directories", async () => {
+    const { store, worker, effects } = setup();
+    const root = stores.freshDir("builds");
+    (effects.settings as { buildDirRoot?: string }).buildDirRoot = root;
+    (await import("node:fs")).mkdirSync(root);
+    const d = makeDrv(store, {
+      name: "tmp",
+      script: 'echo $NIX_BUILD_TOP > $out; test "$PWD" = "$TMPDIR"',
+    });
+    const [r] = await worker.buildPaths([{ drvPath: d.drvPath, outputs: [] }]);
+    expect(r!.status).toBe("Built");
+    expect(readdirSync(root)).toEqual([]);
+  });
+});
