@@ -107,7 +107,8 @@ function parseOutputJson(name: string, v: unknown): DerivationOutput {
       `derivation JSON: outputs.${name}.hashAlgo '${algo}' is not one Nix 2.8 supports`,
     );
   }
-  if (hash === "" || path === "") {
+  // A fixed output may leave its path out (it follows from the hash); without a hash it floats.
+  if (hash === "") {
     throw new DerivationError(
       `derivation JSON: output '${name}' is a floating content-addressed output, which needs a Nix newer than 2.8`,
     );
