@@ -27,8 +27,9 @@ export interface JsonDrvContext {
 /** Write the derivation in `file` (and the JSON inputs it names) to the store; its .drv path. */
 export function addJsonDerivation(file: string, ctx: JsonDrvContext): string {
   const full = resolve(file);
-  const written = (ctx.written ??= new Map());
-  const stack = (ctx.stack ??= []);
+  ctx.written ??= new Map();
+  ctx.stack ??= [];
+  const { written, stack } = ctx;
   const done = written.get(full);
   if (done) return done;
   if (stack.includes(full))

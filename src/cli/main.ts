@@ -1,8 +1,10 @@
 // The `nixstate` command line. Each command lives in its own module under commands/.
 import { Command, CommanderError } from "commander";
+import { registerBuildCommands } from "./commands/build.ts";
 import { registerDerivationCommands } from "./commands/derivation.ts";
 import { registerHashCommands } from "./commands/hash.ts";
 import { registerNarCommands } from "./commands/nar.ts";
+import { registerStoreCommands } from "./commands/store.ts";
 
 export function makeProgram(): Command {
   const program = new Command("nixstate")
@@ -10,9 +12,11 @@ export function makeProgram(): Command {
     .version("0.1.0")
     .showHelpAfterError()
     .exitOverride();
+  registerBuildCommands(program);
   registerDerivationCommands(program);
   registerNarCommands(program);
   registerHashCommands(program);
+  registerStoreCommands(program);
   return program;
 }
 

@@ -144,8 +144,11 @@ async function runBuild(
     return worker.exitStatus();
   }
   const lines: string[] = [];
-  targets.forEach((t, i) => {
-    if (!("drvPath" in t)) return lines.push(t.path);
+  for (const t of targets) {
+    if (!("drvPath" in t)) {
+      lines.push(t.path);
+      continue;
+    }
     const drv = parseDerivation(readFileSync(store.toRealPath(t.drvPath)), {
       name: derivationNameFromFile(t.drvPath),
       storeDir: store.storeDir,
@@ -154,8 +157,7 @@ async function runBuild(
       if (out.type === "deferred" || (t.outputs.length > 0 && !t.outputs.includes(name))) continue;
       lines.push(out.path);
     }
-    void results[i];
-  });
+  }
   await writeStdout(lines.map((l) => `${l}\n`).join(""));
   return 0;
 }

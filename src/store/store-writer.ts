@@ -1,0 +1,286 @@
+// Writing paths into the store. Every write goes: contents under a temp name in the store
+// directory → canonical (read-only, mtime 1) → path lock → rename to the final name → row in one
+// transaction → unlock. So a valid path always has its contents, nobody sees a half-written path
+// under its name, and a failed registration leaves neither row nor contents behind.
+import { renameSync, writeFileSync } from "node:fs";
+import { basename, join, resolve } from "node:path";
+import { parseDerivation } from "../derivation/aterm-parse.ts";
+import type { Derivation } from "../derivation/derivation.ts";
+import { validateDerivation } from "../derivation/validate.ts";
+import { Hash } from "../hash/hash.ts";
+import { ByteReader, type ByteSource } from "../io/byte-reader.ts";
+import { dumpNar } from "../nar/nar-dump.ts";
+import { regularFileNarHash } from "../nar/nar-hash.ts";
+import { parseNar } from "../nar/nar-parse.ts";
+import { restoreNar } from "../nar/nar-restore.ts";
+import { renderContentAddress } from "../store-path/content-address.ts";
+import { makeFixedOutputPath, makeTextPath } from "../store-path/make-store-path.ts";
+import { checkStorePathName } from "../store-path/store-path.ts";
+import { canonicaliseTree, deleteTree } from "./canonical-tree.ts";
+import { readExport } from "./export-format.ts";
+import type { PathInfoInput, ValidPathInfo } from "./path-info.ts";
+import type { Registration } from "./register-paths.ts";
+import type { StoreContext } from "./store-context.ts";
+import {
+  DanglingReferenceError,
+  InvalidPathError,
+  NarHashMismatchError,
+  StoreError,
+} from "./store-errors.ts";
+import { makeTempName } from "./temp-names.ts";
+
+export interface StoreWriterDeps {
+  register: Registration;
+  /** Path info of a valid path, undefined otherwise. */
+  query: (path: string) => ValidPathInfo | undefined;
+  /** Called with every path about to be added or found valid (to temp-root them). */
+  rootAdded: (paths: string[]) => void;
+}
+
+export class StoreWriter {
+  readonly #ctx: StoreContext;
+  readonly #register: Registration;
+  readonly #query: (path: string) => ValidPathInfo | undefined;
+  readonly #rootAdded: (paths: string[]) => void;
+
+  constructor(ctx: StoreContext, deps: StoreWriterDeps) {
+    this.#ctx = ctx;
+    this.#register = deps.register;
+    this.#query = deps.query;
+    this.#rootAdded = deps.rootAdded;
+  }
+
+  #isValid(path: string): boolean {
+    this.#ctx.storeDir.parsePath(path);
+    return this.#ctx.stmts.pathId.get(path) !== undefined;
+  }
+
+  #mustQuery(path: string): ValidPathInfo {
+    const info = this.#query(path);
+    if (info === undefined) throw new InvalidPathError(path);
+    return info;
+  }
+
+  /**
+   * Copy the file tree at `src` into the store as `nix-store --add` does: NAR-hashed (recursive
+   * sha256), read-only, mtime 1. Returns the (possibly already valid) path's info.
+   */
+  async addToStore(src: string, options: { name?: string } = {}): Promise<ValidPathInfo> {
+    const name = options.name ?? basename(resolve(src));
+    checkStorePathName(name);
+    const tmp = this.#tempPath();
+    try {
+      const restored = await restoreNar(dumpNar(src), tmp, { hashAlgorithm: "sha256" });
+      const narHash = new Hash("sha256", restored.narHash!);
+      const path = this.#ctx.storeDir.print(
+        makeFixedOutputPath(this.#ctx.storeDir, name, "nar", narHash),
+      );
+      this.#rootAdded([path]);
+      const existing = this.#query(path);
+      if (existing) return existing;
+      canonicaliseTree(tmp);
+      const ca = renderContentAddress({ method: "nar", hash: narHash });
+      const lock = await this.#ctx.locks.lock(path);
+      try {
+        this.#moveIntoPlace([{ tmp, info: { path, narHash, narSize: restored.narSize, ca } }]);
+        return this.#mustQuery(path);
+      } finally {
+        lock.release();
+      }
+    } finally {
+      deleteTree(tmp);
+    }
+  }
+
+  /**
+   * Add a text file (a `.drv`, a `builtins.toFile` result) whose path depends on its contents
+   * and references, which must be valid. Synchronous: it is small and on every build's path.
+   */
+  addTextToStore(
+    name: string,
+    text: string | Uint8Array,
+    references: Iterable<string> = [],
+  ): ValidPathInfo {
+    const bytes = typeof text === "string" ? Buffer.from(text) : Buffer.from(text);
+    const refs = [...new Set(references)].sort();
+    const contentHash = Hash.of("sha256", bytes);
+    const sp = makeTextPath(
+      this.#ctx.storeDir,
+      name,
+      contentHash,
+      refs.map((r) => this.#ctx.storeDir.parsePath(r)),
+    );
+    const path = this.#ctx.storeDir.print(sp);
+    this.#rootAdded([path]);
+    const existing = this.#query(path);
+    if (existing) return existing;
+    for (const r of refs) {
+      if (!this.#ctx.stmts.pathId.get(r)) throw new DanglingReferenceError(path, r);
+    }
+    const drvs = new Map<string, Derivation>();
+    if (sp.isDerivation()) drvs.set(path, this.#parseDerivation(path, name, bytes));
+    const nar = regularFileNarHash(bytes);
+    const info: PathInfoInput = {
+      path,
+      narHash: new Hash("sha256", nar.hash),
+      narSize: nar.size,
+      references: refs,
+      ca: renderContentAddress({ method: "text", hash: contentHash }),
+    };
+    const lock = this.#ctx.locks.tryLock(path) ?? this.#ctx.locks.lockSync(path);
+    const tmp = this.#tempPath();
+    try {
+      const valid = this.#query(path);
+      if (valid) return valid;
+      writeFileSync(tmp, bytes, { mode: 0o444 });
+      canonicaliseTree(tmp);
+      this.#moveIntoPlace([{ tmp, info }], drvs);
+      return this.#mustQuery(path);
+    } finally {
+      lock.release();
+      deleteTree(tmp);
+    }
+  }
+
+  #parseDerivation(path: string, name: string, bytes: Buffer): Derivation {
+    try {
+      const drv = parseDerivation(bytes, {
+        name: name.slice(0, -".drv".length),
+        storeDir: this.#ctx.storeDir,
+        source: path,
+      });
+      validateDerivation(drv, this.#ctx.storeDir, path);
+      return drv;
+    } catch (e) {
+      throw new StoreError(
+        `cannot add '${name}': its name ends in .drv but it is not a valid derivation: ${(e as Error).message}`,
+        { cause: e },
+      );
+    }
+  }
+
+  /**
+   * Unpack the NAR in `nar` as `info.path`, checking it against `info`'s NAR hash and size. With
+   * a ByteReader, exactly the NAR is consumed (also when the path is already valid).
+   */
+  async importPath(info: PathInfoInput, nar: ByteReader | ByteSource): Promise<ValidPathInfo> {
+    this.#ctx.storeDir.parsePath(info.path);
+    const reader = nar instanceof ByteReader ? nar : new ByteReader(nar);
+    this.#rootAdded([info.path]);
+    const existing = this.#query(info.path);
+    if (existing) {
+      await parseNar(reader);
+      return existing;
+    }
+    for (const r of info.references ?? []) {
+      if (r !== info.path && !this.#isValid(r)) throw new DanglingReferenceError(info.path, r);
+    }
+    const tmp = this.#tempPath();
+    try {
+      const restored = await restoreNar(reader, tmp, { hashAlgorithm: info.narHash.algo });
+      const got = new Hash(info.narHash.algo, restored.narHash!);
+      if (!got.equals(info.narHash)) {
+        throw new NarHashMismatchError(info.path, info.narHash.toString(), got.toString());
+      }
+      if (restored.narSize !== info.narSize) {
+        throw new NarHashMismatchError(
+          info.path,
+          `NAR size ${info.narSize}`,
+          `NAR size ${restored.narSize}`,
+        );
+      }
+      canonicaliseTree(tmp);
+      const lock = await this.#ctx.locks.lock(info.path);
+      try {
+        this.#moveIntoPlace([{ tmp, info }]);
+        return this.#mustQuery(info.path);
+      } finally {
+        lock.release();
+      }
+    } finally {
+      deleteTree(tmp);
+    }
+  }
+
+  /**
+   * Import a `nix-store --export` stream, all or nothing: every path is unpacked and checked
+   * first, then all are registered in one transaction. Returns the paths in stream order.
+   */
+  async importExport(source: ByteReader | ByteSource): Promise<string[]> {
+    const reader = source instanceof ByteReader ? source : new ByteReader(source);
+    const staged: { tmp: string; info: PathInfoInput }[] = [];
+    const order: string[] = [];
+    const inStream = new Set<string>();
+    const restore = async (r: ByteReader) => {
+      const tmp = this.#tempPath();
+      const restored = await restoreNar(r, tmp, { hashAlgorithm: "sha256" });
+      return { tmp, narSize: restored.narSize, narHash: new Hash("sha256", restored.narHash!) };
+    };
+    try {
+      for await (const { meta, nar } of readExport(reader, restore)) {
+        staged.push({
+          tmp: nar.tmp,
+          info: {
+            path: meta.path,
+            narHash: nar.narHash,
+            narSize: nar.narSize,
+            references: meta.references,
+            deriver: meta.deriver,
+          },
+        });
+        this.#ctx.storeDir.parsePath(meta.path);
+        for (const r of meta.references) {
+          if (r !== meta.path && !inStream.has(r) && !this.#isValid(r)) {
+            throw new DanglingReferenceError(meta.path, r);
+          }
+        }
+        inStream.add(meta.path);
+        order.push(meta.path);
+      }
+      this.#rootAdded(order);
+      const fresh = staged.filter((s) => !this.#isValid(s.info.path));
+      for (const s of fresh) canonicaliseTree(s.tmp);
+      const lock = await this.#ctx.locks.lock(fresh.map((s) => s.info.path));
+      try {
+        this.#moveIntoPlace(fresh);
+      } finally {
+        lock.release();
+      }
+      return order;
+    } finally {
+      for (const s of staged) deleteTree(s.tmp);
+    }
+  }
+
+  /**
+   * Rename staged contents to their paths and register them in one transaction; on failure the
+   * renamed contents are removed again. The caller holds the paths' locks.
+   */
+  #moveIntoPlace(
+    items: readonly { tmp: string; info: PathInfoInput }[],
+    drvs?: ReadonlyMap<string, Derivation>,
+  ): void {
+    const todo = items.filter((it) => !this.#ctx.stmts.pathId.get(it.info.path));
+    const placed: string[] = [];
+    try {
+      for (const { tmp, info } of todo) {
+        const real = this.#ctx.realPath(info.path);
+        if (placed.includes(real)) continue;
+        deleteTree(real); // a leftover of a crashed writer: we hold the lock, it is ours to replace
+        renameSync(tmp, real);
+        placed.push(real);
+      }
+      this.#register(
+        todo.map((t) => t.info),
+        drvs,
+      );
+    } catch (e) {
+      for (const real of placed) deleteTree(real);
+      throw e;
+    }
+  }
+
+  #tempPath(): string {
+    return join(this.#ctx.layout.realStoreDir, makeTempName());
+  }
+}
