@@ -3,6 +3,7 @@ import { Command, CommanderError } from "commander";
 import { registerBuildCommands } from "./commands/build.ts";
 import { registerDerivationCommands } from "./commands/derivation.ts";
 import { registerHashCommands } from "./commands/hash.ts";
+import { registerLogCommands } from "./commands/log.ts";
 import { registerNarCommands } from "./commands/nar.ts";
 import { registerStoreCommands } from "./commands/store.ts";
 
@@ -16,6 +17,7 @@ export function makeProgram(): Command {
   registerDerivationCommands(program);
   registerNarCommands(program);
   registerHashCommands(program);
+  registerLogCommands(program);
   registerStoreCommands(program);
   return program;
 }
