@@ -18,7 +18,7 @@ import { nixList, nixString } from "./nix-expr.ts";
 import { haveRealNix, makeNixEnv, type NixEnv } from "./real-nix.ts";
 
 type Kind = "ok" | "fail" | "fixed" | "allowedOk" | "allowedBad" | "multi";
-interface Node {
+interface DagNode {
   kind: Kind;
   deps: number[];
 }
@@ -39,13 +39,13 @@ const dagArb = fc.integer({ min: 1, max: 200 }).chain((n) =>
           "allowedOk",
           "allowedBad",
         ),
-        deps: i === 0 ? fc.constant([]) : fc.uniqueArray(fc.nat(i - 1), { maxLength: 3 }),
+        deps: i === 0 ? fc.constant<number[]>([]) : fc.uniqueArray(fc.nat(i - 1), { maxLength: 3 }),
       }),
     ),
   ),
 );
 
-function dagExpr(nodes: Node[], salt: string): string {
+function dagExpr(nodes: DagNode[], salt: string): string {
   const lines = nodes.map((node, i) => {
     const name = `n${i}-${salt}`;
     const deps = node.deps.map((d, k) => `dep${k} = d${d};`).join(" ");
