@@ -13,7 +13,11 @@ import {
   writeFileSync,
 } from "node:fs";
 import { basename, join } from "node:path";
-import { gunzipSync, gzipSync } from "node:zlib";
+import { readFile, unlink, writeFile } from "node:fs/promises";
+import { promisify } from "node:util";
+import { gunzipSync, gzip } from "node:zlib";
+
+const gzipAsync = promisify(gzip);
 
 export function logPaths(
   logDir: string,
@@ -42,9 +46,11 @@ export function logTail(file: string, n: number): string[] {
   }
 }
 
-export function compressLog(raw: string, compressed: string): void {
-  writeFileSync(compressed, gzipSync(readFileSync(raw)));
-  unlinkSync(raw);
+/** Compress a finished log off the main thread; an empty log is simply removed. */
+export async function compressLog(raw: string, compressed: string): Promise<void> {
+  const data = await readFile(raw);
+  if (data.length > 0) await writeFile(compressed, await gzipAsync(data));
+  await unlink(raw);
 }
 
 /** The log of a derivation's last build, or undefined if there is none. */
@@ -55,8 +61,13 @@ export function readBuildLog(logDir: string, drvPath: string): Buffer | undefine
   return undefined;
 }
 
+const madeDirs = new Set<string>();
+
 export function ensureLogDir(logDir: string, drvPath: string): ReturnType<typeof logPaths> {
   const p = logPaths(logDir, drvPath);
-  mkdirSync(p.dir, { recursive: true });
+  if (!madeDirs.has(p.dir)) {
+    mkdirSync(p.dir, { recursive: true });
+    madeDirs.add(p.dir);
+  }
   return p;
 }

@@ -1,7 +1,7 @@
 // The worker's effects for a local store: SQLite queries, locks, and real builder processes.
 import { randomBytes } from "node:crypto";
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import { parseDerivation } from "../derivation/aterm-parse.ts";
 import type { Derivation } from "../derivation/derivation.ts";
@@ -39,7 +39,7 @@ export interface LocalBuildSettings {
   /** Log lines quoted in a failed build's error (0 when the log is shown live). */
   logLines: number;
   cacheFailures: boolean;
-  /** Where build directories go (default: the OS temp dir). */
+  /** Where build directories go (default: `<state-dir>/builds`, away from a crowded /tmp). */
   buildDirRoot?: string;
 }
 
@@ -75,6 +75,8 @@ export class LocalBuildEffects implements WorkerEffects {
   private readonly closures = new Map<string, Set<string>>();
   /** Messages for the user (kept build directories…). */
   onNote: (msg: string) => void = () => {};
+  /** Clean-ups left to run off the main thread (build directories, log compression). */
+  private readonly background = new Set<Promise<void>>();
 
   constructor(
     private readonly store: LocalStore,
@@ -218,7 +220,7 @@ export class LocalBuildEffects implements WorkerEffects {
       }
     }
 
-    const buildDir = mkdtempSync(join(s.buildDirRoot ?? tmpdir(), `nix-build-${drv.name}-`));
+    const buildDir = mkdtempSync(join(this.buildDirRoot(), `nix-build-${drv.name}-`));
     let keep = false;
     const log = ensureLogDir(this.store.layout.logDir, drvPath);
     try {
@@ -313,9 +315,29 @@ export class LocalBuildEffects implements WorkerEffects {
       }
       return { kind: "success", builtOutputs: r.builtOutputs, ...stamp() };
     } finally {
-      if (!keep) deleteTree(buildDir);
-      if (existsSync(log.raw)) compressLog(log.raw, log.compressed);
+      if (!keep) this.inBackground(rm(buildDir, { recursive: true, force: true }).catch(() => deleteTree(buildDir)));
+      this.inBackground(compressLog(log.raw, log.compressed).catch(() => {}));
     }
+  }
+
+  private buildRoot: string | undefined;
+  private buildDirRoot(): string {
+    if (!this.buildRoot) {
+      this.buildRoot = this.settings.buildDirRoot ?? join(this.store.layout.stateDir, "builds");
+      mkdirSync(this.buildRoot, { recursive: true });
+    }
+    return this.buildRoot;
+  }
+
+  private inBackground(p: Promise<unknown>): void {
+    const q = p.then(() => {});
+    this.background.add(q);
+    void q.finally(() => this.background.delete(q));
+  }
+
+  /** Wait for background clean-ups; call before exiting. */
+  async drain(): Promise<void> {
+    while (this.background.size > 0) await Promise.allSettled([...this.background]);
   }
 
   private referencesGraph(input: RunBuildInput) {

@@ -132,6 +132,7 @@ async function runBuild(
   process.once("SIGINT", onSignal);
   process.once("SIGTERM", onSignal);
   const results = await worker.buildPaths(targets, mode);
+  await effects.drain();
   process.off("SIGINT", onSignal);
   process.off("SIGTERM", onSignal);
 

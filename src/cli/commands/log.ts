@@ -20,7 +20,11 @@ export function registerLogCommands(program: Command): void {
       const drvPath = path.endsWith(".drv") ? path : store.tryQueryPathInfo(path)?.deriver;
       if (!drvPath) throw new CliUsageError(`path '${path}' is not valid or has no known deriver`);
       const log = readBuildLog(store.layout.logDir, drvPath);
-      if (!log) throw new CliUsageError(`build log of '${drvPath}' is not available`);
+      if (!log) {
+        // An empty log is not kept; say so only if the derivation was never built here.
+        if (store.tryQueryPathInfo(drvPath) && [...store.queryDerivationOutputs(drvPath).values()].some((p) => store.isValidPath(p))) return;
+        throw new CliUsageError(`build log of '${drvPath}' is not available`);
+      }
       await writeStdout(log);
     });
   });

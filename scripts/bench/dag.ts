@@ -1,0 +1,147 @@
+// `npm run bench -- dag [--sizes 1000,10000] [--rounds 3] [-j 2]`: build a fresh layered DAG of
+// trivial /bin/sh derivations with real Nix (`nix-store --realise`, its fastest fair setup:
+// builders as the calling user, no sandbox, no substituters, config via NIX_CONF_DIR) and with
+// `nixstate build`, alternating rounds; compare with the floor of spawning the same builders from
+// a bare Node script. Prints medians, ratios and peak RSS.
+import { spawn, spawnSync } from "node:child_process";
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { deleteTree } from "../../src/store/canonical-tree.ts";
+import { LocalStore } from "../../src/store/local-store.ts";
+import { nixSystem } from "../../src/build/local-build-effects.ts";
+import { dagNixExpr, dagNodes } from "./dag-graph.ts";
+import { writeDag } from "./nixstate-dag.ts";
+
+const repo = resolve(fileURLToPath(import.meta.url), "../../..");
+
+interface Run {
+  ms: number;
+  peakRssMb: number;
+  ok: boolean;
+}
+
+/** Run a command, sampling its peak RSS (VmHWM) until it exits. */
+function timed(cmd: string, args: string[], env: NodeJS.ProcessEnv): Promise<Run> {
+  return new Promise((done) => {
+    const t0 = performance.now();
+    const child = spawn(cmd, args, { env, stdio: ["ignore", "ignore", "pipe"] });
+    let stderr = "";
+    child.stderr.on("data", (d) => {
+      stderr = (stderr + d).slice(-4000);
+    });
+    let peak = 0;
+    const sample = () => {
+      try {
+        const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${child.pid}/status`, "utf8"));
+        if (m) peak = Math.max(peak, Number(m[1]) / 1024);
+      } catch {
+        // exited
+      }
+    };
+    const timer = setInterval(sample, 20);
+    child.on("exit", (code) => {
+      clearInterval(timer);
+      if (code !== 0) process.stderr.write(`${cmd} failed (${code}):\n${stderr}\n`);
+      done({ ms: performance.now() - t0, peakRssMb: peak, ok: code === 0 });
+    });
+  });
+}
+
+/** Spawn n trivial builders, j at a time, from this bare process (stdio to a file descriptor). */
+async function floor(n: number, j: number, dir: string): Promise<number> {
+  const t0 = performance.now();
+  let started = 0;
+  let finished = 0;
+  await new Promise<void>((resolveAll) => {
+    const next = () => {
+      if (started === n) {
+        if (finished === n) resolveAll();
+        return;
+      }
+      const i = started++;
+      const c = spawn("/bin/sh", ["-c", `echo n${i} > ${dir}/f${i}`], { stdio: "ignore", detached: true });
+      c.on("exit", () => {
+        finished++;
+        next();
+      });
+    };
+    for (let k = 0; k < j; k++) next();
+  });
+  return performance.now() - t0;
+}
+
+function nixEnv(root: string): NodeJS.ProcessEnv {
+  const conf = join(root, "conf");
+  mkdirSync(conf, { recursive: true });
+  writeFileSync(join(conf, "nix.conf"), "substituters =\nsandbox = false\nbuild-users-group =\n");
+  mkdirSync(join(root, "tmp"), { recursive: true });
+  return {
+    ...process.env,
+    NIX_REMOTE: "local",
+    NIX_STORE_DIR: join(root, "store"),
+    NIX_STATE_DIR: join(root, "var"),
+    NIX_LOG_DIR: join(root, "log"),
+    NIX_CONF_DIR: conf,
+    // Build directories in a fresh folder, as nixstate's are (a long-lived /tmp can be slow).
+    TMPDIR: join(root, "tmp"),
+  };
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+export async function benchDag(argv: string[]): Promise<void> {
+  const arg = (name: string, def: string) => {
+    const i = argv.indexOf(name);
+    return i >= 0 ? argv[i + 1]! : def;
+  };
+  const sizes = arg("--sizes", "1000,10000").split(",").map(Number);
+  const j = Number(arg("-j", "2"));
+  const haveNix = spawnSync("sh", ["-c", "command -v nix-store"]).status === 0;
+  const root = mkdtempSync(join(tmpdir(), "nixstate-bench-"));
+  chmodSync(root, 0o755);
+  const env = nixEnv(join(root, "nix"));
+  const system = nixSystem();
+  console.log(`dag benchmark: -j${j}, sizes ${sizes.join(", ")}${haveNix ? "" : " (nix-store not found: Nix rounds skipped)"}`);
+  try {
+    for (const n of sizes) {
+      const rounds = Number(arg("--rounds", n >= 10000 ? "1" : "3"));
+      const nix: Run[] = [];
+      const ours: Run[] = [];
+      const floors: number[] = [];
+      for (let r = 0; r < rounds; r++) {
+        const salt = `b${n}r${r}t${Date.now()}`;
+        if (haveNix) {
+          const expr = join(root, `${salt}.nix`);
+          writeFileSync(expr, dagNixExpr(dagNodes(n, salt), salt));
+          const top = spawnSync("nix-instantiate", [expr], { env, encoding: "utf8" }).stdout.trim();
+          nix.push(await timed("nix-store", ["--realise", `-j${j}`, top], env));
+        }
+        const stateDir = join(root, `ns-${salt}`);
+        const store = LocalStore.open({ stateDir });
+        const top = writeDag(store, n, salt, system);
+        store.close();
+        ours.push(
+          await timed(process.execPath, [join(repo, "bin/nixstate.js"), "build", `-j${j}`, "--state-dir", stateDir, top], process.env),
+        );
+        const fdir = join(root, `floor-${salt}`);
+        mkdirSync(fdir);
+        floors.push(await floor(n + 1, j, fdir));
+      }
+      const f = median(floors);
+      const o = median(ours.map((x) => x.ms));
+      const line = [`N=${n}: nixstate ${(o / 1000).toFixed(2)} s (peak RSS ${Math.max(...ours.map((x) => x.peakRssMb)).toFixed(0)} MB)`];
+      if (nix.length > 0) {
+        const x = median(nix.map((y) => y.ms));
+        line.push(`nix ${(x / 1000).toFixed(2)} s (peak RSS ${Math.max(...nix.map((y) => y.peakRssMb)).toFixed(0)} MB)`, `nixstate/nix ${(o / x).toFixed(2)}`);
+      }
+      line.push(`floor ${(f / 1000).toFixed(2)} s`, `nixstate/floor ${(o / f).toFixed(2)}`);
+      console.log(line.join(" | "));
+      console.log(`  rounds: nixstate ${ours.map((x) => (x.ms / 1000).toFixed(2)).join(" ")}${nix.length ? ` | nix ${nix.map((x) => (x.ms / 1000).toFixed(2)).join(" ")}` : ""} | floor ${floors.map((x) => (x / 1000).toFixed(2)).join(" ")}`);
+      if (ours.some((x) => !x.ok) || nix.some((x) => !x.ok)) console.log("  (some runs failed: see above)");
+    }
+  } finally {
+    deleteTree(root);
+  }
+}

@@ -1,0 +1,11 @@
+// `npm run bench -- <name> [options]`: one benchmark per module in this folder.
+import { benchDag } from "./dag.ts";
+
+const [name, ...rest] = process.argv.slice(2);
+const benches: Record<string, (argv: string[]) => Promise<void>> = { dag: benchDag };
+const bench = benches[name ?? ""];
+if (!bench) {
+  console.error(`usage: npm run bench -- <${Object.keys(benches).join("|")}> [options]`);
+  process.exit(1);
+}
+await bench(rest);
