@@ -1,6 +1,34 @@
 #!/usr/bin/env node
-// Runs the TypeScript sources directly through tsx, so a clone works right after `npm ci`.
-import { register } from "tsx/esm/api";
+// Runs the compiled JavaScript in dist/ when it is at least as new as every source file (built by
+// `npm ci`/`npm run build`), and the TypeScript sources through tsx otherwise, so an edit is never
+// run stale.
+import { readdirSync, statSync } from "node:fs";
 
-register();
-await import("../src/cli/main.ts");
+const root = new URL("..", import.meta.url);
+
+function newestSource(dir) {
+  let newest = 0;
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = `${dir}/${e.name}`;
+    newest = Math.max(newest, e.isDirectory() ? newestSource(p) : statSync(p).mtimeMs);
+  }
+  return newest;
+}
+
+function distIsFresh() {
+  try {
+    return (
+      statSync(new URL("dist/.stamp", root)).mtimeMs >= newestSource(new URL("src", root).pathname)
+    );
+  } catch {
+    return false;
+  }
+}
+
+if (distIsFresh()) {
+  await import(new URL("dist/cli/main.js", root).href);
+} else {
+  const { register } = await import("tsx/esm/api");
+  register();
+  await import(new URL("src/cli/main.ts", root).href);
+}

@@ -8,7 +8,8 @@ export interface DagNode {
 export function dagNodes(n: number, salt: string): DagNode[] {
   const nodes: DagNode[] = [];
   for (let i = 0; i < n; i++) {
-    const deps = i === 0 ? [] : [...new Set([Math.floor(i / 2), Math.floor(i / 3)])].filter((d) => d < i);
+    const deps =
+      i === 0 ? [] : [...new Set([Math.floor(i / 2), Math.floor(i / 3)])].filter((d) => d < i);
     nodes.push({ name: `n${i}-${salt}`, deps });
   }
   return nodes;

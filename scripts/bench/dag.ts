@@ -8,9 +8,9 @@ import { chmodSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { nixSystem } from "../../src/build/local-build-effects.ts";
 import { deleteTree } from "../../src/store/canonical-tree.ts";
 import { LocalStore } from "../../src/store/local-store.ts";
-import { nixSystem } from "../../src/build/local-build-effects.ts";
 import { dagNixExpr, dagNodes } from "./dag-graph.ts";
 import { writeDag } from "./nixstate-dag.ts";
 
@@ -61,7 +61,10 @@ async function floor(n: number, j: number, dir: string): Promise<number> {
         return;
       }
       const i = started++;
-      const c = spawn("/bin/sh", ["-c", `echo n${i} > ${dir}/f${i}`], { stdio: "ignore", detached: true });
+      const c = spawn("/bin/sh", ["-c", `echo n${i} > ${dir}/f${i}`], {
+        stdio: "ignore",
+        detached: true,
+      });
       c.on("exit", () => {
         finished++;
         next();
@@ -103,7 +106,9 @@ export async function benchDag(argv: string[]): Promise<void> {
   chmodSync(root, 0o755);
   const env = nixEnv(join(root, "nix"));
   const system = nixSystem();
-  console.log(`dag benchmark: -j${j}, sizes ${sizes.join(", ")}${haveNix ? "" : " (nix-store not found: Nix rounds skipped)"}`);
+  console.log(
+    `dag benchmark: -j${j}, sizes ${sizes.join(", ")}${haveNix ? "" : " (nix-store not found: Nix rounds skipped)"}`,
+  );
   try {
     for (const n of sizes) {
       const rounds = Number(arg("--rounds", n >= 10000 ? "1" : "3"));
@@ -123,7 +128,11 @@ export async function benchDag(argv: string[]): Promise<void> {
         const top = writeDag(store, n, salt, system);
         store.close();
         ours.push(
-          await timed(process.execPath, [join(repo, "bin/nixstate.js"), "build", `-j${j}`, "--state-dir", stateDir, top], process.env),
+          await timed(
+            process.execPath,
+            [join(repo, "bin/nixstate.js"), "build", `-j${j}`, "--state-dir", stateDir, top],
+            process.env,
+          ),
         );
         const fdir = join(root, `floor-${salt}`);
         mkdirSync(fdir);
@@ -131,15 +140,23 @@ export async function benchDag(argv: string[]): Promise<void> {
       }
       const f = median(floors);
       const o = median(ours.map((x) => x.ms));
-      const line = [`N=${n}: nixstate ${(o / 1000).toFixed(2)} s (peak RSS ${Math.max(...ours.map((x) => x.peakRssMb)).toFixed(0)} MB)`];
+      const line = [
+        `N=${n}: nixstate ${(o / 1000).toFixed(2)} s (peak RSS ${Math.max(...ours.map((x) => x.peakRssMb)).toFixed(0)} MB)`,
+      ];
       if (nix.length > 0) {
         const x = median(nix.map((y) => y.ms));
-        line.push(`nix ${(x / 1000).toFixed(2)} s (peak RSS ${Math.max(...nix.map((y) => y.peakRssMb)).toFixed(0)} MB)`, `nixstate/nix ${(o / x).toFixed(2)}`);
+        line.push(
+          `nix ${(x / 1000).toFixed(2)} s (peak RSS ${Math.max(...nix.map((y) => y.peakRssMb)).toFixed(0)} MB)`,
+          `nixstate/nix ${(o / x).toFixed(2)}`,
+        );
       }
       line.push(`floor ${(f / 1000).toFixed(2)} s`, `nixstate/floor ${(o / f).toFixed(2)}`);
       console.log(line.join(" | "));
-      console.log(`  rounds: nixstate ${ours.map((x) => (x.ms / 1000).toFixed(2)).join(" ")}${nix.length ? ` | nix ${nix.map((x) => (x.ms / 1000).toFixed(2)).join(" ")}` : ""} | floor ${floors.map((x) => (x / 1000).toFixed(2)).join(" ")}`);
-      if (ours.some((x) => !x.ok) || nix.some((x) => !x.ok)) console.log("  (some runs failed: see above)");
+      console.log(
+        `  rounds: nixstate ${ours.map((x) => (x.ms / 1000).toFixed(2)).join(" ")}${nix.length ? ` | nix ${nix.map((x) => (x.ms / 1000).toFixed(2)).join(" ")}` : ""} | floor ${floors.map((x) => (x / 1000).toFixed(2)).join(" ")}`,
+      );
+      if (ours.some((x) => !x.ok) || nix.some((x) => !x.ok))
+        console.log("  (some runs failed: see above)");
     }
   } finally {
     deleteTree(root);

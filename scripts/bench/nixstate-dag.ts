@@ -1,7 +1,11 @@
 // Write the benchmark DAG into a nixstate store as .drv files (not timed); print the top .drv.
 import { printDerivation } from "../../src/derivation/aterm-print.ts";
 import type { Derivation, DerivationOutput } from "../../src/derivation/derivation.ts";
-import { derivationReferences, type DrvHashCache, fillInOutputPaths } from "../../src/derivation/hash-modulo.ts";
+import {
+  type DrvHashCache,
+  derivationReferences,
+  fillInOutputPaths,
+} from "../../src/derivation/hash-modulo.ts";
 import type { LocalStore } from "../../src/store/local-store.ts";
 import { type DagNode, dagNodes } from "./dag-graph.ts";
 
@@ -12,7 +16,11 @@ export function writeDag(store: LocalStore, n: number, salt: string, system: str
   const paths: string[] = [];
   const outPath = (d: Derivation) => (d.outputs.get("out") as { path: string }).path;
   const add = (name: string, script: string, deps: number[]) => {
-    const env = new Map<string, string>([["builder", "/bin/sh"], ["name", name], ["system", system]]);
+    const env = new Map<string, string>([
+      ["builder", "/bin/sh"],
+      ["name", name],
+      ["system", system],
+    ]);
     deps.forEach((d, k) => env.set(`dep${k}`, outPath(drvs.get(paths[d]!)!)));
     const drv = fillInOutputPaths(
       {
@@ -29,11 +37,19 @@ export function writeDag(store: LocalStore, n: number, salt: string, system: str
       resolve,
       cache,
     );
-    const path = store.addTextToStore(`${name}.drv`, printDerivation(drv), derivationReferences(drv)).path;
+    const path = store.addTextToStore(
+      `${name}.drv`,
+      printDerivation(drv),
+      derivationReferences(drv),
+    ).path;
     drvs.set(path, drv);
     return path;
   };
   const nodes: DagNode[] = dagNodes(n, salt);
   for (const node of nodes) paths.push(add(node.name, `echo ${node.name} > $out`, node.deps));
-  return add(`top-${salt}`, "echo top > $out", nodes.map((_, i) => i));
+  return add(
+    `top-${salt}`,
+    "echo top > $out",
+    nodes.map((_, i) => i),
+  );
 }

@@ -1,7 +1,6 @@
 // The worker's effects for a local store: SQLite queries, locks, and real builder processes.
 import { randomBytes } from "node:crypto";
-import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
-import { rm } from "node:fs/promises";
+import { existsSync, lstatSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseDerivation } from "../derivation/aterm-parse.ts";
 import type { Derivation } from "../derivation/derivation.ts";
@@ -19,11 +18,13 @@ import type { OutputLock, WorkerEffects } from "../machines/worker-effects.ts";
 import { narHash } from "../nar/nar-hash.ts";
 import { deleteTree } from "../store/canonical-tree.ts";
 import type { LocalStore } from "../store/local-store.ts";
+import { BuildDirPool } from "./build-dir-pool.ts";
 import { compressLog, ensureLogDir, logTail } from "./build-log.ts";
 import { builderEnv } from "./builder-env.ts";
 import { BuildSetupError, exportReferencesGraphFiles } from "./export-references-graph.ts";
 import { registerOutputs } from "./register-outputs.ts";
 import { describeExit, runBuilder } from "./run-builder.ts";
+import { Spawner } from "./spawner.ts";
 
 export interface LocalBuildSettings {
   /** This machine's platform, e.g. x86_64-linux. */
@@ -75,6 +76,8 @@ export class LocalBuildEffects implements WorkerEffects {
   private readonly closures = new Map<string, Set<string>>();
   /** Messages for the user (kept build directories…). */
   onNote: (msg: string) => void = () => {};
+  private readonly buildDirs: BuildDirPool;
+  private readonly spawner = new Spawner();
   /** Clean-ups left to run off the main thread (build directories, log compression). */
   private readonly background = new Set<Promise<void>>();
 
@@ -83,6 +86,9 @@ export class LocalBuildEffects implements WorkerEffects {
     settings: Partial<LocalBuildSettings> = {},
   ) {
     this.settings = { ...DEFAULT_BUILD_SETTINGS, ...settings };
+    this.buildDirs = new BuildDirPool(
+      this.settings.buildDirRoot ?? join(store.layout.stateDir, "builds"),
+    );
   }
 
   isValidPath(path: string): boolean {
@@ -220,7 +226,7 @@ export class LocalBuildEffects implements WorkerEffects {
       }
     }
 
-    const buildDir = mkdtempSync(join(this.buildDirRoot(), `nix-build-${drv.name}-`));
+    const buildDir = this.buildDirs.acquire();
     let keep = false;
     const log = ensureLogDir(this.store.layout.logDir, drvPath);
     try {
@@ -241,17 +247,20 @@ export class LocalBuildEffects implements WorkerEffects {
       }
       for (const f of files) writeFileSync(join(buildDir, f.name), f.contents);
 
-      const exit = await runBuilder({
-        builder: drv.builder,
-        args: drv.args,
-        env,
-        cwd: buildDir,
-        logFile: log.raw,
-        maxSilentTime: s.maxSilentTime,
-        buildTimeout: s.buildTimeout,
-        maxLogSize: s.maxLogSize,
-        signal,
-      });
+      const exit = await runBuilder(
+        {
+          builder: drv.builder,
+          args: drv.args,
+          env,
+          cwd: buildDir,
+          logFile: log.raw,
+          maxSilentTime: s.maxSilentTime,
+          buildTimeout: s.buildTimeout,
+          maxLogSize: s.maxLogSize,
+          signal,
+        },
+        this.spawner,
+      );
       const failed = exit.kind !== "exited" || exit.code !== 0;
       if (failed) {
         for (const [name, at] of builtAt) {
@@ -260,7 +269,12 @@ export class LocalBuildEffects implements WorkerEffects {
           if (s.cacheFailures && exit.kind !== "aborted") this.store.registerFailedPath(o.path);
         }
         keep = s.keepFailed;
-        if (keep) this.onNote(`note: keeping build directory '${buildDir}'`);
+        if (keep) {
+          // Pooled directories have anonymous names; a kept one is named after its derivation.
+          const named = `${buildDir}-${drv.name}`;
+          renameSync(buildDir, named);
+          this.onNote(`note: keeping build directory '${named}'`);
+        }
       }
       switch (exit.kind) {
         case "aborted":
@@ -315,18 +329,12 @@ export class LocalBuildEffects implements WorkerEffects {
       }
       return { kind: "success", builtOutputs: r.builtOutputs, ...stamp() };
     } finally {
-      if (!keep) this.inBackground(rm(buildDir, { recursive: true, force: true }).catch(() => deleteTree(buildDir)));
+      if (!keep) {
+        const removing = this.buildDirs.release(buildDir);
+        if (removing) this.inBackground(removing);
+      }
       this.inBackground(compressLog(log.raw, log.compressed).catch(() => {}));
     }
-  }
-
-  private buildRoot: string | undefined;
-  private buildDirRoot(): string {
-    if (!this.buildRoot) {
-      this.buildRoot = this.settings.buildDirRoot ?? join(this.store.layout.stateDir, "builds");
-      mkdirSync(this.buildRoot, { recursive: true });
-    }
-    return this.buildRoot;
   }
 
   private inBackground(p: Promise<unknown>): void {
@@ -338,6 +346,8 @@ export class LocalBuildEffects implements WorkerEffects {
   /** Wait for background clean-ups; call before exiting. */
   async drain(): Promise<void> {
     while (this.background.size > 0) await Promise.allSettled([...this.background]);
+    await this.buildDirs.close();
+    this.spawner.close();
   }
 
   private referencesGraph(input: RunBuildInput) {

@@ -1,10 +1,9 @@
-// Start a builder and wait for it. Its stdout and stderr go straight to a log file descriptor
-// (no pipes through Node: measured to be the cheapest way to start thousands of builders), it
-// gets its own process group so the whole tree can be killed, and timeouts watch the clock and
-// the log's growth.
-import { spawn } from "node:child_process";
-import { closeSync, fstatSync, openSync } from "node:fs";
+// Start a builder and wait for it. The spawner process starts it with stdout and stderr going
+// straight to the log file (no pipes through Node), in its own process group so the whole tree
+// can be killed; timeouts watch the clock and the log's growth.
+import { statSync } from "node:fs";
 import { constants } from "node:os";
+import type { Spawner } from "./spawner.ts";
 
 export interface RunBuilderOptions {
   builder: string;
@@ -65,29 +64,39 @@ function killGroup(pid: number): void {
   }
 }
 
-export function runBuilder(o: RunBuilderOptions): Promise<BuilderExit> {
+export function runBuilder(o: RunBuilderOptions, spawner: Spawner): Promise<BuilderExit> {
   return new Promise((resolve) => {
     if (o.signal.aborted) return resolve({ kind: "aborted" });
-    const fd = openSync(o.logFile, "w");
-    let child: ReturnType<typeof spawn>;
-    try {
-      child = spawn(o.builder, o.args, {
-        cwd: o.cwd,
-        env: o.env,
-        stdio: ["ignore", fd, fd],
-        detached: true,
-      });
-    } catch (e) {
-      closeSync(fd);
-      return resolve({ kind: "spawnFailed", message: (e as Error).message });
-    }
+    const builder = spawner.spawn({
+      cmd: o.builder,
+      args: o.args,
+      env: o.env,
+      cwd: o.cwd,
+      log: o.logFile,
+    });
     const started = Date.now();
+    let pid: number | undefined;
     let verdict: BuilderExit | undefined;
     const stop = (why: BuilderExit) => {
       verdict ??= why;
-      if (child.pid) killGroup(child.pid);
+      if (pid) killGroup(pid);
     };
     const timers: NodeJS.Timeout[] = [];
+    const onAbort = () => stop({ kind: "aborted" });
+    const finish = (exit: BuilderExit) => {
+      for (const t of timers) clearTimeout(t);
+      o.signal.removeEventListener("abort", onAbort);
+      // Background processes the builder left behind die with its group, as in Nix.
+      if (pid) killGroup(pid);
+      resolve(verdict ?? exit);
+    };
+    builder.started.then(
+      (p) => {
+        pid = p;
+        if (verdict) killGroup(p);
+      },
+      () => {},
+    );
     if (o.buildTimeout > 0) {
       timers.push(
         setTimeout(
@@ -103,7 +112,7 @@ export function runBuilder(o: RunBuilderOptions): Promise<BuilderExit> {
       const every = Math.max(50, Math.min(1000, (o.maxSilentTime || 4) * 250));
       timers.push(
         setInterval(() => {
-          const size = fstatSync(fd).size;
+          const size = statSync(o.logFile, { throwIfNoEntry: false })?.size ?? 0;
           const now = Date.now();
           if (size !== lastSize) {
             lastSize = size;
@@ -117,22 +126,11 @@ export function runBuilder(o: RunBuilderOptions): Promise<BuilderExit> {
         }, every),
       );
     }
-    const onAbort = () => stop({ kind: "aborted" });
     o.signal.addEventListener("abort", onAbort, { once: true });
-    let finished = false;
-    const finish = (exit: BuilderExit) => {
-      if (finished) return;
-      finished = true;
-      for (const t of timers) clearTimeout(t);
-      o.signal.removeEventListener("abort", onAbort);
-      // Background processes the builder left behind die with its group, as in Nix.
-      if (child.pid) killGroup(child.pid);
-      closeSync(fd);
-      resolve(verdict ?? exit);
-    };
-    child.once("error", (e) => finish({ kind: "spawnFailed", message: e.message }));
-    child.once("exit", (code, signal) =>
-      finish(signal ? { kind: "signaled", signal } : { kind: "exited", code: code ?? 1 }),
+    builder.exited.then(
+      ({ code, signal }) =>
+        finish(signal ? { kind: "signaled", signal } : { kind: "exited", code: code ?? 1 }),
+      (e: Error) => finish({ kind: "spawnFailed", message: e.message }),
     );
   });
 }

@@ -49,7 +49,8 @@ interface GoalHandle {
   id: number;
   drvPath: string;
   wanted: string[];
-  actor: Actor<typeof derivationGoalMachine>;
+  /** Dropped once the goal is done, so finished goals cost only their outcome. */
+  actor: Actor<typeof derivationGoalMachine> | undefined;
   done: Promise<GoalOutcome>;
   outcome?: GoalOutcome;
 }
@@ -154,7 +155,7 @@ export class Worker {
   /** Stop every goal (killing builders) and wait until their effects have let go. */
   async cancel(): Promise<void> {
     this.cancelled = true;
-    for (const g of [...this.live]) g.actor.stop();
+    for (const g of [...this.live]) g.actor?.stop();
     await this.settle();
   }
 
@@ -179,7 +180,7 @@ export class Worker {
     const existing = this.goals.get(drvPath);
     if (existing) {
       if (!existing.outcome) {
-        existing.actor.send({ type: "addWantedOutputs", outputs: wanted });
+        existing.actor?.send({ type: "addWantedOutputs", outputs: wanted });
         return existing;
       }
       const covered =
@@ -229,6 +230,7 @@ export class Worker {
     const finish = (o: GoalOutcome) => {
       if (handle.outcome) return;
       handle.outcome = o;
+      handle.actor = undefined;
       this.live.delete(handle);
       this.releaseResources(id, isSuccess(o.result.status));
       this.emit({ type: "goal.done", goalId: id, outcome: o, at: this.clock() });

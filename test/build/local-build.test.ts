@@ -192,6 +192,7 @@ describe("local builds", () => {
     });
     const [r] = await worker.buildPaths([{ drvPath: d.drvPath, outputs: [] }]);
     expect(r!.status).toBe("Built");
+    await effects.drain();
     expect(readdirSync(root)).toEqual([]);
   });
 });

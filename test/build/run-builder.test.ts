@@ -2,10 +2,20 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { describeExit, type RunBuilderOptions, runBuilder } from "../../src/build/run-builder.ts";
+import {
+  describeExit,
+  type RunBuilderOptions,
+  runBuilder as run,
+} from "../../src/build/run-builder.ts";
+import { Spawner } from "../../src/build/spawner.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "nixstate-run-"));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const spawner = new Spawner();
+afterAll(() => {
+  spawner.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+const runBuilder = (o: RunBuilderOptions) => run(o, spawner);
 
 function opts(script: string, extra: Partial<RunBuilderOptions> = {}): RunBuilderOptions {
   return {

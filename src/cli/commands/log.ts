@@ -22,7 +22,11 @@ export function registerLogCommands(program: Command): void {
       const log = readBuildLog(store.layout.logDir, drvPath);
       if (!log) {
         // An empty log is not kept; say so only if the derivation was never built here.
-        if (store.tryQueryPathInfo(drvPath) && [...store.queryDerivationOutputs(drvPath).values()].some((p) => store.isValidPath(p))) return;
+        if (
+          store.tryQueryPathInfo(drvPath) &&
+          [...store.queryDerivationOutputs(drvPath).values()].some((p) => store.isValidPath(p))
+        )
+          return;
         throw new CliUsageError(`build log of '${drvPath}' is not available`);
       }
       await writeStdout(log);
