@@ -14,12 +14,12 @@ import type {
   RunBuildInput,
 } from "../machines/derivation-goal.ts";
 import type { BuildAttempt, OutputStatus } from "../machines/goal-types.ts";
-import type { OutputLock, WorkerEffects } from "../machines/worker-effects.ts";
+import type { BuildHooks, OutputLock, WorkerEffects } from "../machines/worker-effects.ts";
 import { narHash } from "../nar/nar-hash.ts";
 import { deleteTree } from "../store/canonical-tree.ts";
 import type { LocalStore } from "../store/local-store.ts";
 import { BuildDirPool } from "./build-dir-pool.ts";
-import { compressLog, ensureLogDir, logTail } from "./build-log.ts";
+import { compressLog, logPaths, logTail } from "./build-log.ts";
 import { builderEnv } from "./builder-env.ts";
 import { BuildSetupError, exportReferencesGraphFiles } from "./export-references-graph.ts";
 import { registerOutputs } from "./register-outputs.ts";
@@ -191,7 +191,11 @@ export class LocalBuildEffects implements WorkerEffects {
     return corrupt;
   }
 
-  async runBuild(input: RunBuildInput, signal: AbortSignal): Promise<BuildAttempt> {
+  async runBuild(
+    input: RunBuildInput,
+    signal: AbortSignal,
+    hooks?: BuildHooks,
+  ): Promise<BuildAttempt> {
     const { drv, drvPath } = input;
     const startTime = nowSeconds();
     const stamp = () => ({ startTime, stopTime: nowSeconds() });
@@ -228,7 +232,8 @@ export class LocalBuildEffects implements WorkerEffects {
 
     const buildDir = this.buildDirs.acquire();
     let keep = false;
-    const log = ensureLogDir(this.store.layout.logDir, drvPath);
+    const log = logPaths(this.store.layout.logDir, drvPath);
+    let logKept = true;
     try {
       const { env, files } = builderEnv({
         drv,
@@ -261,6 +266,7 @@ export class LocalBuildEffects implements WorkerEffects {
         },
         this.spawner,
       );
+      if (exit.kind === "exited" && exit.logSize === 0) logKept = false;
       const failed = exit.kind !== "exited" || exit.code !== 0;
       if (failed) {
         for (const [name, at] of builtAt) {
@@ -333,7 +339,7 @@ export class LocalBuildEffects implements WorkerEffects {
         const removing = this.buildDirs.release(buildDir);
         if (removing) this.inBackground(removing);
       }
-      this.inBackground(compressLog(log.raw, log.compressed).catch(() => {}));
+      if (logKept) this.inBackground(compressLog(log.raw, log.compressed).catch(() => {}));
     }
   }
 

@@ -10,7 +10,7 @@ export interface RunBuilderOptions {
   args: string[];
   env: Record<string, string>;
   cwd: string;
-  /** stdout and stderr are written here. */
+  /** stdout and stderr are written here (its directory is created if needed). */
   logFile: string;
   /** Seconds without log output before the builder is killed (0: no limit). */
   maxSilentTime: number;
@@ -22,7 +22,7 @@ export interface RunBuilderOptions {
 }
 
 export type BuilderExit =
-  | { kind: "exited"; code: number }
+  | { kind: "exited"; code: number; logSize: number }
   | { kind: "signaled"; signal: NodeJS.Signals }
   | { kind: "timedOut"; silence: boolean; seconds: number }
   | { kind: "logLimitExceeded"; limit: number }
@@ -128,8 +128,10 @@ export function runBuilder(o: RunBuilderOptions, spawner: Spawner): Promise<Buil
     }
     o.signal.addEventListener("abort", onAbort, { once: true });
     builder.exited.then(
-      ({ code, signal }) =>
-        finish(signal ? { kind: "signaled", signal } : { kind: "exited", code: code ?? 1 }),
+      ({ code, signal, logSize }) =>
+        finish(
+          signal ? { kind: "signaled", signal } : { kind: "exited", code: code ?? 1, logSize },
+        ),
       (e: Error) => finish({ kind: "spawnFailed", message: e.message }),
     );
   });

@@ -1,9 +1,11 @@
-// The spawner: a small separate process that starts builders on request. Forking from the main
+// The spawner: a small separate process that starts builders on request (creating their log
+// files, and removing the log of a builder that printed nothing). Forking from the main
 // nixstate process costs about a millisecond per builder on its single busy thread (the cost
 // grows with its heap); here it runs on another core. Requests and replies are JSON lines on
 // stdin/stdout. When stdin closes (nixstate exited or was killed), running builders are killed.
 import { spawn } from "node:child_process";
-import { closeSync, openSync } from "node:fs";
+import { closeSync, mkdirSync, openSync, rmSync, statSync } from "node:fs";
+import { dirname } from "node:path";
 import { createInterface } from "node:readline";
 
 export interface SpawnRequest {
@@ -18,16 +20,27 @@ export interface SpawnRequest {
 
 export type SpawnReply =
   | { id: number; pid: number }
-  | { id: number; code: number | null; signal: string | null }
+  /** The builder ended; an empty log has been removed (logSize 0). */
+  | { id: number; code: number | null; signal: string | null; logSize: number }
   | { id: number; error: string };
 
 const running = new Map<number, number>();
 const send = (reply: SpawnReply) => process.stdout.write(`${JSON.stringify(reply)}\n`);
 
+function openLog(path: string): number {
+  try {
+    return openSync(path, "w");
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e;
+    mkdirSync(dirname(path), { recursive: true });
+    return openSync(path, "w");
+  }
+}
+
 function start(r: SpawnRequest): void {
   let fd: number;
   try {
-    fd = openSync(r.log, "w");
+    fd = openLog(r.log);
   } catch (e) {
     send({ id: r.id, error: `cannot open log '${r.log}': ${(e as Error).message}` });
     return;
@@ -46,7 +59,9 @@ function start(r: SpawnRequest): void {
     child.once("error", (e) => send({ id: r.id, error: e.message }));
     child.once("exit", (code, signal) => {
       running.delete(r.id);
-      send({ id: r.id, code, signal });
+      const logSize = statSync(r.log, { throwIfNoEntry: false })?.size ?? 0;
+      if (logSize === 0) rmSync(r.log, { force: true });
+      send({ id: r.id, code, signal, logSize });
     });
   } catch (e) {
     send({ id: r.id, error: (e as Error).message });

@@ -8,12 +8,19 @@ import type { SpawnReply, SpawnRequest } from "./spawner-process.ts";
 export interface SpawnedBuilder {
   /** Resolves once the builder runs (with its pid), rejects if it could not be started. */
   started: Promise<number>;
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  exited: Promise<BuilderEnd>;
+}
+
+export interface BuilderEnd {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  /** Bytes of log written; an empty log file has been removed. */
+  logSize: number;
 }
 
 interface Pending {
   started: [(pid: number) => void, (e: Error) => void];
-  exited: [(r: { code: number | null; signal: NodeJS.Signals | null }) => void, (e: Error) => void];
+  exited: [(r: BuilderEnd) => void, (e: Error) => void];
 }
 
 export class SpawnerError extends Error {
@@ -75,7 +82,7 @@ export class Spawner {
       p.exited[1](new SpawnerError(r.error));
     } else {
       this.pending.delete(r.id);
-      p.exited[0]({ code: r.code, signal: r.signal as NodeJS.Signals | null });
+      p.exited[0]({ code: r.code, signal: r.signal as NodeJS.Signals | null, logSize: r.logSize });
     }
   }
 
@@ -86,11 +93,9 @@ export class Spawner {
     const started = new Promise<number>((res, rej) => {
       p.started = [res, rej];
     });
-    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>(
-      (res, rej) => {
-        p.exited = [res, rej];
-      },
-    );
+    const exited = new Promise<BuilderEnd>((res, rej) => {
+      p.exited = [res, rej];
+    });
     // Nobody may wait on `started` (e.g. after a failed start): keep that from being unhandled.
     started.catch(() => {});
     this.pending.set(id, p);

@@ -17,6 +17,10 @@ export interface OutputLock {
   release(built: boolean): void;
 }
 
+export interface BuildHooks {
+  builderExited(): void;
+}
+
 export type SubstitutionOutcome = "substituted" | "noSubstituters" | "failed";
 
 export interface WorkerEffects {
@@ -29,8 +33,12 @@ export interface WorkerEffects {
   computeInputPaths(input: InputPathsInput): MaybePromise<string[]>;
   /** Take the output locks without waiting; undefined if another process holds one. */
   tryLockOutputs(drvPath: string, outputs: OutputStatus[]): MaybePromise<OutputLock | undefined>;
-  /** Run the builder and process its outputs; abort kills it. */
-  runBuild(input: RunBuildInput, signal: AbortSignal): Promise<BuildAttempt>;
+  /**
+   * Run the builder and process its outputs; abort kills it. `builderExited` is called as soon
+   * as the builder process is gone, so its build slot goes to the next build while this one's
+   * outputs are still being registered (as Nix frees a slot when the child terminates).
+   */
+  runBuild(input: RunBuildInput, signal: AbortSignal, hooks?: BuildHooks): Promise<BuildAttempt>;
   /** Realise a path from a substituter; absent means none are configured. */
   substitute?(path: string, repair: boolean, signal: AbortSignal): Promise<SubstitutionOutcome>;
   /** Paths in the outputs' closure whose contents are corrupt or missing (repair mode). */

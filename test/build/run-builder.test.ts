@@ -36,7 +36,7 @@ describe("runBuilder", () => {
   it("logs stdout and stderr to the file and reports the exit code", async () => {
     const o = opts("echo out; echo err >&2; exit 3");
     const exit = await runBuilder(o);
-    expect(exit).toEqual({ kind: "exited", code: 3 });
+    expect(exit).toEqual({ kind: "exited", code: 3, logSize: 8 });
     expect(describeExit(exit)).toBe("failed with exit code 3");
     expect(readFileSync(o.logFile, "utf8")).toBe("out\nerr\n");
   });
