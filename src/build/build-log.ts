@@ -60,14 +60,3 @@ export function readBuildLog(logDir: string, drvPath: string): Buffer | undefine
   if (existsSync(p.raw)) return readFileSync(p.raw);
   return undefined;
 }
-
-const madeDirs = new Set<string>();
-
-export function ensureLogDir(logDir: string, drvPath: string): ReturnType<typeof logPaths> {
-  const p = logPaths(logDir, drvPath);
-  if (!madeDirs.has(p.dir)) {
-    mkdirSync(p.dir, { recursive: true });
-    madeDirs.add(p.dir);
-  }
-  return p;
-}

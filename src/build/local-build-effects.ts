@@ -13,7 +13,7 @@ import type {
   RepairInput,
   RunBuildInput,
 } from "../machines/derivation-goal.ts";
-import type { BuildAttempt, OutputStatus } from "../machines/goal-types.ts";
+import type { AnyDerivation, BuildAttempt, OutputStatus } from "../machines/goal-types.ts";
 import type { BuildHooks, OutputLock, WorkerEffects } from "../machines/worker-effects.ts";
 import { narHash } from "../nar/nar-hash.ts";
 import { deleteTree } from "../store/canonical-tree.ts";
@@ -74,6 +74,7 @@ export class LocalBuildEffects implements WorkerEffects {
   private readonly drvs = new Map<string, Derivation>();
   private readonly hashes: DrvHashCache = new Map();
   private readonly closures = new Map<string, Set<string>>();
+  private readonly ids = new Map<string, Map<string, string>>();
   /** Messages for the user (kept build directories…). */
   onNote: (msg: string) => void = () => {};
   private readonly buildDirs: BuildDirPool;
@@ -108,9 +109,21 @@ export class LocalBuildEffects implements WorkerEffects {
     return drv;
   }
 
-  queryOutputs(input: QueryOutputsInput): OutputStatus[] {
+  /** DrvOutput ids (`sha256:<masked hashDerivationModulo>!<output>`) of a derivation. */
+  private outputIds(drvPath: string, drv: AnyDerivation): Map<string, string> {
+    // Only .drv files read from the store are cached: an in-memory derivation is hashed as sent.
+    const cacheable = this.drvs.get(drvPath) === drv;
+    const cached = cacheable ? this.ids.get(drvPath) : undefined;
+    if (cached) return cached;
     const resolve = (p: string) => this.readDerivation(p);
-    const hashes = hashDerivationModulo(input.drv, this.store.storeDir, true, resolve, this.hashes);
+    const hashes = hashDerivationModulo(drv, this.store.storeDir, true, resolve, this.hashes);
+    const ids = new Map([...hashes].map(([name, h]) => [name, `sha256:${h.toBase16()}!${name}`]));
+    if (cacheable) this.ids.set(drvPath, ids);
+    return ids;
+  }
+
+  queryOutputs(input: QueryOutputsInput): OutputStatus[] {
+    const ids = this.outputIds(input.drvPath, input.drv);
     const all = input.wantedOutputs.length === 0;
     const outputs: OutputStatus[] = [];
     for (const [name, o] of input.drv.outputs) {
@@ -119,7 +132,7 @@ export class LocalBuildEffects implements WorkerEffects {
       outputs.push({
         name,
         path: o.path,
-        id: `sha256:${hashes.get(name)!.toBase16()}!${name}`,
+        id: ids.get(name)!,
         valid: this.store.isValidPath(o.path),
         wanted: all || input.wantedOutputs.includes(name),
         failedBefore: input.cacheFailures && this.store.hasFailedPath(o.path),
@@ -225,8 +238,9 @@ export class LocalBuildEffects implements WorkerEffects {
       } else {
         builtAt.set(o.name, this.store.toRealPath(o.path));
         // Stale contents of an invalid output (a crashed build) are removed first.
-        if (!this.store.isValidPath(o.path) || input.mode === "repair")
-          deleteTree(this.store.toRealPath(o.path));
+        const real = this.store.toRealPath(o.path);
+        if ((!o.valid || input.mode === "repair") && lstatSync(real, { throwIfNoEntry: false }))
+          deleteTree(real);
       }
     }
 

@@ -373,13 +373,10 @@ export class Worker {
       const lock = await this.effects.tryLockOutputs(input.drvPath, input.outputs);
       if (lock) {
         this.locks.set(input.goalId, lock);
-        return this.effects.queryOutputs({
-          drvPath: input.drvPath,
-          drv: input.drv,
-          wantedOutputs: input.outputs.filter((o) => o.wanted).map((o) => o.name),
-          mode: "normal",
-          cacheFailures: false,
-        });
+        const rechecked: OutputStatus[] = [];
+        for (const o of input.outputs)
+          rechecked.push({ ...o, valid: await this.effects.isValidPath(o.path) });
+        return rechecked;
       }
       // Another process builds these outputs: give the slot back and look again later.
       this.releaseSlot(input.goalId);
