@@ -49,30 +49,27 @@ function timed(cmd: string, args: string[], env: NodeJS.ProcessEnv): Promise<Run
   });
 }
 
-/** Spawn n trivial builders, j at a time, from this bare process (stdio to a file descriptor). */
+/**
+ * The floor: a bare Node script (no nixstate code loaded) spawning the same number of trivial
+ * builders, j at a time, each writing its line to a file, stdio ignored.
+ */
+const FLOOR_SCRIPT = `
+const { spawn } = require("node:child_process");
+const [n, j, dir] = [Number(process.argv[1]), Number(process.argv[2]), process.argv[3]];
+let started = 0, finished = 0;
+const next = () => {
+  if (started === n) { if (finished === n) process.exit(0); return; }
+  const i = started++;
+  spawn("/bin/sh", ["-c", "echo n" + i + " > " + dir + "/f" + i], { stdio: "ignore", detached: true })
+    .on("exit", () => { finished++; next(); });
+};
+for (let k = 0; k < j; k++) next();
+`;
+
 async function floor(n: number, j: number, dir: string): Promise<number> {
-  const t0 = performance.now();
-  let started = 0;
-  let finished = 0;
-  await new Promise<void>((resolveAll) => {
-    const next = () => {
-      if (started === n) {
-        if (finished === n) resolveAll();
-        return;
-      }
-      const i = started++;
-      const c = spawn("/bin/sh", ["-c", `echo n${i} > ${dir}/f${i}`], {
-        stdio: "ignore",
-        detached: true,
-      });
-      c.on("exit", () => {
-        finished++;
-        next();
-      });
-    };
-    for (let k = 0; k < j; k++) next();
-  });
-  return performance.now() - t0;
+  return (
+    await timed(process.execPath, ["-e", FLOOR_SCRIPT, String(n), String(j), dir], process.env)
+  ).ms;
 }
 
 function nixEnv(root: string): NodeJS.ProcessEnv {
@@ -120,23 +117,29 @@ export async function benchDag(argv: string[]): Promise<void> {
         if (haveNix) {
           const expr = join(root, `${salt}.nix`);
           writeFileSync(expr, dagNixExpr(dagNodes(n, salt), salt));
-          const top = spawnSync("nix-instantiate", [expr], { env, encoding: "utf8" }).stdout.trim();
-          nix.push(await timed("nix-store", ["--realise", `-j${j}`, top], env));
+          const drvs = spawnSync("nix-instantiate", [expr], {
+            env,
+            encoding: "utf8",
+            maxBuffer: 1 << 30,
+          })
+            .stdout.trim()
+            .split("\n");
+          nix.push(await timed("nix-store", ["--realise", `-j${j}`, ...drvs], env));
         }
         const stateDir = join(root, `ns-${salt}`);
         const store = LocalStore.open({ stateDir });
-        const top = writeDag(store, n, salt, system);
+        const drvs = writeDag(store, n, salt, system);
         store.close();
         ours.push(
           await timed(
             process.execPath,
-            [join(repo, "bin/nixstate.js"), "build", `-j${j}`, "--state-dir", stateDir, top],
+            [join(repo, "bin/nixstate.js"), "build", `-j${j}`, "--state-dir", stateDir, ...drvs],
             process.env,
           ),
         );
         const fdir = join(root, `floor-${salt}`);
         mkdirSync(fdir);
-        floors.push(await floor(n + 1, j, fdir));
+        floors.push(await floor(n, j, fdir));
       }
       const f = median(floors);
       const o = median(ours.map((x) => x.ms));

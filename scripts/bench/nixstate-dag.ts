@@ -1,4 +1,4 @@
-// Write the benchmark DAG into a nixstate store as .drv files (not timed); print the top .drv.
+// Write the benchmark DAG into a nixstate store as .drv files (not timed); returns their paths.
 import { printDerivation } from "../../src/derivation/aterm-print.ts";
 import type { Derivation, DerivationOutput } from "../../src/derivation/derivation.ts";
 import {
@@ -9,7 +9,7 @@ import {
 import type { LocalStore } from "../../src/store/local-store.ts";
 import { type DagNode, dagNodes } from "./dag-graph.ts";
 
-export function writeDag(store: LocalStore, n: number, salt: string, system: string): string {
+export function writeDag(store: LocalStore, n: number, salt: string, system: string): string[] {
   const drvs = new Map<string, Derivation>();
   const cache: DrvHashCache = new Map();
   const resolve = (p: string) => drvs.get(p)!;
@@ -47,9 +47,5 @@ export function writeDag(store: LocalStore, n: number, salt: string, system: str
   };
   const nodes: DagNode[] = dagNodes(n, salt);
   for (const node of nodes) paths.push(add(node.name, `echo ${node.name} > $out`, node.deps));
-  return add(
-    `top-${salt}`,
-    "echo top > $out",
-    nodes.map((_, i) => i),
-  );
+  return paths;
 }
