@@ -55,6 +55,9 @@ interface GoalHandle {
   outcome?: GoalOutcome;
 }
 
+/** Top-level goals alive at once (their dependencies come on top). */
+const TOP_GOAL_WINDOW = 64;
+
 const CANCELLED =
   "build cancelled because another build failed (use --keep-going to go on after failures)";
 
@@ -117,13 +120,28 @@ export class Worker {
 
   /** Build targets; one result per target, in order. */
   async buildPaths(targets: BuildTarget[], mode: BuildMode = "normal"): Promise<BuildResult[]> {
-    const pending = targets.map((t) => {
-      if (!("drvPath" in t)) return this.realiseOpaque(t.path);
-      const handle = this.derivationGoal(t.drvPath, t.outputs, mode);
-      this.topGoals.add(handle);
-      return handle.done;
-    });
-    const results = await Promise.all(pending);
+    // Top-level goals start a window at a time: thousands of waiting goal actors would only hold
+    // memory, while a few hundred keep every build slot busy. Dependencies start on demand.
+    const results: GoalOutcome[] = new Array(targets.length);
+    let next = 0;
+    const runOne = async (): Promise<void> => {
+      while (next < targets.length) {
+        const i = next++;
+        const t = targets[i]!;
+        if (this.cancelled) {
+          results[i] = outcome("MiscFailure", CANCELLED);
+          continue;
+        }
+        if (!("drvPath" in t)) {
+          results[i] = await this.realiseOpaque(t.path);
+          continue;
+        }
+        const handle = this.derivationGoal(t.drvPath, t.outputs, mode);
+        this.topGoals.add(handle);
+        results[i] = await handle.done;
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(TOP_GOAL_WINDOW, targets.length) }, runOne));
     await this.settle();
     return results.map((o) => o.result);
   }
