@@ -1,6 +1,7 @@
 // The worker's effects for a local store: SQLite queries, locks, and real builder processes.
 import { randomBytes } from "node:crypto";
 import { existsSync, lstatSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { cpus } from "node:os";
 import { join } from "node:path";
 import { parseDerivation } from "../derivation/aterm-parse.ts";
 import type { Derivation } from "../derivation/derivation.ts";
@@ -58,7 +59,8 @@ export const DEFAULT_BUILD_SETTINGS: LocalBuildSettings = {
     "nixos-test",
     ...(existsSync("/dev/kvm") ? ["kvm"] : []),
   ],
-  cores: 0,
+  // As Nix: NIX_BUILD_CORES defaults to the number of CPUs (0 asks builders to use all).
+  cores: cpus().length,
   maxSilentTime: 0,
   buildTimeout: 0,
   maxLogSize: 0,
@@ -122,7 +124,15 @@ export class LocalBuildEffects implements WorkerEffects {
     return ids;
   }
 
-  queryOutputs(input: QueryOutputsInput): OutputStatus[] {
+  /** Repair mode: a registered path counts as valid only if its contents match its NAR hash. */
+  private async contentsGood(path: string): Promise<boolean> {
+    const info = this.store.tryQueryPathInfo(path);
+    const real = this.store.toRealPath(path);
+    if (!info || !lstatSync(real, { throwIfNoEntry: false })) return false;
+    return (await narHash(real)).hash.equals(info.narHash.digest);
+  }
+
+  async queryOutputs(input: QueryOutputsInput): Promise<OutputStatus[]> {
     const ids = this.outputIds(input.drvPath, input.drv);
     const all = input.wantedOutputs.length === 0;
     const outputs: OutputStatus[] = [];
@@ -139,6 +149,9 @@ export class LocalBuildEffects implements WorkerEffects {
       });
     }
     this.store.addTempRoots(outputs.map((o) => o.path));
+    if (input.mode === "repair") {
+      for (const o of outputs) if (o.valid && !(await this.contentsGood(o.path))) o.valid = false;
+    }
     return outputs;
   }
 
@@ -195,11 +208,7 @@ export class LocalBuildEffects implements WorkerEffects {
     );
     const corrupt: string[] = [];
     for (const p of closure) {
-      if (own.has(p)) continue;
-      const info = this.store.queryPathInfo(p);
-      const real = this.store.toRealPath(p);
-      const ok = existsSync(real) && (await narHash(real)).hash.equals(info.narHash.digest);
-      if (!ok) corrupt.push(p);
+      if (!own.has(p) && !(await this.contentsGood(p))) corrupt.push(p);
     }
     return corrupt;
   }

@@ -444,8 +444,9 @@ export const derivationGoalMachine = setup({
         }),
         onDone: [
           {
+            // Repair and check rebuild valid outputs on purpose: only normal builds skip here.
             guard: ({ context, event }) =>
-              context.input.mode !== "check" && allWantedValid(event.output),
+              context.input.mode === "normal" && allWantedValid(event.output),
             target: "alreadyValid",
             actions: assign(({ event }) => ({
               outputs: event.output,

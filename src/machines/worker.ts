@@ -195,7 +195,9 @@ export class Worker {
   }
 
   private derivationGoal(drvPath: string, wanted: string[], mode: BuildMode): GoalHandle {
-    const existing = this.goals.get(drvPath);
+    // One goal per .drv and build mode: a repair or check run must not reuse a normal result.
+    const key = mode === "normal" ? drvPath : `${mode}:${drvPath}`;
+    const existing = this.goals.get(key);
     if (existing) {
       if (!existing.outcome) {
         existing.actor?.send({ type: "addWantedOutputs", outputs: wanted });
@@ -207,7 +209,7 @@ export class Worker {
       if (covered || !isSuccess(existing.outcome.result.status)) return existing;
     }
     const handle = this.startGoal(drvPath, wanted, mode);
-    this.goals.set(drvPath, handle);
+    this.goals.set(key, handle);
     return handle;
   }
 

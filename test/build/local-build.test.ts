@@ -1,4 +1,4 @@
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { chmodSync, existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { readBuildLog } from "../../src/build/build-log.ts";
 import { LocalBuildEffects, type LocalBuildSettings } from "../../src/build/local-build-effects.ts";
@@ -119,6 +119,8 @@ describe("local builds", () => {
     expect(Date.now() - t0).toBeLessThan(5000);
     expect(worker.exitStatus()).toBe(101);
     expect(store.isValidPath(outPath(s.drv))).toBe(false);
+    expect(existsSync(store.toRealPath(outPath(s.drv)))).toBe(false);
+    expect(store.database.prepare("SELECT count(*) AS n FROM PathLocks").get()).toEqual({ n: 0 });
   });
 
   it("check mode: a deterministic rebuild passes, a non-deterministic one is exit 104", async () => {
@@ -194,5 +196,23 @@ describe("local builds", () => {
     expect(r!.status).toBe("Built");
     await effects.drain();
     expect(readdirSync(root)).toEqual([]);
+  });
+
+  it("repair mode rebuilds an output whose contents were corrupted", async () => {
+    const { store, worker } = setup();
+    const d = makeDrv(store, { name: "fragile", script: "echo precious > $out" });
+    await worker.buildPaths([{ drvPath: d.drvPath, outputs: [] }]);
+    const real = store.toRealPath(outPath(d.drv));
+    chmodSync(real, 0o644);
+    writeFileSync(real, "garbage\n");
+    const w2 = new Worker(new LocalBuildEffects(store, { system: "x86_64-linux" }), {
+      useSubstitutes: false,
+    });
+    const [normal] = await w2.buildPaths([{ drvPath: d.drvPath, outputs: [] }]);
+    expect(normal!.status).toBe("AlreadyValid");
+    const [r] = await w2.buildPaths([{ drvPath: d.drvPath, outputs: [] }], "repair");
+    expect(r!.status).toBe("Built");
+    expect(readFileSync(real, "utf8")).toBe("precious\n");
+    expect((await store.verifyStore()).problems).toEqual([]);
   });
 });

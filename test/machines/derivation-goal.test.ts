@@ -198,4 +198,27 @@ describe("derivation goal", () => {
     const [r] = await worker.buildPaths([{ drvPath: p, outputs: [] }]);
     expect(r!.errorMsg).toMatch(/unable to start any build/);
   });
+
+  it("a second request wanting more outputs restarts the goal (Nix's needRestart)", async () => {
+    const world = new FakeWorld();
+    const p = world.add({ name: "multi", outputs: ["out", "dev"], ms: 20 });
+    // "out" is already valid: a goal wanting only "out" would be done at haveDerivation.
+    world.valid.add(world.outPath("multi", "out"));
+    const a = world.add({ name: "wantsOut", deps: [] });
+    const drvA = world.drvs.get(a)!;
+    drvA.inputDrvs = new Map([[p, ["out"]]]);
+    const b = world.add({ name: "wantsDev" });
+    world.drvs.get(b)!.inputDrvs = new Map([[p, ["dev"]]]);
+    const { worker, events } = run(world);
+    const results = await worker.buildPaths([
+      { drvPath: a, outputs: [] },
+      { drvPath: b, outputs: [] },
+    ]);
+    expect(results.map((r) => r.status)).toEqual(["Built", "Built"]);
+    // One goal for the shared input, which built once, for its dev output.
+    const created = events.filter((e) => e.type === "goal.created" && e.key === p);
+    expect(created).toHaveLength(1);
+    expect(world.builds.filter((x) => x === p)).toHaveLength(1);
+    expect(world.valid.has(world.outPath("multi", "dev"))).toBe(true);
+  });
 });

@@ -50,7 +50,11 @@ export function registerBuildCommands(program: Command): void {
         ".drv paths (optionally with !out,dev), .drv files from a Nix store, or JSON derivations",
       )
       .option("-j, --max-jobs <n>", "builds to run at once ('auto': one per core)", "1")
-      .option("--cores <n>", "NIX_BUILD_CORES for each builder (0: all)", "0")
+      .option(
+        "--cores <n>",
+        "NIX_BUILD_CORES for each builder (0: use all cores)",
+        String(cpus().length),
+      )
       .option("-k, --keep-going", "keep building other derivations after one fails")
       .option("--check", "rebuild valid outputs and compare (non-deterministic builds exit 104)")
       .option("--repair", "rebuild outputs whose contents are corrupt or missing")
