@@ -1,17 +1,7 @@
 // Per-derivation build logs, laid out as Nix does (`<logDir>/drvs/<2 chars>/<rest of base name>`).
 // The builder writes the plain log; once it ends the log is gzip-compressed (`.gz`; Nix 2.8 uses
 // bzip2, which Node cannot write without a native dependency).
-import {
-  closeSync,
-  existsSync,
-  fstatSync,
-  mkdirSync,
-  openSync,
-  readFileSync,
-  readSync,
-  unlinkSync,
-  writeFileSync,
-} from "node:fs";
+import { closeSync, existsSync, fstatSync, openSync, readFileSync, readSync } from "node:fs";
 import { readFile, unlink, writeFile } from "node:fs/promises";
 import { basename, join } from "node:path";
 import { promisify } from "node:util";

@@ -289,6 +289,7 @@ export class LocalBuildEffects implements WorkerEffects {
         },
         this.spawner,
       );
+      hooks?.builderExited();
       if (exit.kind === "exited" && exit.logSize === 0) logKept = false;
       const failed = exit.kind !== "exited" || exit.code !== 0;
       if (failed) {
