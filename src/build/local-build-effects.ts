@@ -1,10 +1,11 @@
 // The worker's effects for a local store: SQLite queries, locks, and real builder processes.
 import { randomBytes } from "node:crypto";
-import { existsSync, lstatSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { existsSync, lstatSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { rm } from "node:fs/promises";
 import { cpus } from "node:os";
 import { join } from "node:path";
 import { parseDerivation } from "../derivation/aterm-parse.ts";
-import type { Derivation } from "../derivation/derivation.ts";
+import { type Derivation, isFixedOutput } from "../derivation/derivation.ts";
 import { derivationNameFromFile } from "../derivation/drv-file.ts";
 import { type DrvHashCache, hashDerivationModulo } from "../derivation/hash-modulo.ts";
 import { nix32Encode } from "../hash/nix32.ts";
@@ -19,12 +20,19 @@ import type { BuildHooks, OutputLock, WorkerEffects } from "../machines/worker-e
 import { narHash } from "../nar/nar-hash.ts";
 import { deleteTree } from "../store/canonical-tree.ts";
 import type { LocalStore } from "../store/local-store.ts";
+import { makeTempName } from "../store/temp-names.ts";
 import { BuildDirPool } from "./build-dir-pool.ts";
 import { compressLog, logPaths, logTail } from "./build-log.ts";
 import { builderEnv } from "./builder-env.ts";
 import { BuildSetupError, exportReferencesGraphFiles } from "./export-references-graph.ts";
 import { registerOutputs } from "./register-outputs.ts";
 import { describeExit, runBuilder } from "./run-builder.ts";
+import {
+  DEFAULT_SANDBOX_PATHS,
+  SANDBOX_BUILD_DIR,
+  sandboxAvailable,
+  sandboxCommand,
+} from "./sandbox.ts";
 import { Spawner } from "./spawner.ts";
 
 export interface LocalBuildSettings {
@@ -41,6 +49,10 @@ export interface LocalBuildSettings {
   /** Log lines quoted in a failed build's error (0 when the log is shown live). */
   logLines: number;
   cacheFailures: boolean;
+  /** Build in a bubblewrap sandbox (Nix's `sandbox`). */
+  sandbox: boolean;
+  /** Host paths visible read-only in the sandbox (Nix's `sandbox-paths`). */
+  sandboxPaths: string[];
   /** Where build directories go (default: `<state-dir>/builds`, away from a crowded /tmp). */
   buildDirRoot?: string;
 }
@@ -67,6 +79,9 @@ export const DEFAULT_BUILD_SETTINGS: LocalBuildSettings = {
   keepFailed: false,
   logLines: 10,
   cacheFailures: false,
+  // Off by default, as in Debian's nix.conf for Nix 2.8.
+  sandbox: false,
+  sandboxPaths: DEFAULT_SANDBOX_PATHS,
 };
 
 const nowSeconds = () => Math.floor(Date.now() / 1000);
@@ -81,6 +96,8 @@ export class LocalBuildEffects implements WorkerEffects {
   onNote: (msg: string) => void = () => {};
   private readonly buildDirs: BuildDirPool;
   private readonly spawner = new Spawner();
+  /** Sandbox store directories of running builds (removed when they end). */
+  private readonly privateStores = new Set<string>();
   /** Clean-ups left to run off the main thread (build directories, log compression). */
   private readonly background = new Set<Promise<void>>();
 
@@ -258,10 +275,24 @@ export class LocalBuildEffects implements WorkerEffects {
     const log = logPaths(this.store.layout.logDir, drvPath);
     let logKept = true;
     try {
+      let privateStore: string | undefined;
+      if (s.sandbox) {
+        if (!sandboxAvailable()) {
+          return {
+            kind: "error",
+            message:
+              "sandboxing was requested but bubblewrap ('bwrap') is missing or cannot create namespaces here; install bubblewrap or build without --sandbox",
+            ...stamp(),
+          };
+        }
+        privateStore = join(this.store.layout.realStoreDir, makeTempName());
+        mkdirSync(privateStore);
+        this.privateStores.add(privateStore);
+      }
       const { env, files } = builderEnv({
         drv,
         storeDir: this.store.storeDir.path,
-        buildDir,
+        buildDir: privateStore ? SANDBOX_BUILD_DIR : buildDir,
         cores: s.cores,
         callerEnv: process.env,
       });
@@ -275,10 +306,22 @@ export class LocalBuildEffects implements WorkerEffects {
       }
       for (const f of files) writeFileSync(join(buildDir, f.name), f.contents);
 
+      const command = privateStore
+        ? sandboxCommand({
+            builder: drv.builder,
+            args: drv.args,
+            storeDir: this.store.storeDir.path,
+            privateStore,
+            buildDir,
+            inputs: new Map(input.inputPaths.map((p) => [p, this.store.toRealPath(p)])),
+            network: isFixedOutput(drv),
+            sandboxPaths: s.sandboxPaths,
+          })
+        : { cmd: drv.builder, args: drv.args };
       const exit = await runBuilder(
         {
-          builder: drv.builder,
-          args: drv.args,
+          builder: command.cmd,
+          args: command.args,
           env,
           cwd: buildDir,
           logFile: log.raw,
@@ -290,6 +333,19 @@ export class LocalBuildEffects implements WorkerEffects {
         this.spawner,
       );
       hooks?.builderExited();
+      if (privateStore) {
+        // Outputs were written into the sandbox's private store: move them into the real one.
+        const inside = privateStore;
+        for (const o of input.outputs) {
+          const logical = envPath.get(o.name) ?? o.path;
+          const from = join(inside, logical.slice(this.store.storeDir.path.length + 1));
+          if (lstatSync(from, { throwIfNoEntry: false })) renameSync(from, builtAt.get(o.name)!);
+        }
+        this.privateStores.delete(inside);
+        this.inBackground(
+          rm(inside, { recursive: true, force: true }).catch(() => deleteTree(inside)),
+        );
+      }
       if (exit.kind === "exited" && exit.logSize === 0) logKept = false;
       const failed = exit.kind !== "exited" || exit.code !== 0;
       if (failed) {
@@ -377,6 +433,8 @@ export class LocalBuildEffects implements WorkerEffects {
   async drain(): Promise<void> {
     while (this.background.size > 0) await Promise.allSettled([...this.background]);
     await this.buildDirs.close();
+    for (const dir of this.privateStores) deleteTree(dir);
+    this.privateStores.clear();
     this.spawner.close();
   }
 

@@ -2,6 +2,7 @@ import { chmodSync, existsSync, readdirSync, readFileSync, writeFileSync } from 
 import { describe, expect, it } from "vitest";
 import { readBuildLog } from "../../src/build/build-log.ts";
 import { LocalBuildEffects, type LocalBuildSettings } from "../../src/build/local-build-effects.ts";
+import { sandboxAvailable } from "../../src/build/sandbox.ts";
 import { Hash } from "../../src/hash/hash.ts";
 import { Worker, type WorkerSettings } from "../../src/machines/worker.ts";
 import { narHash } from "../../src/nar/nar-hash.ts";
@@ -214,5 +215,46 @@ describe("local builds", () => {
     expect(r!.status).toBe("Built");
     expect(readFileSync(real, "utf8")).toBe("precious\n");
     expect((await store.verifyStore()).problems).toEqual([]);
+  });
+});
+
+describe.runIf(sandboxAvailable())("sandboxed builds (bubblewrap)", () => {
+  it("sees only its inputs and system paths, cannot write inputs, and produces registered outputs", async () => {
+    const { store, worker, effects } = setup({ sandbox: true });
+    const dep = makeDrv(store, { name: "dep", script: "echo dep > $out" });
+    const other = makeDrv(store, { name: "other", script: "echo other > $out" });
+    await worker.buildPaths([
+      { drvPath: dep.drvPath, outputs: [] },
+      { drvPath: other.drvPath, outputs: [] },
+    ]);
+    const probe = makeDrv(store, {
+      name: "probe",
+      deps: [dep.drvPath],
+      env: { d: outPath(dep.drv), o: outPath(other.drv) },
+      script: [
+        "/bin/mkdir $out",
+        "/bin/cat $d > $out/dep",
+        "test -e $o && echo visible > $out/other || echo hidden > $out/other",
+        "test -e /etc/hostname && echo visible > $out/etc || echo hidden > $out/etc",
+        "(echo x > $d) 2>/dev/null && echo writable > $out/input || echo read-only > $out/input",
+        "echo $PWD > $out/pwd",
+        "echo $d > $out/ref",
+      ].join("\n"),
+    });
+    const [r] = await worker.buildPaths([{ drvPath: probe.drvPath, outputs: [] }]);
+    expect(r!.status, r!.errorMsg).toBe("Built");
+    const out = store.toRealPath(outPath(probe.drv));
+    const read = (f: string) => readFileSync(`${out}/${f}`, "utf8").trim();
+    expect(read("dep")).toBe("dep");
+    expect(read("other")).toBe("hidden");
+    expect(read("etc")).toBe("hidden");
+    expect(read("input")).toBe("read-only");
+    expect(read("pwd")).toBe("/build");
+    expect(store.queryPathInfo(outPath(probe.drv)).references).toEqual([outPath(dep.drv)]);
+    // Nothing of the sandbox's private store is left in the store directory.
+    await effects.drain();
+    expect(
+      readdirSync(store.layout.realStoreDir).filter((n) => n.startsWith(".nixstate-tmp-")),
+    ).toEqual([]);
   });
 });

@@ -30,6 +30,7 @@ interface BuildOptions extends StoreCliOptions {
   substitute: boolean;
   dryRun?: boolean;
   cacheFailures?: boolean;
+  sandbox?: boolean;
 }
 
 function count(value: string, flag: string): number {
@@ -67,6 +68,10 @@ export function registerBuildCommands(program: Command): void {
       .option(
         "--cache-failures",
         "remember failed outputs and refuse to rebuild them (see 'nixstate failed')",
+      )
+      .option(
+        "--sandbox",
+        "build in a bubblewrap sandbox: no network (but for fixed outputs), only the inputs and system paths visible",
       ),
   ).action(async (args: string[], o: BuildOptions) => {
     if (o.check && o.repair)
@@ -80,6 +85,7 @@ export function registerBuildCommands(program: Command): void {
         maxLogSize: count(o.maxLogSize, "--max-log-size"),
         keepFailed: !!o.keepFailed,
         cacheFailures: !!o.cacheFailures,
+        sandbox: !!o.sandbox,
       });
       effects.onNote = (msg) => process.stderr.write(`${msg}\n`);
       const targets = await resolveTargets(store, args, {
