@@ -2,7 +2,12 @@
 // messages Nix prints, and what the worker must remember for its exit code.
 import type { BasicDerivation } from "../derivation/derivation.ts";
 import { isFixedOutput } from "../derivation/derivation.ts";
-import type { BuildResult, BuildStatusName, BuiltOutput } from "../protocol/build-result.ts";
+import {
+  type BuildResult,
+  type BuildStatusName,
+  type BuiltOutput,
+  buildResult,
+} from "../protocol/build-result.ts";
 import type { BuildAttempt, GoalFlags, GoalOutcome, OutputStatus } from "./goal-types.ts";
 
 export const NO_FLAGS: GoalFlags = {
@@ -19,16 +24,7 @@ export function outcome(
   flags: Partial<GoalFlags> = {},
 ): GoalOutcome {
   return {
-    result: {
-      status,
-      errorMsg,
-      timesBuilt: 0,
-      isNonDeterministic: false,
-      startTime: 0,
-      stopTime: 0,
-      builtOutputs: new Map(),
-      ...extra,
-    },
+    result: buildResult(status, { errorMsg, ...extra }),
     flags: {
       ...NO_FLAGS,
       permanentFailure: status === "PermanentFailure",

@@ -48,14 +48,19 @@ export interface BuildResult {
   builtOutputs: Map<string, BuiltOutput>;
 }
 
-export function failureResult(status: BuildStatusName, errorMsg: string): BuildResult {
+/** A result with every field at its "nothing happened" value, overridden by `fields`. */
+export function buildResult(
+  status: BuildStatusName,
+  fields: Partial<BuildResult> = {},
+): BuildResult {
   return {
     status,
-    errorMsg,
+    errorMsg: "",
     timesBuilt: 0,
     isNonDeterministic: false,
     startTime: 0,
     stopTime: 0,
     builtOutputs: new Map(),
+    ...fields,
   };
 }
