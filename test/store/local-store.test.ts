@@ -180,7 +180,7 @@ describe("registerValidPaths", () => {
     expect(rowCount(store, "ValidPaths")).toBe(0);
   });
 
-  it("costs little per row in a batch of 1000", () => {
+  it("registers a 1000-path reference chain in one batch", () => {
     const store = stores.open();
     const infos = Array.from({ length: 1000 }, (_, i) => {
       const p = fakePath(store, i);
@@ -190,10 +190,8 @@ describe("registerValidPaths", () => {
       ...info,
       references: i > 0 ? [infos[i - 1]!.path] : [],
     }));
-    const t0 = performance.now();
+    // Its cost (about 10 µs a row here) is measured by the benchmarks, not asserted.
     store.registerValidPaths(withRefs);
-    const perRow = ((performance.now() - t0) * 1000) / 1000;
-    expect(perRow).toBeLessThan(200); // µs; about 10 µs on the reference machine
     expect(store.computeFSClosure([infos[999]!.path])).toHaveLength(1000);
   });
 });
