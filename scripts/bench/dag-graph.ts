@@ -17,7 +17,7 @@ export function dagNodes(n: number, salt: string): DagNode[] {
 }
 
 /** The same DAG as a Nix expression, for nix-instantiate. */
-export function dagNixExpr(nodes: DagNode[], salt: string): string {
+export function dagNixExpr(nodes: DagNode[]): string {
   const lines = nodes.map((node, i) => {
     const deps = node.deps.map((d, k) => `dep${k} = d${d};`).join(" ");
     return `d${i} = derivation { name = "${node.name}"; system = builtins.currentSystem; builder = "/bin/sh"; ${deps} args = ["-c" "echo ${node.name} > $out"]; };`;

@@ -116,7 +116,7 @@ export async function benchDag(argv: string[]): Promise<void> {
         const salt = `b${n}r${r}t${Date.now()}`;
         if (haveNix) {
           const expr = join(root, `${salt}.nix`);
-          writeFileSync(expr, dagNixExpr(dagNodes(n, salt), salt));
+          writeFileSync(expr, dagNixExpr(dagNodes(n, salt)));
           const drvs = spawnSync("nix-instantiate", [expr], {
             env,
             encoding: "utf8",

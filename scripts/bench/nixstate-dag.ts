@@ -21,7 +21,7 @@ export function writeDag(store: LocalStore, n: number, salt: string, system: str
       ["name", name],
       ["system", system],
     ]);
-    deps.forEach((d, k) => env.set(`dep${k}`, outPath(drvs.get(paths[d]!)!)));
+    for (const [k, d] of deps.entries()) env.set(`dep${k}`, outPath(drvs.get(paths[d]!)!));
     const drv = fillInOutputPaths(
       {
         name,

@@ -16,7 +16,12 @@ import type {
   RunBuildInput,
 } from "../machines/derivation-goal.ts";
 import type { AnyDerivation, BuildAttempt, OutputStatus } from "../machines/goal-types.ts";
-import type { BuildHooks, OutputLock, WorkerEffects } from "../machines/worker-effects.ts";
+import type {
+  BuildHooks,
+  OutputLock,
+  SubstitutionEffects,
+  WorkerEffects,
+} from "../machines/worker-effects.ts";
 import { narHash } from "../nar/nar-hash.ts";
 import { deleteTree } from "../store/canonical-tree.ts";
 import type { LocalStore } from "../store/local-store.ts";
@@ -34,6 +39,8 @@ import {
   sandboxCommand,
 } from "./sandbox.ts";
 import { Spawner } from "./spawner.ts";
+import type { Substituter } from "./substituters/substituter.ts";
+import { LocalSubstitutionEffects } from "./substitution-effects.ts";
 
 export interface LocalBuildSettings {
   /** This machine's platform, e.g. x86_64-linux. */
@@ -101,10 +108,16 @@ export class LocalBuildEffects implements WorkerEffects {
   /** Clean-ups left to run off the main thread (build directories, log compression). */
   private readonly background = new Set<Promise<void>>();
 
+  /** Substituters to copy paths from before building (none: build everything). */
+  readonly substitution: SubstitutionEffects | undefined;
+
   constructor(
     private readonly store: LocalStore,
     settings: Partial<LocalBuildSettings> = {},
+    substituters: readonly Substituter[] = [],
   ) {
+    this.substitution =
+      substituters.length > 0 ? new LocalSubstitutionEffects(store, substituters) : undefined;
     this.settings = { ...DEFAULT_BUILD_SETTINGS, ...settings };
     this.buildDirs = new BuildDirPool(
       this.settings.buildDirRoot ?? join(store.layout.stateDir, "builds"),

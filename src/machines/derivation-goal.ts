@@ -37,6 +37,9 @@ interface GoalContext {
   needRestart: boolean;
   inputPaths: string[];
   inputDrvOutputs: Record<string, string>;
+  /** Output substitutes failed only for want of their references: try again after the inputs. */
+  retrySubstitution: boolean;
+  retriedSubstitution: boolean;
   outcome: GoalOutcome | undefined;
 }
 
@@ -99,7 +102,10 @@ const nameOf = (c: GoalContext) =>
 /** Substitutes are tried unless disabled globally or by the derivation (`allowSubstitutes = ""`/"0"). */
 function substitutesAllowed(c: GoalContext): boolean {
   const v = c.drv?.env.get("allowSubstitutes");
-  return c.input.settings.useSubstitutes && (v === undefined || (v !== "" && v !== "0"));
+  const s = c.input.settings;
+  return (
+    s.useSubstitutes && s.haveSubstituters !== false && (v === undefined || (v !== "" && v !== "0"))
+  );
 }
 
 const FINALS = {
@@ -172,6 +178,8 @@ export const derivationGoalMachine = setup({
     needRestart: false,
     inputPaths: [],
     inputDrvOutputs: {},
+    retrySubstitution: false,
+    retriedSubstitution: false,
     outcome: undefined,
   }),
   initial: "start",
@@ -309,7 +317,33 @@ export const derivationGoalMachine = setup({
                 .map((o) => o.path),
               repair: context.input.mode === "repair",
             }),
-            onDone: { target: "#goal.outputsSubstituted" },
+            onDone: [
+              {
+                // Substituters that had the outputs but failed to deliver them: stop rather than
+                // build, unless --fallback (missing substitutes only mean "build it").
+                guard: ({ context, event }) =>
+                  event.output.nrFailed >
+                    event.output.nrNoSubstituters + event.output.nrIncompleteClosure &&
+                  !context.input.settings.tryFallback,
+                target: "#goal.transientFailure",
+                actions: assign(({ context }) => ({
+                  outcome: outcome(
+                    "TransientFailure",
+                    `some substitutes for the outputs of derivation '${context.input.drvPath}' failed (usually happens due to networking issues); try '--fallback' to build derivation from source `,
+                  ),
+                })),
+              },
+              {
+                // Only holes in the substitutes' closures: build the inputs, then retry (as Nix;
+                // a hole that is one of our own outputs would loop, hence the equality).
+                target: "#goal.outputsSubstituted",
+                actions: assign(({ event }) => ({
+                  retrySubstitution:
+                    event.output.nrIncompleteClosure > 0 &&
+                    event.output.nrIncompleteClosure === event.output.nrFailed,
+                })),
+              },
+            ],
             onError: { target: "#goal.miscFailure", actions: "failWithError" },
           },
         },
@@ -405,6 +439,11 @@ export const derivationGoalMachine = setup({
                     `${event.output.nrFailed} dependencies of derivation '${context.input.drvPath}' failed to build`,
                   ),
                 })),
+              },
+              {
+                guard: ({ context }) => context.retrySubstitution && !context.retriedSubstitution,
+                target: "#goal.haveDerivation",
+                actions: assign({ retriedSubstitution: true }),
               },
               {
                 target: "closure",

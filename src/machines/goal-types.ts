@@ -10,6 +10,13 @@ export interface GoalSettings {
   useSubstitutes: boolean;
   /** Remember failed outputs and stop early on them (Nix 1.10's build-cache-failure). */
   cacheFailures: boolean;
+  /** Build from source when substituters fail, instead of failing (`--fallback`). */
+  tryFallback: boolean;
+  /**
+   * Whether any substituter is configured. Without one, trying the outputs would only create
+   * goals that end at once in noSubstituters; the goal goes straight to building.
+   */
+  haveSubstituters?: boolean;
 }
 
 export interface GoalInput {
@@ -41,7 +48,16 @@ export interface WaiteesResult {
   nrFailed: number;
   /** Substitution goals that failed because no substituter had the path. */
   nrNoSubstituters: number;
+  /** Substitution goals that failed because a reference of the path could not be realised. */
+  nrIncompleteClosure: number;
 }
+
+/**
+ * How a substitution goal ended, as its waiters count it (Nix's goal exit codes): success
+ * (substituted or already valid), no substituter had it, a reference could not be realised, or
+ * a substituter failed.
+ */
+export type SubstitutionOutcome = "substituted" | "noSubstituters" | "incompleteClosure" | "failed";
 
 export interface InputsResult extends WaiteesResult {
   /** An input source that is missing while substitution is disabled. */

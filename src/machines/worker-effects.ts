@@ -1,6 +1,7 @@
 // What the worker needs from the outside world: the store, locks, the builder. Live runs
 // implement it over the SQLite store and real processes (src/build); tests use fakes.
 import type { Derivation } from "../derivation/derivation.ts";
+import type { PathInfoInput } from "../store/path-info.ts";
 import type {
   InputPathsInput,
   QueryOutputsInput,
@@ -8,6 +9,7 @@ import type {
   RunBuildInput,
 } from "./derivation-goal.ts";
 import type { BuildAttempt, OutputStatus } from "./goal-types.ts";
+import type { ImportResult } from "./substitution-goal.ts";
 
 type MaybePromise<T> = T | Promise<T>;
 
@@ -21,7 +23,26 @@ export interface BuildHooks {
   builderExited(): void;
 }
 
-export type SubstitutionOutcome = "substituted" | "noSubstituters" | "failed";
+/** What substitution goals need: the configured substituters and a store to import into. */
+export interface SubstitutionEffects {
+  /** Names of the substituters (e.g. `file:///srv/cache`), in the order they are tried. */
+  readonly substituters: readonly string[];
+  /** What substituter `index` knows about `path`; undefined if it does not have it. */
+  queryPathInfo(index: number, path: string): Promise<PathInfoInput | undefined>;
+  /** Take `path`'s lock without waiting; undefined if another process holds it. */
+  tryLockPath(path: string): MaybePromise<OutputLock | undefined>;
+  /**
+   * Fetch the NAR of `info.path` from substituter `index` and import it (NAR hash and size
+   * checked, registered atomically) while the caller holds the path's lock; with `repair`, replace
+   * the contents of a valid path. Abort stops the download. Throws when the substitute is bad.
+   */
+  importPath(
+    index: number,
+    info: PathInfoInput,
+    repair: boolean,
+    signal: AbortSignal,
+  ): Promise<ImportResult>;
+}
 
 export interface WorkerEffects {
   isValidPath(path: string): MaybePromise<boolean>;
@@ -39,8 +60,8 @@ export interface WorkerEffects {
    * outputs are still being registered (as Nix frees a slot when the child terminates).
    */
   runBuild(input: RunBuildInput, signal: AbortSignal, hooks?: BuildHooks): Promise<BuildAttempt>;
-  /** Realise a path from a substituter; absent means none are configured. */
-  substitute?(path: string, repair: boolean, signal: AbortSignal): Promise<SubstitutionOutcome>;
+  /** Substituters to realise paths from; absent means none are configured. */
+  readonly substitution?: SubstitutionEffects | undefined;
   /** Paths in the outputs' closure whose contents are corrupt or missing (repair mode). */
   checkOutputClosure?(input: RepairInput): MaybePromise<string[]>;
   /** The derivation that produced a path, to rebuild it in repair mode. */

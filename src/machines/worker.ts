@@ -1,6 +1,6 @@
-// The Worker: runs derivation goals (each its own XState actor, not children of one parent, so
-// thousands of goals stay cheap), caches them per .drv path, lends build slots, wakes goals when
-// slots or locks free up, and turns goal outcomes into Nix's exit status.
+// The Worker: runs derivation and substitution goals (each its own XState actor, not children of
+// one parent, so thousands of goals stay cheap), caches them per .drv or store path, lends build
+// slots, wakes goals when slots or locks free up, and turns goal outcomes into Nix's exit status.
 import { type Actor, createActor, fromPromise } from "xstate";
 import type { BasicDerivation } from "../derivation/derivation.ts";
 import type { BuildResult } from "../protocol/build-result.ts";
@@ -18,10 +18,20 @@ import type {
   GoalSettings,
   InputsResult,
   OutputStatus,
+  SubstitutionOutcome,
   WaiteesResult,
 } from "./goal-types.ts";
 import { NO_FLAGS, outcome } from "./goal-verdicts.ts";
-import type { OutputLock, WorkerEffects } from "./worker-effects.ts";
+import {
+  type ImportInput,
+  type ImportResult,
+  type LockPathInput,
+  type ReferencesInput,
+  type SubstitutionGoalOutcome,
+  substitutionGoalMachine,
+  substitutionOutcomeOf,
+} from "./substitution-goal.ts";
+import type { OutputLock, SubstitutionEffects, WorkerEffects } from "./worker-effects.ts";
 import type { WorkerEvent, WorkerListener } from "./worker-events.ts";
 
 export interface WorkerSettings extends GoalSettings {
@@ -36,6 +46,7 @@ export const DEFAULT_WORKER_SETTINGS: WorkerSettings = {
   keepGoing: false,
   useSubstitutes: true,
   cacheFailures: false,
+  tryFallback: false,
 };
 
 /** What to build: outputs of a derivation, or an opaque store path to make valid. */
@@ -43,6 +54,17 @@ export type BuildTarget = { drvPath: string; outputs: string[] } | { path: strin
 
 export class WorkerError extends Error {
   override name = "WorkerError";
+}
+
+/** What the worker needs of a goal actor, whatever its machine. */
+interface GoalActor {
+  start(): unknown;
+  stop(): unknown;
+  subscribe(observer: {
+    next?: (snap: { value: unknown; status: string; output?: unknown }) => void;
+    error?: (err: unknown) => void;
+    complete?: () => void;
+  }): unknown;
 }
 
 interface GoalHandle {
@@ -55,6 +77,14 @@ interface GoalHandle {
   outcome?: GoalOutcome;
 }
 
+interface SubstitutionHandle {
+  id: number;
+  path: string;
+  actor: Actor<typeof substitutionGoalMachine> | undefined;
+  done: Promise<SubstitutionGoalOutcome>;
+  outcome?: SubstitutionGoalOutcome;
+}
+
 /** Top-level goals alive at once (their dependencies come on top). */
 const TOP_GOAL_WINDOW = 64;
 
@@ -65,8 +95,12 @@ export class Worker {
   readonly settings: WorkerSettings;
   private readonly effects: WorkerEffects;
   private readonly machine;
+  private readonly substitutionMachine;
   private readonly goals = new Map<string, GoalHandle>();
-  private readonly live = new Set<GoalHandle>();
+  private readonly substitutions = new Map<string, SubstitutionHandle>();
+  /** Store path → the references its substitution goal is waiting for. */
+  private readonly referencesWaited = new Map<string, string[]>();
+  private readonly live = new Set<{ actor: GoalActor | undefined }>();
   private readonly topGoals = new Set<GoalHandle>();
   private readonly listeners = new Set<WorkerListener>();
   private readonly locks = new Map<number, OutputLock>();
@@ -91,7 +125,7 @@ export class Worker {
     this.machine = derivationGoalMachine.provide({
       actors: {
         queryDrvValid: fromPromise(async ({ input }) => e.isValidPath(input.drvPath)),
-        substitutePaths: fromPromise(({ input, signal }) => this.substitutePaths(input, signal)),
+        substitutePaths: fromPromise(({ input }) => this.substitutePaths(input)),
         readDerivation: fromPromise(async ({ input }) => e.readDerivation(input.drvPath)),
         queryOutputs: fromPromise(async ({ input }) => e.queryOutputs(input)),
         realiseInputs: fromPromise(({ input }) => this.realiseInputs(input)),
@@ -103,9 +137,27 @@ export class Worker {
         checkOutputClosure: fromPromise(async ({ input }) =>
           e.checkOutputClosure ? e.checkOutputClosure(input) : [],
         ),
-        repairPaths: fromPromise(({ input, signal }) => this.repairPaths(input, signal)),
+        repairPaths: fromPromise(({ input }) => this.repairPaths(input)),
       },
     });
+    this.substitutionMachine = substitutionGoalMachine.provide({
+      actors: {
+        queryValid: fromPromise(async ({ input }) => e.isValidPath(input.path)),
+        queryPathInfo: fromPromise(({ input }) =>
+          this.substituters().queryPathInfo(input.substituter, input.path),
+        ),
+        realiseReferences: fromPromise(({ input }) => this.realiseReferences(input)),
+        lockPath: fromPromise(({ input, signal }) => this.lockPath(input, signal)),
+        importSubstitute: fromPromise(({ input, signal }) => this.importSubstitute(input, signal)),
+      },
+    });
+  }
+
+  /** The configured substituters; only asked for by goals that have some to try. */
+  private substituters(): SubstitutionEffects {
+    const s = this.effects.substitution;
+    if (!s) throw new WorkerError("a substitution goal tried a substituter, but none are set up");
+    return s;
   }
 
   /** Listen to every goal's creation, state changes and outcome. */
@@ -220,14 +272,19 @@ export class Worker {
     basicDrv?: BasicDerivation,
   ): GoalHandle {
     const id = this.nextId++;
-    const { useSubstitutes, cacheFailures } = this.settings;
+    const { useSubstitutes, cacheFailures, tryFallback } = this.settings;
     const actor = createActor(this.machine, {
       input: {
         goalId: id,
         drvPath,
         wantedOutputs: wanted,
         mode,
-        settings: { useSubstitutes, cacheFailures },
+        settings: {
+          useSubstitutes,
+          cacheFailures,
+          tryFallback,
+          haveSubstituters: this.effects.substitution !== undefined,
+        },
         ...(basicDrv ? { basicDrv } : {}),
       },
     });
@@ -246,7 +303,6 @@ export class Worker {
       key: drvPath,
       at: this.clock(),
     });
-    let lastState = "";
     const finish = (o: GoalOutcome) => {
       if (handle.outcome) return;
       handle.outcome = o;
@@ -256,24 +312,114 @@ export class Worker {
       this.emit({ type: "goal.done", goalId: id, outcome: o, at: this.clock() });
       resolve(o);
     };
+    this.run(handle, actor, {
+      done: (o) => this.goalFinished(handle, finish, o as GoalOutcome),
+      failed: (message) => finish(outcome("MiscFailure", message)),
+    });
+    return handle;
+  }
+
+  /**
+   * Start a goal's actor: report its top-level states, then exactly one of `done` (final state
+   * reached), or `failed` (the actor crashed, or was stopped: cancelled).
+   */
+  private run(
+    handle: { id: number; actor: GoalActor | undefined },
+    actor: GoalActor,
+    end: { done: (output: unknown) => void; failed: (message: string) => void },
+  ): void {
+    let lastState = "";
     actor.subscribe({
       next: (snap) => {
-        const state = typeof snap.value === "string" ? snap.value : Object.keys(snap.value)[0]!;
+        const state =
+          typeof snap.value === "string" ? snap.value : Object.keys(snap.value as object)[0]!;
         if (state !== lastState) {
           lastState = state;
-          this.emit({ type: "goal.state", goalId: id, state, at: this.clock() });
+          this.emit({ type: "goal.state", goalId: handle.id, state, at: this.clock() });
         }
-        if (snap.status === "done") this.goalFinished(handle, finish, snap.output as GoalOutcome);
+        if (snap.status === "done") end.done(snap.output);
       },
-      error: (err) =>
-        finish(outcome("MiscFailure", err instanceof Error ? err.message : String(err))),
+      error: (err) => end.failed(err instanceof Error ? err.message : String(err)),
     });
     this.live.add(handle);
     actor.start();
     if (this.cancelled) actor.stop();
     // A stopped actor never reaches a final state: report it as cancelled.
-    actor.subscribe({ complete: () => finish(outcome("MiscFailure", CANCELLED)) });
+    actor.subscribe({ complete: () => end.failed(CANCELLED) });
+  }
+
+  /** The substitution goal for `path`: a running one, a successful one, or a new one. */
+  private substitutionGoal(path: string, repair: boolean): SubstitutionHandle {
+    const existing = this.substitutions.get(path);
+    if (existing) {
+      const succeeded =
+        existing.outcome !== undefined &&
+        substitutionOutcomeOf(existing.outcome.status) === "substituted";
+      // A failed goal may succeed now (its references got built); a repair redoes valid paths.
+      if (!existing.outcome || (succeeded && !repair)) return existing;
+    }
+    const id = this.nextId++;
+    const actor = createActor(this.substitutionMachine, {
+      input: {
+        goalId: id,
+        path,
+        repair,
+        substituters: this.settings.useSubstitutes
+          ? (this.effects.substitution?.substituters ?? [])
+          : [],
+        tryFallback: this.settings.tryFallback,
+      },
+    });
+    let resolve!: (o: SubstitutionGoalOutcome) => void;
+    const handle: SubstitutionHandle = {
+      id,
+      path,
+      actor,
+      done: new Promise((r) => (resolve = r)),
+    };
+    this.substitutions.set(path, handle);
+    this.emit({
+      type: "goal.created",
+      goalId: id,
+      kind: "substitution",
+      key: path,
+      at: this.clock(),
+    });
+    const finish = (o: SubstitutionGoalOutcome) => {
+      if (handle.outcome) return;
+      handle.outcome = o;
+      handle.actor = undefined;
+      this.live.delete(handle);
+      this.releaseResources(id, substitutionOutcomeOf(o.status) === "substituted");
+      this.emit({ type: "substitution.done", goalId: id, outcome: o, at: this.clock() });
+      resolve(o);
+    };
+    this.run(handle, actor, {
+      done: (o) => finish(o as SubstitutionGoalOutcome),
+      failed: (message) => finish({ status: "failed", message, errors: [] }),
+    });
     return handle;
+  }
+
+  /**
+   * Wait for substitution goals as Nix's waiteeDone counts them: wake when all are done, or at
+   * the first that failed outright unless --keep-going.
+   */
+  private waitForSubstitutions(handles: SubstitutionHandle[]): Promise<WaiteesResult> {
+    const counts: WaiteesResult = { nrFailed: 0, nrNoSubstituters: 0, nrIncompleteClosure: 0 };
+    return new Promise((resolve) => {
+      let left = handles.length;
+      if (left === 0) resolve({ ...counts });
+      for (const h of handles) {
+        void h.done.then((o) => {
+          const r: SubstitutionOutcome = substitutionOutcomeOf(o.status);
+          if (r !== "substituted") counts.nrFailed++;
+          if (r === "noSubstituters") counts.nrNoSubstituters++;
+          if (r === "incompleteClosure") counts.nrIncompleteClosure++;
+          if (--left === 0 || (r === "failed" && !this.settings.keepGoing)) resolve({ ...counts });
+        });
+      }
+    });
   }
 
   private goalFinished(handle: GoalHandle, finish: (o: GoalOutcome) => void, o: GoalOutcome): void {
@@ -293,14 +439,12 @@ export class Worker {
   }
 
   private async realiseOpaque(path: string): Promise<GoalOutcome> {
-    if (await this.effects.isValidPath(path)) return outcome("AlreadyValid");
-    const r = await this.substitutePaths(
-      { drvPath: path, paths: [path], repair: false },
-      new AbortController().signal,
-    );
-    return r.nrFailed > 0
-      ? outcome("MiscFailure", `path '${path}' is not valid and no substituter has it`)
-      : outcome("Substituted");
+    const o = await this.substitutionGoal(path, false).done;
+    if (o.status === "alreadyValid") return outcome("AlreadyValid");
+    if (o.status === "substituted") return outcome("Substituted");
+    // As a failed top-level goal (not a missing substitute) stops the others in Nix.
+    if (o.status === "failed" && !this.settings.keepGoing && !this.cancelled) void this.cancel();
+    return outcome("MiscFailure", o.message);
   }
 
   /** Build the wanted outputs of the input derivations and make the input sources valid. */
@@ -309,7 +453,13 @@ export class Worker {
     const missing: string[] = [];
     for (const src of drv.inputSrcs) if (!(await this.effects.isValidPath(src))) missing.push(src);
     if (missing.length > 0 && !input.useSubstitutes) {
-      return { nrFailed: 0, nrNoSubstituters: 0, inputDrvOutputs: {}, missingSource: missing[0]! };
+      return {
+        nrFailed: 0,
+        nrNoSubstituters: 0,
+        nrIncompleteClosure: 0,
+        inputDrvOutputs: {},
+        missingSource: missing[0]!,
+      };
     }
     const subMode: BuildMode = input.mode === "repair" ? "repair" : "normal";
     const inputDrvs =
@@ -326,17 +476,19 @@ export class Worker {
         };
       },
     );
-    if (missing.length > 0) {
+    for (const src of missing) {
       waitees.push(
-        this.substitutePaths(
-          { drvPath: input.drvPath, paths: missing, repair: false },
-          new AbortController().signal,
-        ).then((r) => ({
-          ok: r.nrFailed === 0,
+        this.substitutionGoal(src, false).done.then((o) => ({
+          ok: substitutionOutcomeOf(o.status) === "substituted",
         })),
       );
     }
-    const result: InputsResult = { nrFailed: 0, nrNoSubstituters: 0, inputDrvOutputs: {} };
+    const result: InputsResult = {
+      nrFailed: 0,
+      nrNoSubstituters: 0,
+      nrIncompleteClosure: 0,
+      inputDrvOutputs: {},
+    };
     await new Promise<void>((resolve) => {
       let left = waitees.length;
       if (left === 0) resolve();
@@ -352,29 +504,43 @@ export class Worker {
     return result;
   }
 
-  private async substitutePaths(
-    input: SubstituteInput,
-    signal: AbortSignal,
-  ): Promise<WaiteesResult> {
-    const result: WaiteesResult = { nrFailed: 0, nrNoSubstituters: 0 };
-    for (const path of input.paths) {
-      if (!input.repair && (await this.effects.isValidPath(path))) continue;
-      const r = this.effects.substitute
-        ? await this.effects.substitute(path, input.repair, signal)
-        : "noSubstituters";
-      if (r !== "substituted") result.nrFailed++;
-      if (r === "noSubstituters") result.nrNoSubstituters++;
-    }
-    return result;
+  /** A substitution goal per path; wait for them. */
+  private substitutePaths(input: SubstituteInput): Promise<WaiteesResult> {
+    return this.waitForSubstitutions(
+      input.paths.map((p) => this.substitutionGoal(p, input.repair)),
+    );
   }
 
-  private async repairPaths(input: SubstituteInput, signal: AbortSignal): Promise<WaiteesResult> {
-    const result: WaiteesResult = { nrFailed: 0, nrNoSubstituters: 0 };
+  /** A substitution goal's references, realised before the path itself. */
+  private async realiseReferences(input: ReferencesInput): Promise<WaiteesResult> {
+    // Real references cannot form a cycle (a path's hash covers them), but a broken cache can
+    // claim one; waiting on it would hang, so such a reference counts as failed at once.
+    const cyclic = input.references.filter((r) => this.waitsFor(r, input.path));
+    const refs = input.references.filter((r) => !cyclic.includes(r));
+    this.referencesWaited.set(input.path, refs);
+    try {
+      const r = await this.waitForSubstitutions(refs.map((p) => this.substitutionGoal(p, false)));
+      return { ...r, nrFailed: r.nrFailed + cyclic.length };
+    } finally {
+      this.referencesWaited.delete(input.path);
+    }
+  }
+
+  /** Whether the substitution of `from` waits (through references) for that of `to`. */
+  private waitsFor(from: string, to: string, seen = new Set<string>()): boolean {
+    if (from === to) return true;
+    if (seen.has(from)) return false;
+    seen.add(from);
+    return (this.referencesWaited.get(from) ?? []).some((r) => this.waitsFor(r, to, seen));
+  }
+
+  private async repairPaths(input: SubstituteInput): Promise<WaiteesResult> {
+    const result: WaiteesResult = { nrFailed: 0, nrNoSubstituters: 0, nrIncompleteClosure: 0 };
     for (const path of input.paths) {
       const deriver = this.effects.queryDeriver ? await this.effects.queryDeriver(path) : undefined;
       const ok = deriver
         ? isSuccess((await this.derivationGoal(deriver, [], "repair").done).result.status)
-        : (await this.substitutePaths({ ...input, paths: [path] }, signal)).nrFailed === 0;
+        : (await this.substitutePaths({ ...input, paths: [path] })).nrFailed === 0;
       if (!ok) result.nrFailed++;
     }
     return result;
@@ -387,27 +553,67 @@ export class Worker {
         "unable to start any build; either increase '--max-jobs' or enable remote builds",
       );
     }
+    await this.slotAndLock(input.goalId, this.settings.maxJobs, signal, () =>
+      this.effects.tryLockOutputs(input.drvPath, input.outputs),
+    );
+    const rechecked: OutputStatus[] = [];
+    for (const o of input.outputs)
+      rechecked.push({ ...o, valid: await this.effects.isValidPath(o.path) });
+    return rechecked;
+  }
+
+  /**
+   * A substitution goal waits for a slot and the path's lock; then says whether the path is
+   * valid. Substitutions run even with --max-jobs 0 (they cannot go to another machine), as Nix.
+   */
+  private async lockPath(input: LockPathInput, signal: AbortSignal): Promise<boolean> {
+    const subs = this.substituters();
+    await this.slotAndLock(input.goalId, Math.max(1, this.settings.maxJobs), signal, () =>
+      subs.tryLockPath(input.path),
+    );
+    return this.effects.isValidPath(input.path);
+  }
+
+  /** Fetch and import under the lock; the slot and lock go as soon as the copy has ended. */
+  private async importSubstitute(input: ImportInput, signal: AbortSignal): Promise<ImportResult> {
+    let imported = false;
+    try {
+      const r = await this.track(
+        input.goalId,
+        this.substituters().importPath(input.substituter, input.info, input.repair, signal),
+      );
+      imported = r === "imported";
+      return r;
+    } finally {
+      this.releaseLockAndSlot(input.goalId, imported);
+    }
+  }
+
+  /** Hold a slot (of `limit`) and the lock `tryLock` takes; retry while another process has it. */
+  private async slotAndLock(
+    goalId: number,
+    limit: number,
+    signal: AbortSignal,
+    tryLock: () => OutputLock | undefined | Promise<OutputLock | undefined>,
+  ): Promise<void> {
     let backoff = 20;
     for (;;) {
-      await this.acquireSlot(input.goalId, signal);
-      const lock = await this.effects.tryLockOutputs(input.drvPath, input.outputs);
+      await this.acquireSlot(goalId, limit, signal);
+      const lock = await tryLock();
       if (lock) {
-        this.locks.set(input.goalId, lock);
-        const rechecked: OutputStatus[] = [];
-        for (const o of input.outputs)
-          rechecked.push({ ...o, valid: await this.effects.isValidPath(o.path) });
-        return rechecked;
+        this.locks.set(goalId, lock);
+        return;
       }
-      // Another process builds these outputs: give the slot back and look again later.
-      this.releaseSlot(input.goalId);
+      // Another process holds the lock: give the slot back and look again later.
+      this.releaseSlot(goalId);
       await sleep(backoff, signal);
       backoff = Math.min(backoff * 2, 500);
     }
   }
 
-  private acquireSlot(goalId: number, signal: AbortSignal): Promise<void> {
+  private acquireSlot(goalId: number, limit: number, signal: AbortSignal): Promise<void> {
     if (signal.aborted) return Promise.reject(new WorkerError("cancelled"));
-    if (this.slotHolders.size < this.settings.maxJobs) {
+    if (this.slotHolders.size < limit) {
       this.slotHolders.add(goalId);
       return Promise.resolve();
     }
@@ -439,6 +645,10 @@ export class Worker {
       void running.then(() => this.releaseResources(goalId, built));
       return;
     }
+    this.releaseLockAndSlot(goalId, built);
+  }
+
+  private releaseLockAndSlot(goalId: number, built: boolean): void {
     const lock = this.locks.get(goalId);
     if (lock) {
       this.locks.delete(goalId);

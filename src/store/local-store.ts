@@ -26,7 +26,7 @@ import { openStoreDatabase, type StoreDb } from "./store-database.ts";
 import { InvalidPathError } from "./store-errors.ts";
 import { resolveStoreLayout, type StoreLayout, type StoreSettingsInput } from "./store-settings.ts";
 import { StoreStatements } from "./store-statements.ts";
-import { StoreWriter } from "./store-writer.ts";
+import { type ImportOptions, StoreWriter } from "./store-writer.ts";
 import { type VerifyOptions, type VerifyReport, verifyStore } from "./verify-store.ts";
 
 export interface LocalStoreOptions extends StoreSettingsInput {
@@ -340,8 +340,12 @@ export class LocalStore {
    * Unpack the NAR in `nar` as `info.path`, checking it against `info`'s NAR hash and size. With
    * a ByteReader, exactly the NAR is consumed (also when the path is already valid).
    */
-  importPath(info: PathInfoInput, nar: ByteReader | ByteSource): Promise<ValidPathInfo> {
-    return this.#writer.importPath(info, nar);
+  importPath(
+    info: PathInfoInput,
+    nar: ByteReader | ByteSource,
+    options: ImportOptions = {},
+  ): Promise<ValidPathInfo> {
+    return this.#writer.importPath(info, nar, options);
   }
 
   /**

@@ -2,7 +2,7 @@
 // directory → canonical (read-only, mtime 1) → path lock → rename to the final name → row in one
 // transaction → unlock. So a valid path always has its contents, nobody sees a half-written path
 // under its name, and a failed registration leaves neither row nor contents behind.
-import { renameSync, writeFileSync } from "node:fs";
+import { lstatSync, renameSync, writeFileSync } from "node:fs";
 import { basename, join, resolve } from "node:path";
 import { parseDerivation } from "../derivation/aterm-parse.ts";
 import type { Derivation } from "../derivation/derivation.ts";
@@ -35,6 +35,16 @@ export interface StoreWriterDeps {
   query: (path: string) => ValidPathInfo | undefined;
   /** Called with every path about to be added or found valid (to temp-root them). */
   rootAdded: (paths: string[]) => void;
+}
+
+export interface ImportOptions {
+  /**
+   * The caller already holds `info.path`'s lock (a substitution goal takes it before fetching, to
+   * re-check validity under it); the import must not wait for it.
+   */
+  lockHeld?: boolean;
+  /** Replace the contents of a valid path (which must be registered with the same NAR hash). */
+  repair?: boolean;
 }
 
 export class StoreWriter {
@@ -163,12 +173,16 @@ export class StoreWriter {
    * Unpack the NAR in `nar` as `info.path`, checking it against `info`'s NAR hash and size. With
    * a ByteReader, exactly the NAR is consumed (also when the path is already valid).
    */
-  async importPath(info: PathInfoInput, nar: ByteReader | ByteSource): Promise<ValidPathInfo> {
+  async importPath(
+    info: PathInfoInput,
+    nar: ByteReader | ByteSource,
+    options: ImportOptions = {},
+  ): Promise<ValidPathInfo> {
     this.#ctx.storeDir.parsePath(info.path);
     const reader = nar instanceof ByteReader ? nar : new ByteReader(nar);
     this.#rootAdded([info.path]);
     const existing = this.#query(info.path);
-    if (existing) {
+    if (existing && !options.repair) {
       await parseNar(reader);
       return existing;
     }
@@ -190,16 +204,35 @@ export class StoreWriter {
         );
       }
       canonicaliseTree(tmp);
-      const lock = await this.#ctx.locks.lock(info.path);
+      const lock = options.lockHeld ? undefined : await this.#ctx.locks.lock(info.path);
       try {
-        this.#moveIntoPlace([{ tmp, info }]);
+        const valid = options.repair ? this.#query(info.path) : undefined;
+        if (valid) this.#replaceContents(tmp, valid, info);
+        else this.#moveIntoPlace([{ tmp, info }]);
         return this.#mustQuery(info.path);
       } finally {
-        lock.release();
+        lock?.release();
       }
     } finally {
       deleteTree(tmp);
     }
+  }
+
+  /**
+   * Swap checked contents in for those of a valid path (repair): the old ones are renamed aside
+   * first, so the path is never half-written. The registration stays as it is.
+   */
+  #replaceContents(tmp: string, valid: ValidPathInfo, info: PathInfoInput): void {
+    if (!valid.narHash.equals(info.narHash)) {
+      throw new StoreError(
+        `cannot repair '${info.path}' from contents with NAR hash ${info.narHash.toString()}: it is registered with ${valid.narHash.toString()}`,
+      );
+    }
+    const real = this.#ctx.realPath(info.path);
+    const old = this.#tempPath();
+    if (lstatSync(real, { throwIfNoEntry: false })) renameSync(real, old);
+    renameSync(tmp, real);
+    deleteTree(old);
   }
 
   /**

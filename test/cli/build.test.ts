@@ -128,3 +128,45 @@ describe("nixstate build", () => {
     expect(unique.size).toBe(12);
   });
 });
+
+describe("nixstate build --substituters", () => {
+  it("copies outputs from a binary-cache folder instead of building", async () => {
+    const { LocalStore } = await import("../../src/store/local-store.ts");
+    const { writeNarFolder } = await import("../../src/build/substituters/nar-folder-writer.ts");
+    const storeDir = join(root, "shared-store");
+    const builderDir = stateDir();
+    const f = writeJson(join(root, "subst"), "s.json", {
+      builder: "/bin/sh",
+      args: ["-c", "test -e /tmp/nixstate-allow-build-$name || exit 7; echo built > $out"],
+      env: { name: "substitutable" },
+    });
+    // Build it once where building is allowed (the marker file), then publish it as a cache.
+    writeFileSync(`/tmp/nixstate-allow-build-substitutable`, "");
+    const built = runCli(["build", "--state-dir", builderDir, "--store-dir", storeDir, f]);
+    rmSync(`/tmp/nixstate-allow-build-substitutable`);
+    expect(built.status).toBe(0);
+    const out = built.stdout.toString().trim();
+    const source = LocalStore.open({ stateDir: builderDir, storeDir });
+    const cache = join(root, "cache");
+    await writeNarFolder(source, cache, [out]);
+    source.close();
+    // A second store with the same store directory cannot build it, but can substitute it.
+    const other = stateDir();
+    const otherStore = join(root, "other-store");
+    const noSubst = runCli(["build", "--state-dir", other, "--store-dir", otherStore, f]);
+    expect(noSubst.status).toBe(100);
+    const viaCache = runCli([
+      "build",
+      "--state-dir",
+      stateDir(),
+      "--store-dir",
+      storeDir,
+      "--substituters",
+      `file://${cache}`,
+      f,
+    ]);
+    expect(viaCache.stderr).not.toMatch(/building/);
+    expect(viaCache.status).toBe(0);
+    expect(viaCache.stdout.toString().trim()).toBe(out);
+  });
+});

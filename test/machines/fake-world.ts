@@ -2,7 +2,11 @@
 // fail on command, and a lock another "process" can hold. No files, no processes.
 import type { Derivation, DerivationOutput } from "../../src/derivation/derivation.ts";
 import type { BuildAttempt, OutputStatus } from "../../src/machines/goal-types.ts";
-import type { OutputLock, WorkerEffects } from "../../src/machines/worker-effects.ts";
+import type {
+  OutputLock,
+  SubstitutionEffects,
+  WorkerEffects,
+} from "../../src/machines/worker-effects.ts";
 
 export interface FakeDrv {
   name: string;
@@ -29,6 +33,8 @@ export class FakeWorld implements WorkerEffects {
   /** Drv paths whose outputs become valid (by "another process") when we get the lock. */
   beatenBy = new Set<string>();
   killed: string[] = [];
+  /** Substituters (see fake-substituters.ts); none by default. */
+  substitution: SubstitutionEffects | undefined = undefined;
 
   drvPath(name: string): string {
     return `/s/${name.padEnd(32, "0").slice(0, 32)}-${name}.drv`;

@@ -1,5 +1,6 @@
 // LocalStore operations one by one: adding, registering, importing, queries, errors.
 import {
+  chmodSync,
   existsSync,
   lstatSync,
   mkdirSync,
@@ -217,6 +218,37 @@ describe("importPath and the export format", () => {
     const reader = new ByteReader([nar, Buffer.from("rest")]);
     await store.importPath(info, reader);
     expect((await reader.readExact(4)).toString()).toBe("rest");
+  });
+
+  it("imports under a lock the caller holds; repairs a valid path's contents", async () => {
+    const store = stores.open();
+    const nar = Buffer.concat(regularFileNar(Buffer.from("hello")));
+    const path = fakePath(store, 3, "hello");
+    const info = { path, narHash: Hash.of("sha256", nar), narSize: nar.length };
+    const lock = store.locks.tryLock(path)!;
+    await store.importPath(info, [nar], { lockHeld: true });
+    lock.release();
+    expect(rowCount(store, "PathLocks")).toBe(0);
+
+    const real = store.toRealPath(path);
+    chmodSync(real, 0o644);
+    writeFileSync(real, "broken");
+    // Without repair a valid path is left as it is.
+    await store.importPath(info, [nar]);
+    expect(readFileSync(real, "utf8")).toBe("broken");
+    await store.importPath(info, [nar], { repair: true });
+    expect(readFileSync(real, "utf8")).toBe("hello");
+    expect(lstatSync(real).mode & 0o222).toBe(0);
+    // Contents of another NAR hash cannot repair it: the registration would be wrong.
+    const other = Buffer.concat(regularFileNar(Buffer.from("other")));
+    await expect(
+      store.importPath(
+        { path, narHash: Hash.of("sha256", other), narSize: other.length },
+        [other],
+        { repair: true },
+      ),
+    ).rejects.toThrow(/cannot repair .* registered with/);
+    expect(readFileSync(real, "utf8")).toBe("hello");
   });
 
   it("exports and imports again, all or nothing", async () => {

@@ -6,6 +6,7 @@ import { cpus } from "node:os";
 import type { Command } from "commander";
 import { LocalBuildEffects, nixSystem } from "../../build/local-build-effects.ts";
 import { plannedBuilds } from "../../build/planned-builds.ts";
+import { openSubstituter } from "../../build/substituters/open-substituter.ts";
 import { parseDerivation } from "../../derivation/aterm-parse.ts";
 import { derivationNameFromFile } from "../../derivation/drv-file.ts";
 import type { BuildMode } from "../../machines/goal-types.ts";
@@ -31,6 +32,8 @@ interface BuildOptions extends StoreCliOptions {
   dryRun?: boolean;
   cacheFailures?: boolean;
   sandbox?: boolean;
+  substituters: string;
+  fallback?: boolean;
 }
 
 function count(value: string, flag: string): number {
@@ -70,6 +73,12 @@ export function registerBuildCommands(program: Command): void {
         "remember failed outputs and refuse to rebuild them (see 'nixstate failed')",
       )
       .option(
+        "--substituters <uris>",
+        "space-separated substituters tried before building (file:///dir: a binary-cache folder)",
+        "",
+      )
+      .option("--fallback", "build from source when a substituter fails")
+      .option(
         "--sandbox",
         "build in a bubblewrap sandbox: no network (but for fixed outputs), only the inputs and system paths visible",
       ),
@@ -78,15 +87,22 @@ export function registerBuildCommands(program: Command): void {
       throw new CliUsageError("--check and --repair cannot be used together");
     const mode: BuildMode = o.check ? "check" : o.repair ? "repair" : "normal";
     const code = await withStore(o, async (store) => {
-      const effects = new LocalBuildEffects(store, {
-        cores: count(o.cores, "--cores"),
-        maxSilentTime: count(o.maxSilentTime, "--max-silent-time"),
-        buildTimeout: count(o.timeout, "--timeout"),
-        maxLogSize: count(o.maxLogSize, "--max-log-size"),
-        keepFailed: !!o.keepFailed,
-        cacheFailures: !!o.cacheFailures,
-        sandbox: !!o.sandbox,
-      });
+      const effects = new LocalBuildEffects(
+        store,
+        {
+          cores: count(o.cores, "--cores"),
+          maxSilentTime: count(o.maxSilentTime, "--max-silent-time"),
+          buildTimeout: count(o.timeout, "--timeout"),
+          maxLogSize: count(o.maxLogSize, "--max-log-size"),
+          keepFailed: !!o.keepFailed,
+          cacheFailures: !!o.cacheFailures,
+          sandbox: !!o.sandbox,
+        },
+        o.substituters
+          .split(/\s+/)
+          .filter(Boolean)
+          .map((u) => openSubstituter(u, store.storeDir)),
+      );
       effects.onNote = (msg) => process.stderr.write(`${msg}\n`);
       const targets = await resolveTargets(store, args, {
         store,
@@ -122,6 +138,7 @@ async function runBuild(
     keepGoing: !!o.keepGoing,
     useSubstitutes: o.substitute,
     cacheFailures: !!o.cacheFailures,
+    tryFallback: !!o.fallback,
   });
   const drvOf = new Map<number, string>();
   worker.subscribe((e) => {
@@ -130,6 +147,8 @@ async function runBuild(
       process.stderr.write(
         `${mode === "check" ? "checking outputs of" : "building"} '${drvOf.get(e.goalId)}'...\n`,
       );
+    } else if (e.type === "substitution.done" && e.outcome.status === "failed") {
+      process.stderr.write(`error: ${[e.outcome.message, ...e.outcome.errors].join("\n")}\n`);
     } else if (
       e.type === "goal.done" &&
       !isSuccess(e.outcome.result.status) &&
