@@ -140,6 +140,9 @@ const toOutcomeFinal = Object.entries(FINALS).map(([state, status]) => ({
   target: `#goal.${state}`,
 }));
 
+/** Every effect that throws ends the goal as a MiscFailure carrying its message. */
+const ON_EFFECT_ERROR = { target: "#goal.miscFailure", actions: "failWithError" } as const;
+
 export const derivationGoalMachine = setup({
   types: {
     context: {} as GoalContext,
@@ -219,7 +222,7 @@ export const derivationGoalMachine = setup({
               },
               { target: "substituting" },
             ],
-            onError: { target: "#goal.miscFailure", actions: "failWithError" },
+            onError: ON_EFFECT_ERROR,
           },
         },
         substituting: {
@@ -243,7 +246,7 @@ export const derivationGoalMachine = setup({
               },
               { target: "#goal.loadDerivation" },
             ],
-            onError: { target: "#goal.miscFailure", actions: "failWithError" },
+            onError: ON_EFFECT_ERROR,
           },
         },
       },
@@ -253,7 +256,7 @@ export const derivationGoalMachine = setup({
         src: "readDerivation",
         input: ({ context }) => ({ drvPath: context.input.drvPath }),
         onDone: { target: "haveDerivation", actions: assign({ drv: ({ event }) => event.output }) },
-        onError: { target: "miscFailure", actions: "failWithError" },
+        onError: ON_EFFECT_ERROR,
       },
     },
     haveDerivation: {
@@ -304,7 +307,7 @@ export const derivationGoalMachine = setup({
                 actions: assign({ outputs: ({ event }) => event.output }),
               },
             ],
-            onError: { target: "#goal.miscFailure", actions: "failWithError" },
+            onError: ON_EFFECT_ERROR,
           },
         },
         substituting: {
@@ -344,7 +347,7 @@ export const derivationGoalMachine = setup({
                 })),
               },
             ],
-            onError: { target: "#goal.miscFailure", actions: "failWithError" },
+            onError: ON_EFFECT_ERROR,
           },
         },
       },
@@ -394,7 +397,7 @@ export const derivationGoalMachine = setup({
           // Gave up on substitution: realise the inputs, then build.
           { target: "inputsRealised", actions: assign({ outputs: ({ event }) => event.output }) },
         ],
-        onError: { target: "miscFailure", actions: "failWithError" },
+        onError: ON_EFFECT_ERROR,
       },
     },
     inputsRealised: {
@@ -450,7 +453,7 @@ export const derivationGoalMachine = setup({
                 actions: assign({ inputDrvOutputs: ({ event }) => event.output.inputDrvOutputs }),
               },
             ],
-            onError: { target: "#goal.miscFailure", actions: "failWithError" },
+            onError: ON_EFFECT_ERROR,
           },
         },
         closure: {
@@ -465,7 +468,7 @@ export const derivationGoalMachine = setup({
               target: "#goal.tryToBuild",
               actions: assign({ inputPaths: ({ event }) => event.output }),
             },
-            onError: { target: "#goal.miscFailure", actions: "failWithError" },
+            onError: ON_EFFECT_ERROR,
           },
         },
       },
@@ -494,7 +497,7 @@ export const derivationGoalMachine = setup({
           },
           { target: "buildDone", actions: assign({ outputs: ({ event }) => event.output }) },
         ],
-        onError: { target: "miscFailure", actions: "failWithError" },
+        onError: ON_EFFECT_ERROR,
       },
     },
     buildDone: {
@@ -520,7 +523,7 @@ export const derivationGoalMachine = setup({
             ),
           })),
         },
-        onError: { target: "miscFailure", actions: "failWithError" },
+        onError: ON_EFFECT_ERROR,
       },
     },
     // Routes to the final state named after the verdict reached in buildDone.
@@ -547,7 +550,7 @@ export const derivationGoalMachine = setup({
                 actions: assign({ inputPaths: ({ event }) => event.output }),
               },
             ],
-            onError: { target: "#goal.miscFailure", actions: "failWithError" },
+            onError: ON_EFFECT_ERROR,
           },
         },
       },
@@ -578,7 +581,7 @@ export const derivationGoalMachine = setup({
             })),
           },
         ],
-        onError: { target: "miscFailure", actions: "failWithError" },
+        onError: ON_EFFECT_ERROR,
       },
     },
     ...finalStates,

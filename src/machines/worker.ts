@@ -11,6 +11,7 @@ import {
   type RealiseInputsInput,
   type SubstituteInput,
 } from "./derivation-goal.ts";
+import { GoalResources, WorkerError } from "./goal-resources.ts";
 import type {
   BuildMode,
   GoalFlags,
@@ -31,7 +32,7 @@ import {
   substitutionGoalMachine,
   substitutionOutcomeOf,
 } from "./substitution-goal.ts";
-import type { OutputLock, SubstitutionEffects, WorkerEffects } from "./worker-effects.ts";
+import type { SubstitutionEffects, WorkerEffects } from "./worker-effects.ts";
 import type { WorkerEvent, WorkerListener } from "./worker-events.ts";
 
 export interface WorkerSettings extends GoalSettings {
@@ -40,6 +41,8 @@ export interface WorkerSettings extends GoalSettings {
   /** Go on with other goals after a failure (`-k`). */
   keepGoing: boolean;
 }
+
+export { WorkerError };
 
 export const DEFAULT_WORKER_SETTINGS: WorkerSettings = {
   maxJobs: 1,
@@ -51,10 +54,6 @@ export const DEFAULT_WORKER_SETTINGS: WorkerSettings = {
 
 /** What to build: outputs of a derivation, or an opaque store path to make valid. */
 export type BuildTarget = { drvPath: string; outputs: string[] } | { path: string };
-
-export class WorkerError extends Error {
-  override name = "WorkerError";
-}
 
 /** What the worker needs of a goal actor, whatever its machine. */
 interface GoalActor {
@@ -103,11 +102,7 @@ export class Worker {
   private readonly live = new Set<{ actor: GoalActor | undefined }>();
   private readonly topGoals = new Set<GoalHandle>();
   private readonly listeners = new Set<WorkerListener>();
-  private readonly locks = new Map<number, OutputLock>();
-  private readonly slotHolders = new Set<number>();
-  /** Builder runs still going, per goal: a goal's slot and locks stay taken until they end. */
-  private readonly inflight = new Map<number, Promise<unknown>>();
-  private slotWaiters: (() => void)[] = [];
+  private readonly resources = new GoalResources();
   private nextId = 1;
   private cancelled = false;
   private flags: GoalFlags = { ...NO_FLAGS };
@@ -132,7 +127,12 @@ export class Worker {
         computeInputPaths: fromPromise(async ({ input }) => e.computeInputPaths(input)),
         lockOutputs: fromPromise(({ input, signal }) => this.lockOutputs(input, signal)),
         runBuild: fromPromise(({ input, signal }) =>
-          this.track(input.goalId, e.runBuild(input, signal)),
+          this.resources.track(
+            input.goalId,
+            e.runBuild(input, signal, {
+              builderExited: () => this.resources.releaseSlot(input.goalId),
+            }),
+          ),
         ),
         checkOutputClosure: fromPromise(async ({ input }) =>
           e.checkOutputClosure ? e.checkOutputClosure(input) : [],
@@ -194,7 +194,7 @@ export class Worker {
       }
     };
     await Promise.all(Array.from({ length: Math.min(TOP_GOAL_WINDOW, targets.length) }, runOne));
-    await this.settle();
+    await this.resources.settle();
     return results.map((o) => o.result);
   }
 
@@ -207,7 +207,7 @@ export class Worker {
     const handle = this.startGoal(drvPath, [], mode, drv);
     this.topGoals.add(handle);
     const result = (await handle.done).result;
-    await this.settle();
+    await this.resources.settle();
     return result;
   }
 
@@ -226,24 +226,7 @@ export class Worker {
   async cancel(): Promise<void> {
     this.cancelled = true;
     for (const g of [...this.live]) g.actor?.stop();
-    await this.settle();
-  }
-
-  /** Wait until every aborted builder has been reaped and its resources released. */
-  private async settle(): Promise<void> {
-    while (this.inflight.size > 0) await Promise.allSettled([...this.inflight.values()]);
-  }
-
-  private track<T>(goalId: number, p: Promise<T>): Promise<T> {
-    const settled = p.then(
-      () => undefined,
-      () => undefined,
-    );
-    this.inflight.set(goalId, settled);
-    void settled.then(() => {
-      if (this.inflight.get(goalId) === settled) this.inflight.delete(goalId);
-    });
-    return p;
+    await this.resources.settle();
   }
 
   private derivationGoal(drvPath: string, wanted: string[], mode: BuildMode): GoalHandle {
@@ -308,7 +291,7 @@ export class Worker {
       handle.outcome = o;
       handle.actor = undefined;
       this.live.delete(handle);
-      this.releaseResources(id, isSuccess(o.result.status));
+      this.resources.release(id, isSuccess(o.result.status));
       this.emit({ type: "goal.done", goalId: id, outcome: o, at: this.clock() });
       resolve(o);
     };
@@ -390,7 +373,7 @@ export class Worker {
       handle.outcome = o;
       handle.actor = undefined;
       this.live.delete(handle);
-      this.releaseResources(id, substitutionOutcomeOf(o.status) === "substituted");
+      this.resources.release(id, substitutionOutcomeOf(o.status) === "substituted");
       this.emit({ type: "substitution.done", goalId: id, outcome: o, at: this.clock() });
       resolve(o);
     };
@@ -553,7 +536,7 @@ export class Worker {
         "unable to start any build; either increase '--max-jobs' or enable remote builds",
       );
     }
-    await this.slotAndLock(input.goalId, this.settings.maxJobs, signal, () =>
+    await this.resources.slotAndLock(input.goalId, this.settings.maxJobs, signal, () =>
       this.effects.tryLockOutputs(input.drvPath, input.outputs),
     );
     const rechecked: OutputStatus[] = [];
@@ -568,7 +551,7 @@ export class Worker {
    */
   private async lockPath(input: LockPathInput, signal: AbortSignal): Promise<boolean> {
     const subs = this.substituters();
-    await this.slotAndLock(input.goalId, Math.max(1, this.settings.maxJobs), signal, () =>
+    await this.resources.slotAndLock(input.goalId, Math.max(1, this.settings.maxJobs), signal, () =>
       subs.tryLockPath(input.path),
     );
     return this.effects.isValidPath(input.path);
@@ -578,97 +561,14 @@ export class Worker {
   private async importSubstitute(input: ImportInput, signal: AbortSignal): Promise<ImportResult> {
     let imported = false;
     try {
-      const r = await this.track(
+      const r = await this.resources.track(
         input.goalId,
         this.substituters().importPath(input.substituter, input.info, input.repair, signal),
       );
       imported = r === "imported";
       return r;
     } finally {
-      this.releaseLockAndSlot(input.goalId, imported);
+      this.resources.releaseLockAndSlot(input.goalId, imported);
     }
   }
-
-  /** Hold a slot (of `limit`) and the lock `tryLock` takes; retry while another process has it. */
-  private async slotAndLock(
-    goalId: number,
-    limit: number,
-    signal: AbortSignal,
-    tryLock: () => OutputLock | undefined | Promise<OutputLock | undefined>,
-  ): Promise<void> {
-    let backoff = 20;
-    for (;;) {
-      await this.acquireSlot(goalId, limit, signal);
-      const lock = await tryLock();
-      if (lock) {
-        this.locks.set(goalId, lock);
-        return;
-      }
-      // Another process holds the lock: give the slot back and look again later.
-      this.releaseSlot(goalId);
-      await sleep(backoff, signal);
-      backoff = Math.min(backoff * 2, 500);
-    }
-  }
-
-  private acquireSlot(goalId: number, limit: number, signal: AbortSignal): Promise<void> {
-    if (signal.aborted) return Promise.reject(new WorkerError("cancelled"));
-    if (this.slotHolders.size < limit) {
-      this.slotHolders.add(goalId);
-      return Promise.resolve();
-    }
-    return new Promise((resolve, reject) => {
-      const wake = () => {
-        signal.removeEventListener("abort", onAbort);
-        this.slotHolders.add(goalId);
-        resolve();
-      };
-      const onAbort = () => {
-        this.slotWaiters = this.slotWaiters.filter((w) => w !== wake);
-        reject(new WorkerError("cancelled"));
-      };
-      signal.addEventListener("abort", onAbort, { once: true });
-      this.slotWaiters.push(wake);
-    });
-  }
-
-  private releaseSlot(goalId: number): void {
-    if (!this.slotHolders.delete(goalId)) return;
-    const next = this.slotWaiters.shift();
-    if (next) next();
-  }
-
-  private releaseResources(goalId: number, built: boolean): void {
-    // A builder of a stopped goal may still be dying: keep its outputs locked until it is gone.
-    const running = this.inflight.get(goalId);
-    if (running) {
-      void running.then(() => this.releaseResources(goalId, built));
-      return;
-    }
-    this.releaseLockAndSlot(goalId, built);
-  }
-
-  private releaseLockAndSlot(goalId: number, built: boolean): void {
-    const lock = this.locks.get(goalId);
-    if (lock) {
-      this.locks.delete(goalId);
-      lock.release(built);
-    }
-    this.releaseSlot(goalId);
-  }
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal.aborted) return reject(new WorkerError("cancelled"));
-    const t = setTimeout(() => {
-      signal.removeEventListener("abort", onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(t);
-      reject(new WorkerError("cancelled"));
-    };
-    signal.addEventListener("abort", onAbort, { once: true });
-  });
 }

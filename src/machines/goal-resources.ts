@@ -1,0 +1,119 @@
+// What goals hold while they build or substitute: build slots (at most `limit` at once), output
+// locks, and the effects still running for them. Released when a goal ends, or as soon as its
+// builder exits for the slot.
+import type { OutputLock } from "./worker-effects.ts";
+
+export class WorkerError extends Error {
+  override name = "WorkerError";
+}
+
+export class GoalResources {
+  private readonly locks = new Map<number, OutputLock>();
+  private readonly slotHolders = new Set<number>();
+  private slotWaiters: (() => void)[] = [];
+  /** Builder runs and copies still going, per goal: a goal's slot and locks stay taken until they end. */
+  private readonly inflight = new Map<number, Promise<unknown>>();
+
+  /** Wait until every aborted builder has been reaped and its resources released. */
+  async settle(): Promise<void> {
+    while (this.inflight.size > 0) await Promise.allSettled([...this.inflight.values()]);
+  }
+
+  /** Remember that `p` runs for `goalId`; returns `p`. */
+  track<T>(goalId: number, p: Promise<T>): Promise<T> {
+    const settled = p.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.inflight.set(goalId, settled);
+    void settled.then(() => {
+      if (this.inflight.get(goalId) === settled) this.inflight.delete(goalId);
+    });
+    return p;
+  }
+
+  /** Hold a slot (of `limit`) and the lock `tryLock` takes; retry while another process has it. */
+  async slotAndLock(
+    goalId: number,
+    limit: number,
+    signal: AbortSignal,
+    tryLock: () => OutputLock | undefined | Promise<OutputLock | undefined>,
+  ): Promise<void> {
+    let backoff = 20;
+    for (;;) {
+      await this.acquireSlot(goalId, limit, signal);
+      const lock = await tryLock();
+      if (lock) {
+        this.locks.set(goalId, lock);
+        return;
+      }
+      // Another process holds the lock: give the slot back and look again later.
+      this.releaseSlot(goalId);
+      await sleep(backoff, signal);
+      backoff = Math.min(backoff * 2, 500);
+    }
+  }
+
+  private acquireSlot(goalId: number, limit: number, signal: AbortSignal): Promise<void> {
+    if (signal.aborted) return Promise.reject(new WorkerError("cancelled"));
+    if (this.slotHolders.size < limit) {
+      this.slotHolders.add(goalId);
+      return Promise.resolve();
+    }
+    return new Promise((resolve, reject) => {
+      const wake = () => {
+        signal.removeEventListener("abort", onAbort);
+        this.slotHolders.add(goalId);
+        resolve();
+      };
+      const onAbort = () => {
+        this.slotWaiters = this.slotWaiters.filter((w) => w !== wake);
+        reject(new WorkerError("cancelled"));
+      };
+      signal.addEventListener("abort", onAbort, { once: true });
+      this.slotWaiters.push(wake);
+    });
+  }
+
+  /** Give the slot to the next waiting goal (nothing if `goalId` holds none). */
+  releaseSlot(goalId: number): void {
+    if (!this.slotHolders.delete(goalId)) return;
+    const next = this.slotWaiters.shift();
+    if (next) next();
+  }
+
+  /** Release everything `goalId` holds, once its running effects have ended. */
+  release(goalId: number, built: boolean): void {
+    // A builder of a stopped goal may still be dying: keep its outputs locked until it is gone.
+    const running = this.inflight.get(goalId);
+    if (running) {
+      void running.then(() => this.release(goalId, built));
+      return;
+    }
+    this.releaseLockAndSlot(goalId, built);
+  }
+
+  releaseLockAndSlot(goalId: number, built: boolean): void {
+    const lock = this.locks.get(goalId);
+    if (lock) {
+      this.locks.delete(goalId);
+      lock.release(built);
+    }
+    this.releaseSlot(goalId);
+  }
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal.aborted) return reject(new WorkerError("cancelled"));
+    const t = setTimeout(() => {
+      signal.removeEventListener("abort", onAbort);
+      resolve();
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(t);
+      reject(new WorkerError("cancelled"));
+    };
+    signal.addEventListener("abort", onAbort, { once: true });
+  });
+}
