@@ -1,0 +1,144 @@
+// The worker's effects that only ask the store: derivations (parsed once), their outputs'
+// validity and ids, input closures (memoised), locks. LocalBuildEffects adds running builds.
+import { lstatSync, readFileSync } from "node:fs";
+import { parseDerivation } from "../derivation/aterm-parse.ts";
+import type { Derivation } from "../derivation/derivation.ts";
+import { derivationNameFromFile } from "../derivation/drv-file.ts";
+import { type DrvHashCache, hashDerivationModulo } from "../derivation/hash-modulo.ts";
+import type {
+  InputPathsInput,
+  QueryOutputsInput,
+  RepairInput,
+} from "../machines/derivation-goal.ts";
+import type { AnyDerivation, OutputStatus } from "../machines/goal-types.ts";
+import type { OutputLock } from "../machines/worker-effects.ts";
+import { narHash } from "../nar/nar-hash.ts";
+import type { LocalStore } from "../store/local-store.ts";
+
+export class StoreQueryEffects {
+  private readonly drvs = new Map<string, Derivation>();
+  private readonly hashes: DrvHashCache = new Map();
+  private readonly closures = new Map<string, Set<string>>();
+  private readonly ids = new Map<string, Map<string, string>>();
+
+  constructor(protected readonly store: LocalStore) {}
+
+  isValidPath(path: string): boolean {
+    return this.store.isValidPath(path);
+  }
+
+  readDerivation(drvPath: string): Derivation {
+    const cached = this.drvs.get(drvPath);
+    if (cached) return cached;
+    this.store.addTempRoot(drvPath);
+    const drv = parseDerivation(readFileSync(this.store.toRealPath(drvPath)), {
+      name: derivationNameFromFile(drvPath),
+      storeDir: this.store.storeDir,
+      source: drvPath,
+    });
+    this.drvs.set(drvPath, drv);
+    return drv;
+  }
+
+  /** DrvOutput ids (`sha256:<masked hashDerivationModulo>!<output>`) of a derivation. */
+  private outputIds(drvPath: string, drv: AnyDerivation): Map<string, string> {
+    // Only .drv files read from the store are cached: an in-memory derivation is hashed as sent.
+    const cacheable = this.drvs.get(drvPath) === drv;
+    const cached = cacheable ? this.ids.get(drvPath) : undefined;
+    if (cached) return cached;
+    const resolve = (p: string) => this.readDerivation(p);
+    const hashes = hashDerivationModulo(drv, this.store.storeDir, true, resolve, this.hashes);
+    const ids = new Map([...hashes].map(([name, h]) => [name, `sha256:${h.toBase16()}!${name}`]));
+    if (cacheable) this.ids.set(drvPath, ids);
+    return ids;
+  }
+
+  /** Repair mode: a registered path counts as valid only if its contents match its NAR hash. */
+  private async contentsGood(path: string): Promise<boolean> {
+    const info = this.store.tryQueryPathInfo(path);
+    const real = this.store.toRealPath(path);
+    if (!info || !lstatSync(real, { throwIfNoEntry: false })) return false;
+    return (await narHash(real)).hash.equals(info.narHash.digest);
+  }
+
+  async queryOutputs(input: QueryOutputsInput): Promise<OutputStatus[]> {
+    const ids = this.outputIds(input.drvPath, input.drv);
+    const all = input.wantedOutputs.length === 0;
+    const outputs: OutputStatus[] = [];
+    for (const [name, o] of input.drv.outputs) {
+      if (o.type === "deferred")
+        throw new Error(`output '${name}' of '${input.drvPath}' has no known path`);
+      outputs.push({
+        name,
+        path: o.path,
+        id: ids.get(name)!,
+        valid: this.store.isValidPath(o.path),
+        wanted: all || input.wantedOutputs.includes(name),
+        failedBefore: input.cacheFailures && this.store.hasFailedPath(o.path),
+      });
+    }
+    this.store.addTempRoots(outputs.map((o) => o.path));
+    if (input.mode === "repair") {
+      for (const o of outputs) if (o.valid && !(await this.contentsGood(o.path))) o.valid = false;
+    }
+    return outputs;
+  }
+
+  /** Requisites of `path`, memoised: the DAG's closures share most of their members. */
+  private closureOf(path: string): Set<string> {
+    const cached = this.closures.get(path);
+    if (cached) return cached;
+    const result = new Set<string>([path]);
+    for (const ref of this.store.queryReferences(path)) {
+      if (ref === path) continue;
+      for (const p of this.closureOf(ref)) result.add(p);
+    }
+    this.closures.set(path, result);
+    return result;
+  }
+
+  computeInputPaths(input: InputPathsInput): string[] {
+    const roots = [...input.drv.inputSrcs];
+    const inputDrvs = (input.drv as Partial<Derivation>).inputDrvs ?? new Map<string, string[]>();
+    for (const [drvPath, outs] of inputDrvs) {
+      for (const out of outs) {
+        let path = input.inputDrvOutputs[`${drvPath}!${out}`];
+        if (!path) {
+          const o = this.readDerivation(drvPath).outputs.get(out);
+          if (!o || o.type === "deferred") {
+            throw new Error(
+              `derivation '${input.drvPath}' requires non-existent output '${out}' from input derivation '${drvPath}'`,
+            );
+          }
+          path = o.path;
+        }
+        roots.push(path);
+      }
+    }
+    const all = new Set<string>();
+    for (const r of roots) for (const p of this.closureOf(r)) all.add(p);
+    return [...all];
+  }
+
+  tryLockOutputs(_drvPath: string, outputs: OutputStatus[]): OutputLock | undefined {
+    const lock = this.store.locks.tryLock(outputs.map((o) => o.path));
+    return lock && { release: () => lock.release() };
+  }
+
+  queryDeriver(path: string): string | undefined {
+    return this.store.tryQueryPathInfo(path)?.deriver;
+  }
+
+  /** Paths in the outputs' closure (other than the outputs) whose contents do not match. */
+  async checkOutputClosure(input: RepairInput): Promise<string[]> {
+    const own = new Set(input.outputs.map((o) => o.path));
+    const closure = this.store.computeFSClosure(
+      input.outputs.filter((o) => o.wanted).map((o) => o.path),
+    );
+    const corrupt: string[] = [];
+    for (const p of closure) {
+      if (!own.has(p) && !(await this.contentsGood(p))) corrupt.push(p);
+    }
+    return corrupt;
+  }
+}
