@@ -27,10 +27,17 @@ export class StoreQueryEffects {
     return this.store.isValidPath(path);
   }
 
+  /** Read a .drv from the store and keep it alive with a temp root. */
   readDerivation(drvPath: string): Derivation {
+    // The store remembers its temp roots: rooting a path again costs a Set lookup.
+    this.store.addTempRoot(drvPath);
+    return this.parseDerivation(drvPath);
+  }
+
+  /** Read a .drv (parsed once) without rooting it, e.g. to plan a run. */
+  parseDerivation(drvPath: string): Derivation {
     const cached = this.drvs.get(drvPath);
     if (cached) return cached;
-    this.store.addTempRoot(drvPath);
     const drv = parseDerivation(readFileSync(this.store.toRealPath(drvPath)), {
       name: derivationNameFromFile(drvPath),
       storeDir: this.store.storeDir,
@@ -38,6 +45,17 @@ export class StoreQueryEffects {
     });
     this.drvs.set(drvPath, drv);
     return drv;
+  }
+
+  /** Keep derivations and their outputs alive against GC for this run, in one transaction. */
+  protect(drvPaths: Iterable<string>): void {
+    const paths: string[] = [];
+    for (const p of drvPaths) {
+      paths.push(p);
+      for (const o of this.parseDerivation(p).outputs.values())
+        if (o.type !== "deferred") paths.push(o.path);
+    }
+    this.store.addTempRoots(paths);
   }
 
   /** DrvOutput ids (`sha256:<masked hashDerivationModulo>!<output>`) of a derivation. */

@@ -111,9 +111,11 @@ export function registerBuildCommands(program: Command): void {
       });
       const plan = plannedBuilds(
         targets,
-        (p) => effects.readDerivation(p),
+        (p) => effects.parseDerivation(p),
         (p) => store.isValidPath(p),
       );
+      // Root everything this run reads or makes in one transaction, not one per goal.
+      effects.protect([...plan, ...targets.flatMap((t) => ("drvPath" in t ? [t.drvPath] : []))]);
       if (plan.length > 0 && mode === "normal") {
         process.stderr.write(
           `${o.dryRun ? "these" : "these"} ${plan.length} derivation${plan.length === 1 ? "" : "s"} will be built:\n${plan.map((p) => `  ${p}\n`).join("")}`,
