@@ -2,7 +2,7 @@
 // Every effect (store queries, substitution, waiting on other goals, locks, the builder) is an
 // invoked actor supplied through `provide`, so the same machine runs live, against fakes, and
 // in replay from recorded actor outputs.
-import { assign, fromPromise, setup } from "xstate";
+import { assign, setup } from "xstate";
 import type { Derivation } from "../derivation/derivation.ts";
 import type {
   AnyDerivation,
@@ -21,13 +21,7 @@ import {
   validOutputs,
   verdictOfAttempt,
 } from "./goal-verdicts.ts";
-
-/** An effect the machine needs but does not implement. */
-function effect<TOut, TIn>(name: string) {
-  return fromPromise<TOut, TIn>(async () => {
-    throw new Error(`goal effect '${name}' was not provided`);
-  });
-}
+import { injectedEffect } from "./injected-effect.ts";
 
 interface GoalContext {
   input: GoalInput;
@@ -151,16 +145,16 @@ export const derivationGoalMachine = setup({
     events: {} as GoalEvent,
   },
   actors: {
-    queryDrvValid: effect<boolean, DrvInput>("queryDrvValid"),
-    substitutePaths: effect<WaiteesResult, SubstituteInput>("substitutePaths"),
-    readDerivation: effect<Derivation, DrvInput>("readDerivation"),
-    queryOutputs: effect<OutputStatus[], QueryOutputsInput>("queryOutputs"),
-    realiseInputs: effect<InputsResult, RealiseInputsInput>("realiseInputs"),
-    computeInputPaths: effect<string[], InputPathsInput>("computeInputPaths"),
-    lockOutputs: effect<OutputStatus[], LockInput>("lockOutputs"),
-    runBuild: effect<BuildAttempt, RunBuildInput>("runBuild"),
-    checkOutputClosure: effect<string[], RepairInput>("checkOutputClosure"),
-    repairPaths: effect<WaiteesResult, SubstituteInput>("repairPaths"),
+    queryDrvValid: injectedEffect<boolean, DrvInput>("queryDrvValid"),
+    substitutePaths: injectedEffect<WaiteesResult, SubstituteInput>("substitutePaths"),
+    readDerivation: injectedEffect<Derivation, DrvInput>("readDerivation"),
+    queryOutputs: injectedEffect<OutputStatus[], QueryOutputsInput>("queryOutputs"),
+    realiseInputs: injectedEffect<InputsResult, RealiseInputsInput>("realiseInputs"),
+    computeInputPaths: injectedEffect<string[], InputPathsInput>("computeInputPaths"),
+    lockOutputs: injectedEffect<OutputStatus[], LockInput>("lockOutputs"),
+    runBuild: injectedEffect<BuildAttempt, RunBuildInput>("runBuild"),
+    checkOutputClosure: injectedEffect<string[], RepairInput>("checkOutputClosure"),
+    repairPaths: injectedEffect<WaiteesResult, SubstituteInput>("repairPaths"),
   },
   actions: {
     // An effect that threw: the goal fails with its message, as a Nix goal does on an Error.

@@ -3,16 +3,10 @@
 // substituter in order: does it have the path? → realise its references first → take the path's
 // lock (and look again: another process may have substituted it meanwhile) → fetch and import
 // the NAR. Every effect is an invoked actor supplied through `provide` (see worker.ts).
-import { assign, fromPromise, setup } from "xstate";
+import { assign, setup } from "xstate";
 import type { PathInfoInput } from "../store/path-info.ts";
 import type { SubstitutionOutcome, WaiteesResult } from "./goal-types.ts";
-
-/** An effect the machine needs but does not implement. */
-function effect<TOut, TIn>(name: string) {
-  return fromPromise<TOut, TIn>(async () => {
-    throw new Error(`substitution goal effect '${name}' was not provided`);
-  });
-}
+import { injectedEffect } from "./injected-effect.ts";
 
 export interface SubstitutionGoalInput {
   /** The worker's id for this goal, passed to effects that hold per-goal resources. */
@@ -100,11 +94,11 @@ export const substitutionGoalMachine = setup({
     output: {} as SubstitutionGoalOutcome,
   },
   actors: {
-    queryValid: effect<boolean, PathInput>("queryValid"),
-    queryPathInfo: effect<PathInfoInput | undefined, QueryInfoInput>("queryPathInfo"),
-    realiseReferences: effect<WaiteesResult, ReferencesInput>("realiseReferences"),
-    lockPath: effect<boolean, LockPathInput>("lockPath"),
-    importSubstitute: effect<ImportResult, ImportInput>("importSubstitute"),
+    queryValid: injectedEffect<boolean, PathInput>("queryValid"),
+    queryPathInfo: injectedEffect<PathInfoInput | undefined, QueryInfoInput>("queryPathInfo"),
+    realiseReferences: injectedEffect<WaiteesResult, ReferencesInput>("realiseReferences"),
+    lockPath: injectedEffect<boolean, LockPathInput>("lockPath"),
+    importSubstitute: injectedEffect<ImportResult, ImportInput>("importSubstitute"),
   },
   actions: {
     // An effect outside the substituters threw (the store, the worker): the goal fails.
