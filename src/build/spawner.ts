@@ -1,8 +1,12 @@
-// The main side of the spawner process (spawner-process.ts): start builders there and get their
-// pid and exit status back. One spawner serves a whole run; it is started on first use.
-import { type ChildProcess, spawn } from "node:child_process";
+// The main side of the spawner: a small separate process that starts builders (forking from the
+// busy main process is slow and grows with its heap). It is the Perl one in spawner-perl.ts when
+// perl is installed, else the Node one in spawner-process.ts. One spawner serves a whole run and
+// is started on first use; replies give each builder's pid and exit status.
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { constants } from "node:os";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
+import { PERL_SPAWNER } from "./spawner-perl.ts";
 import type { SpawnReply, SpawnRequest } from "./spawner-process.ts";
 
 export interface SpawnedBuilder {
@@ -27,25 +31,83 @@ export class SpawnerError extends Error {
   override name = "SpawnerError";
 }
 
-function spawnerCommand(): string[] {
+/** How the main process talks to one kind of spawner. */
+interface SpawnerKind {
+  command: [string, string[]];
+  encode(req: SpawnRequest): string;
+  decode(line: string): SpawnReply;
+}
+
+function nodeSpawner(): SpawnerKind {
   const self = fileURLToPath(import.meta.url);
   const script = self.replace(/spawner\.(ts|js)$/, "spawner-process.$1");
   // From the TypeScript sources (development, tests) the child needs tsx to load them.
-  return script.endsWith(".ts")
+  const args = script.endsWith(".ts")
     ? ["--import", import.meta.resolve("tsx/esm"), script, "--serve-spawns"]
     : [script, "--serve-spawns"];
+  return {
+    command: [process.execPath, args],
+    encode: (req) => `${JSON.stringify(req)}\n`,
+    decode: (line) => JSON.parse(line) as SpawnReply,
+  };
 }
+
+const SIGNAL_NAMES = new Map(Object.entries(constants.signals).map(([name, n]) => [n, name]));
+
+function perlSpawner(perl: string): SpawnerKind {
+  const nul = (f: string | number) => `${f}\0`;
+  return {
+    command: [perl, ["-e", PERL_SPAWNER]],
+    encode: (r) =>
+      [r.id, r.cmd, r.cwd, r.log, r.args.length, ...r.args, Object.keys(r.env).length]
+        .map(nul)
+        .join("") +
+      Object.entries(r.env)
+        .map(([k, v]) => nul(`${k}=${v}`))
+        .join(""),
+    decode: (line) => {
+      const [kind, id, a, b, c] = line.split(" ");
+      if (kind === "P") return { id: Number(id), pid: Number(a) };
+      const code = Number(a);
+      return {
+        id: Number(id),
+        code: code < 0 ? null : code,
+        signal: code < 0 ? (SIGNAL_NAMES.get(Number(b)) ?? `SIG${b}`) : null,
+        logSize: Number(c),
+      };
+    },
+  };
+}
+
+/** Perl when it is there (every Debian system has it), else a second Node process. */
+function chooseSpawner(prefer: "perl" | "node" | undefined): SpawnerKind {
+  if ((prefer ?? process.env.NIXSTATE_SPAWNER) !== "node") {
+    const which = spawnSync("sh", ["-c", "command -v perl"], { encoding: "utf8" });
+    if (which.status === 0 && which.stdout.trim() !== "") return perlSpawner(which.stdout.trim());
+  }
+  return nodeSpawner();
+}
+
+let defaultKind: SpawnerKind | undefined;
 
 export class Spawner {
   private child: ChildProcess | undefined;
+  private kind: SpawnerKind | undefined;
+
+  /** `prefer`: which spawner to use (tests run both); default Perl if present. */
+  constructor(private readonly prefer?: "perl" | "node") {}
   private nextId = 1;
   private readonly pending = new Map<number, Pending>();
 
   private ensure(): ChildProcess {
     if (this.child) return this.child;
-    const child = spawn(process.execPath, spawnerCommand(), { stdio: ["pipe", "pipe", "inherit"] });
+    defaultKind ??= chooseSpawner(undefined);
+    const kind = this.prefer ? chooseSpawner(this.prefer) : defaultKind;
+    const [cmd, args] = kind.command;
+    const child = spawn(cmd, args, { stdio: ["pipe", "pipe", "inherit"] });
+    this.kind = kind;
     const lines = createInterface({ input: child.stdout! });
-    lines.on("line", (line) => this.reply(JSON.parse(line) as SpawnReply));
+    lines.on("line", (line) => this.reply(kind.decode(line)));
     child.on("exit", (code, signal) => {
       this.child = undefined;
       const err = new SpawnerError(
@@ -100,7 +162,7 @@ export class Spawner {
     started.catch(() => {});
     this.pending.set(id, p);
     if (this.pending.size === 1) this.setRef(true);
-    child.stdin!.write(`${JSON.stringify({ id, ...req })}\n`);
+    child.stdin!.write(this.kind!.encode({ id, ...req }));
     return { started, exited };
   }
 

@@ -1,3 +1,4 @@
+import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -10,12 +11,8 @@ import {
 import { Spawner } from "../../src/build/spawner.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "nixstate-run-"));
-const spawner = new Spawner();
-afterAll(() => {
-  spawner.close();
-  rmSync(dir, { recursive: true, force: true });
-});
-const runBuilder = (o: RunBuilderOptions) => run(o, spawner);
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const havePerl = spawnSync("sh", ["-c", "command -v perl"]).status === 0;
 
 function opts(script: string, extra: Partial<RunBuilderOptions> = {}): RunBuilderOptions {
   return {
@@ -32,7 +29,13 @@ function opts(script: string, extra: Partial<RunBuilderOptions> = {}): RunBuilde
   };
 }
 
-describe("runBuilder", () => {
+// Both spawners must behave the same (Perl is preferred; Node is the fallback).
+describe.each(["perl", "node"] as const)("runBuilder with the %s spawner", (kind) => {
+  if (kind === "perl" && !havePerl && process.env.CI === "true") throw new Error("perl missing");
+  const spawner = new Spawner(kind);
+  afterAll(() => spawner.close());
+  const runBuilder = (o: RunBuilderOptions) => run(o, spawner);
+
   it("logs stdout and stderr to the file and reports the exit code", async () => {
     const o = opts("echo out; echo err >&2; exit 3");
     const exit = await runBuilder(o);
@@ -71,13 +74,34 @@ describe("runBuilder", () => {
     expect(exit).toEqual({ kind: "logLimitExceeded", limit: 1000 });
   });
 
-  it("stops when aborted and reports spawn failures", async () => {
+  it("stops when aborted and reports builders that cannot be executed", async () => {
     const ac = new AbortController();
     const p = runBuilder(opts("sleep 30", { signal: ac.signal }));
     setTimeout(() => ac.abort(), 50);
     expect(await p).toEqual({ kind: "aborted" });
-    const missing = await runBuilder({ ...opts(""), builder: "/nonexistent/builder" });
-    expect(missing.kind).toBe("spawnFailed");
+    const o = { ...opts(""), builder: "/nonexistent/builder" };
+    const missing = await runBuilder(o);
+    expect(describeExit(missing)).toBe("failed with exit code 1");
+    if (kind === "perl") {
+      expect(readFileSync(o.logFile, "utf8")).toMatch(
+        /^error: executing '\/nonexistent\/builder': No such file/,
+      );
+    }
+  });
+
+  it("reports a builder killed by a signal", async () => {
+    const exit = await runBuilder(opts("kill -TERM $$"));
+    expect(exit).toEqual({ kind: "signaled", signal: "SIGTERM" });
+    expect(describeExit(exit)).toBe("failed due to signal 15 (Terminated)");
+  });
+
+  it("passes arguments and environment exactly, and runs in cwd", async () => {
+    const o = opts('printf "%s|" "$@"; printf "%s|%s|%s" "$WEIRD" "$EMPTY" "$PWD"', {
+      env: { WEIRD: "a b\nc=d\te", EMPTY: "" },
+    });
+    o.args.push("sh", "x", "", "with space", "new\nline");
+    expect((await runBuilder(o)).kind).toBe("exited");
+    expect(readFileSync(o.logFile, "utf8")).toBe(`x||with space|new\nline|a b\nc=d\te||${dir}`);
   });
 
   it("describes signals as Nix does", () => {
