@@ -16,24 +16,43 @@ export const BuildStatus = {
   DependencyFailed: 10,
   LogLimitExceeded: 11,
   NotDeterministic: 12,
+  /** A content-addressed derivation resolved to one whose outputs were already valid. */
+  ResolvesToAlreadyValid: 13,
+  NoSubstituters: 14,
 } as const;
 
 export type BuildStatusName = keyof typeof BuildStatus;
 export type BuildStatusCode = (typeof BuildStatus)[BuildStatusName];
 
 export function buildStatusName(code: number): BuildStatusName | `Unknown(${number})` {
+  return buildStatusFromCode(code) ?? `Unknown(${code})`;
+}
+
+/** The status with this wire code, or undefined for codes Nix does not have. */
+export function buildStatusFromCode(code: number): BuildStatusName | undefined {
   const entry = Object.entries(BuildStatus).find(([, c]) => c === code);
-  return entry ? (entry[0] as BuildStatusName) : `Unknown(${code})`;
+  return entry ? (entry[0] as BuildStatusName) : undefined;
 }
 
 export function isSuccess(status: BuildStatusName): boolean {
-  return status === "Built" || status === "Substituted" || status === "AlreadyValid";
+  return (
+    status === "Built" ||
+    status === "Substituted" ||
+    status === "AlreadyValid" ||
+    status === "ResolvesToAlreadyValid"
+  );
 }
 
 /** A built output: its DrvOutput id (`sha256:<hex>!<name>`) and path. */
 export interface BuiltOutput {
+  /** Empty when received at serve protocol ≥ 0x208, which keys outputs by name only. */
   id: string;
+  /** Full store path. */
   outPath: string;
+  /** `keyName:base64` signatures of the realisation, sorted; absent = none. */
+  signatures?: string[];
+  /** DrvOutput id → full path of realisations this one depends on; absent = none. */
+  dependentRealisations?: Map<string, string>;
 }
 
 export interface BuildResult {

@@ -52,17 +52,14 @@ export async function readBuildOptions(d: WireDecoder, version: number): Promise
  * fields the version lacks are not sent (an old peer cannot be told about them).
  */
 export function writeBuildOptions(e: WireEncoder, options: BuildOptions, version: number): void {
-  const o = { ...NIX_2_8_DEFAULT_BUILD_OPTIONS, ...definedFields(options) };
-  e.uint(o.maxSilentTime, "maxSilentTime").uint(o.buildTimeout, "buildTimeout");
-  if (supportsServeFeature(version, "maxLogSize")) e.u64(o.maxLogSize);
+  const defaults = NIX_2_8_DEFAULT_BUILD_OPTIONS;
+  e.uint(options.maxSilentTime, "maxSilentTime").uint(options.buildTimeout, "buildTimeout");
+  if (supportsServeFeature(version, "maxLogSize")) e.u64(options.maxLogSize ?? defaults.maxLogSize);
   if (supportsServeFeature(version, "buildRepeats")) {
-    e.uint(o.nrRepeats, "nrRepeats").bool(o.enforceDeterminism);
+    e.uint(options.nrRepeats ?? defaults.nrRepeats, "nrRepeats");
+    e.bool(options.enforceDeterminism ?? defaults.enforceDeterminism);
   }
-  if (supportsServeFeature(version, "keepFailed")) e.bool(o.keepFailed);
-}
-
-function definedFields(options: BuildOptions): BuildOptions {
-  return Object.fromEntries(
-    Object.entries(options).filter(([, v]) => v !== undefined),
-  ) as unknown as BuildOptions;
+  if (supportsServeFeature(version, "keepFailed")) {
+    e.bool(options.keepFailed ?? defaults.keepFailed);
+  }
 }

@@ -131,7 +131,12 @@ export class WireDecoder {
       if (!(error instanceof StorePathError)) throw error;
       problem = error.message;
     }
-    throw this.fail("invalid", `${expected} (a store path in ${this.storeDir.path})`, offset, problem);
+    throw this.fail(
+      "invalid",
+      `${expected} (a store path in ${this.storeDir.path})`,
+      offset,
+      problem,
+    );
   }
 
   async storePath(expected: string): Promise<string> {
@@ -158,12 +163,16 @@ export class WireDecoder {
    */
   async hash(expected: string, algo: HashAlgo): Promise<Hash> {
     const at = this.offset;
-    const text = await this.token(expected);
+    return this.checkHash(await this.token(expected), algo, expected, at);
+  }
+
+  /** Parse hash text read at `offset` (see `hash`). */
+  checkHash(text: string, algo: HashAlgo, expected: string, offset: number): Hash {
     try {
       return Hash.parse(text, algo);
     } catch (error) {
       if (!(error instanceof HashParseError)) throw error;
-      throw this.fail("invalid", `${expected} (a ${algo} hash)`, at, error.message, error);
+      throw this.fail("invalid", `${expected} (a ${algo} hash)`, offset, error.message, error);
     }
   }
 
