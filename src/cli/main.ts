@@ -5,6 +5,7 @@ import { registerDerivationCommands } from "./commands/derivation.ts";
 import { registerHashCommands } from "./commands/hash.ts";
 import { registerLogCommands } from "./commands/log.ts";
 import { registerNarCommands } from "./commands/nar.ts";
+import { registerServeCommands, serveFlagToCommand } from "./commands/serve.ts";
 import { registerStoreCommands } from "./commands/store.ts";
 
 export function makeProgram(): Command {
@@ -18,6 +19,7 @@ export function makeProgram(): Command {
   registerNarCommands(program);
   registerHashCommands(program);
   registerLogCommands(program);
+  registerServeCommands(program);
   registerStoreCommands(program);
   return program;
 }
@@ -49,7 +51,7 @@ function reportAndExit(e: unknown): never {
 }
 
 try {
-  await makeProgram().parseAsync(process.argv);
+  await makeProgram().parseAsync(serveFlagToCommand(process.argv.slice(2)), { from: "user" });
 } catch (e) {
   reportAndExit(e);
 }

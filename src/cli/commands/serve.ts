@@ -1,0 +1,41 @@
+// `nixstate serve [--write]`: the server side of `nix-store --serve` on stdin/stdout, so Nix
+// clients (`nix copy --to ssh://…?remote-program=nixstate`, remote builds, Hydra) can use this
+// store. Errors end the session as `error: …` on stderr with exit status 1, as Nix does.
+
+import type { Command } from "commander";
+import { runServeServer } from "../../remote/serve-server.ts";
+import { addStoreOptions, type StoreCliOptions, withStore } from "../store-options.ts";
+
+interface ServeCliOptions extends StoreCliOptions {
+  write?: boolean;
+}
+
+/**
+ * Nix starts a remote program as `PROGRAM --serve --write`: turn the `--serve` flag into the
+ * `serve` command (only before a `--`, where it can be nothing else).
+ */
+export function serveFlagToCommand(args: readonly string[]): string[] {
+  const end = args.indexOf("--");
+  const at = args.indexOf("--serve");
+  if (at < 0 || (end >= 0 && at > end)) return [...args];
+  return ["serve", ...args.slice(0, at), ...args.slice(at + 1)];
+}
+
+export function registerServeCommands(program: Command): void {
+  addStoreOptions(
+    program
+      .command("serve")
+      .description(
+        "speak Nix's 'nix-store --serve' protocol on stdin/stdout (also: nixstate --serve)",
+      )
+      .option("--write", "allow importing paths and building (ImportPaths, AddToStoreNar, builds)"),
+  ).action(async (o: ServeCliOptions) => {
+    await withStore(o, (store) =>
+      runServeServer(process.stdin, process.stdout, {
+        store,
+        write: !!o.write,
+        log: (text) => process.stderr.write(text),
+      }),
+    );
+  });
+}

@@ -1,0 +1,296 @@
+// The server side of `nix-store --serve` (serve-protocol.md), behaving as Nix 2.8's opServe on
+// the local store: one request, one reply, stdout flushed after each. It is transport-neutral
+// (any byte source in, any Writable out); errors end the session as a thrown ServeError or
+// ProtocolError, which the caller reports as `error: …` on stderr with exit status 1.
+
+import type { Writable } from "node:stream";
+import { readBuildLog } from "../build/build-log.ts";
+import { LocalBuildEffects, type LocalBuildSettings } from "../build/local-build-effects.ts";
+import { ByteReader, type ByteSource } from "../io/byte-reader.ts";
+import { writeChunks } from "../io/writable-sink.ts";
+import { type BuildTarget, Worker } from "../machines/worker.ts";
+import { dumpNar } from "../nar/nar-dump.ts";
+import { type BuildResult, isSuccess } from "../protocol/build-result.ts";
+import type { BuildOptions } from "../protocol/serve/build-options.ts";
+import {
+  readClientMagic,
+  readClientVersion,
+  writeServerHello,
+} from "../protocol/serve/handshake.ts";
+import { writeBuildResult } from "../protocol/serve/serve-build-result.ts";
+import { ServeCommand } from "../protocol/serve/serve-command.ts";
+import { servePathInfoFromValid, writePathInfosReply } from "../protocol/serve/serve-path-info.ts";
+import {
+  writeBuildPathsReply,
+  writeImportAck,
+  writePathSetReply,
+} from "../protocol/serve/serve-reply.ts";
+import { readServeRequest, type ServeRequest } from "../protocol/serve/serve-request.ts";
+import { NIX_2_8_SERVE_VERSION, negotiateServeVersion } from "../protocol/serve/serve-version.ts";
+import { ProtocolError } from "../protocol/wire/protocol-error.ts";
+import { WireDecoder } from "../protocol/wire/wire-decoder.ts";
+import { WireEncoder } from "../protocol/wire/wire-encoder.ts";
+import { sizedNarChunks } from "../protocol/wire/wire-nar.ts";
+import type { LocalStore } from "../store/local-store.ts";
+import { NarHashMismatchError } from "../store/store-errors.ts";
+import { ServeError } from "./serve-error.ts";
+
+export interface ServeServerOptions {
+  store: LocalStore;
+  /** `--write`: allow ImportPaths, AddToStoreNar, BuildPaths, BuildDerivation and temp roots. */
+  write: boolean;
+  /** Build settings besides the per-request options (system, cores, sandbox…). */
+  buildSettings?: Partial<LocalBuildSettings>;
+  /** Where build logs and notes go (stderr: never part of the protocol). */
+  log?: (text: string | Uint8Array) => void;
+  /** The version we announce; Nix 2.8 announces 0x207. */
+  serverVersion?: number;
+  /**
+   * Send builtOutputs in BuildResult below 0x206 too, as Nix 2.4 – 2.10 servers do
+   * (NixOS/nix#6946). On by default so replies match recorded Nix 2.8 sessions byte for byte;
+   * Nix 2.8 and pre-2022 Hydra clients read the map, a strictly-by-the-version client would not.
+   */
+  builtOutputsQuirk?: boolean;
+}
+
+const WRITE_COMMANDS: ReadonlyMap<number, string> = new Map([
+  [ServeCommand.ImportPaths, "importing paths is not allowed"],
+  [ServeCommand.AddToStoreNar, "importing paths is not allowed"],
+  [ServeCommand.BuildPaths, "building paths is not allowed"],
+  [ServeCommand.BuildDerivation, "building paths is not allowed"],
+]);
+
+/** Serve one session until the client closes its end; throws on any protocol or store error. */
+export async function runServeServer(
+  input: ByteSource | ByteReader,
+  output: Writable,
+  options: ServeServerOptions,
+): Promise<void> {
+  await new ServeSession(input, output, options).run();
+}
+
+class ServeSession {
+  readonly #store: LocalStore;
+  readonly #options: ServeServerOptions;
+  readonly #output: Writable;
+  readonly #d: WireDecoder;
+  readonly #e: WireEncoder;
+  readonly #log: (text: string | Uint8Array) => void;
+  #version = NIX_2_8_SERVE_VERSION;
+  /** A look-ahead started during a build to notice the client hanging up (see #watchHangup). */
+  #peek: Promise<boolean> | undefined;
+
+  constructor(input: ByteSource | ByteReader, output: Writable, options: ServeServerOptions) {
+    this.#store = options.store;
+    this.#options = options;
+    this.#output = output;
+    const reader = input instanceof ByteReader ? input : new ByteReader(input);
+    this.#d = new WireDecoder(reader, options.store.storeDir);
+    this.#e = new WireEncoder(options.store.storeDir);
+    this.#log = options.log ?? (() => {});
+  }
+
+  async run(): Promise<void> {
+    await this.#handshake();
+    for (;;) {
+      if (this.#peek) {
+        const ended = await this.#peek;
+        this.#peek = undefined;
+        if (ended) return;
+      }
+      if (await this.#d.atEnd()) return;
+      await this.#refuseUnlessAllowed();
+      let request: ServeRequest | undefined;
+      try {
+        request = await readServeRequest(this.#d, this.#version);
+      } catch (error) {
+        if (error instanceof ProtocolError && error.code === "unknown-command") {
+          throw new ServeError(error.problem, { cause: error });
+        }
+        throw error;
+      }
+      if (request === undefined) return;
+      await this.#handle(request);
+    }
+  }
+
+  async #handshake(): Promise<void> {
+    try {
+      await readClientMagic(this.#d);
+    } catch (error) {
+      if (
+        error instanceof ProtocolError &&
+        (error.code === "bad-magic" || error.code === "truncated")
+      ) {
+        throw new ServeError("protocol mismatch", { cause: error });
+      }
+      throw error;
+    }
+    const ours = this.#options.serverVersion ?? NIX_2_8_SERVE_VERSION;
+    writeServerHello(this.#e, ours);
+    await this.#flush();
+    this.#version = negotiateServeVersion(ours, await readClientVersion(this.#d));
+  }
+
+  /** Like Nix, refuse a mutating command before reading any of its arguments. */
+  async #refuseUnlessAllowed(): Promise<void> {
+    if (this.#options.write) return;
+    const reader = this.#d.reader;
+    const head = await this.#d.wrap("command code", () => reader.readExact(8, "command code"));
+    reader.unread(head);
+    const code = head.readUInt32LE(4) === 0 ? head.readUInt32LE(0) : -1;
+    const refusal = WRITE_COMMANDS.get(code);
+    if (refusal) throw new ServeError(refusal);
+  }
+
+  async #flush(): Promise<void> {
+    if (this.#e.length > 0) await writeChunks([this.#e.take()], this.#output);
+  }
+
+  #requireValid(path: string): void {
+    if (!this.#store.isValidPath(path)) throw new ServeError(`path '${path}' is not valid`);
+  }
+
+  async #handle(request: ServeRequest): Promise<void> {
+    const store = this.#store;
+    const e = this.#e;
+    switch (request.command) {
+      case "QueryValidPaths": {
+        // Substitution would need substituters configured for the server: not offered yet.
+        if (this.#options.write && request.lock) store.addTempRoots(request.paths);
+        writePathSetReply(e, store.queryValidPaths(request.paths));
+        break;
+      }
+      case "QueryPathInfos": {
+        const infos = request.paths.flatMap((p) => {
+          const info = store.tryQueryPathInfo(p);
+          return info ? [servePathInfoFromValid(info)] : [];
+        });
+        writePathInfosReply(e, infos, this.#version);
+        break;
+      }
+      case "DumpStorePath":
+        this.#requireValid(request.path);
+        await writeChunks(dumpNar(store.toRealPath(request.path)), this.#output);
+        break;
+      case "ImportPaths":
+        await store.importExport(this.#d.reader);
+        writeImportAck(e);
+        break;
+      case "ExportPaths":
+        for (const p of request.paths) this.#requireValid(p);
+        await writeChunks(store.exportPaths(request.paths), this.#output);
+        break;
+      case "QueryClosure":
+        for (const p of request.paths) this.#requireValid(p);
+        writePathSetReply(
+          e,
+          store.computeFSClosure(request.paths, { includeOutputs: request.includeOutputs }),
+        );
+        break;
+      case "BuildPaths": {
+        const targets: BuildTarget[] = request.paths.map((p) =>
+          p.path.endsWith(".drv") ? { drvPath: p.path, outputs: p.outputs } : { path: p.path },
+        );
+        await this.#build(request.options, async (worker) => {
+          const results = await worker.buildPaths(targets);
+          const failed = targets.filter((_, i) => !isSuccess(results[i]!.status));
+          if (failed.length === 0) return writeBuildPathsReply(e, { status: 0 });
+          const errorMsg =
+            failed.length === 1
+              ? (results.find((r) => !isSuccess(r.status)) as BuildResult).errorMsg
+              : `build of ${failed.map((t) => `'${"drvPath" in t ? t.drvPath : t.path}'`).join(", ")} failed`;
+          writeBuildPathsReply(e, { status: worker.exitStatus(), errorMsg: `error: ${errorMsg}` });
+        });
+        break;
+      }
+      case "BuildDerivation":
+        await this.#build(request.options, async (worker) => {
+          const result = await worker.buildDerivation(request.drvPath, request.drv);
+          writeBuildResult(e, result, this.#version, {
+            builtOutputsBelow206: this.#options.builtOutputsQuirk ?? true,
+          });
+        });
+        break;
+      case "AddToStoreNar": {
+        const { registrationTime, ...info } = request.info;
+        const nar = new ByteReader(sizedNarChunks(this.#d, info.narSize));
+        try {
+          await store.importPath(
+            registrationTime === 0 ? info : { ...info, registrationTime },
+            nar,
+          );
+        } catch (error) {
+          throw nixImportError(error);
+        }
+        if (!(await nar.atEnd())) {
+          throw new ServeError(
+            `the NAR of '${info.path}' ends before its announced size of ${info.narSize} bytes`,
+          );
+        }
+        writeImportAck(e);
+        break;
+      }
+    }
+    await this.#flush();
+  }
+
+  /**
+   * Run builds with the client's options (Nix 2.8: no substitution, logs to stderr, not quoted
+   * in errors), cancelling them if the client hangs up meanwhile.
+   */
+  async #build(options: BuildOptions, body: (worker: Worker) => Promise<void>): Promise<void> {
+    const effects = new LocalBuildEffects(this.#store, {
+      ...this.#options.buildSettings,
+      maxSilentTime: options.maxSilentTime,
+      buildTimeout: options.buildTimeout,
+      maxLogSize: options.maxLogSize ?? 0,
+      keepFailed: options.keepFailed ?? false,
+      logLines: 0,
+      cacheFailures: false,
+    });
+    effects.onNote = (msg) => this.#log(`${msg}\n`);
+    const worker = new Worker(effects, { useSubstitutes: false, keepGoing: false });
+    const built: string[] = [];
+    const keyOf = new Map<number, string>();
+    worker.subscribe((ev) => {
+      if (ev.type === "goal.created") keyOf.set(ev.goalId, ev.key);
+      else if (ev.type === "goal.state" && ev.state === "buildDone") {
+        const key = keyOf.get(ev.goalId);
+        if (key) built.push(key);
+      }
+    });
+    this.#peek = this.#d.atEnd();
+    let hungUp = false;
+    const watch = this.#peek.then(async (ended) => {
+      if (!ended) return;
+      hungUp = true;
+      await worker.cancel();
+    });
+    try {
+      await body(worker);
+    } finally {
+      await effects.drain();
+    }
+    // Nix streams the log live; ours is relayed once each build is over.
+    for (const drvPath of built) {
+      const log = readBuildLog(this.#store.layout.logDir, drvPath);
+      if (log && log.length > 0) this.#log(log);
+    }
+    if (hungUp) {
+      await watch;
+      throw new ServeError("the client closed the connection during a build; build cancelled");
+    }
+  }
+}
+
+/** Nix 2.8's wording for a NAR that does not match its announced hash or size. */
+function nixImportError(error: unknown): unknown {
+  if (!(error instanceof NarHashMismatchError)) return error;
+  const kind = error.expected.startsWith("NAR size") ? "size" : "hash";
+  const strip = (s: string) => s.replace(/^NAR size /, "");
+  return new ServeError(
+    `${kind} mismatch importing path '${error.path}'; specified: ${strip(error.expected)} got: ${strip(error.actual)}`,
+    { cause: error },
+  );
+}

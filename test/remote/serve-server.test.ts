@@ -1,0 +1,537 @@
+// The serve-protocol server driven by our own client codecs: in-process over PassThrough
+// streams for the protocol, as a subprocess for exit codes and stderr.
+
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { PassThrough, Writable } from "node:stream";
+import { afterAll, describe, expect, it } from "vitest";
+import type { LocalBuildSettings } from "../../src/build/local-build-effects.ts";
+import { sandboxAvailable } from "../../src/build/sandbox.ts";
+import { printDerivation } from "../../src/derivation/aterm-print.ts";
+import type { BasicDerivation, DerivationOutput } from "../../src/derivation/derivation.ts";
+import { derivationPath, fillInOutputPaths } from "../../src/derivation/hash-modulo.ts";
+import { Hash } from "../../src/hash/hash.ts";
+import { ByteReader } from "../../src/io/byte-reader.ts";
+import { dumpNar, regularFileNar } from "../../src/nar/nar-dump.ts";
+import { NIX_2_8_DEFAULT_BUILD_OPTIONS } from "../../src/protocol/serve/build-options.ts";
+import { writeExportEnd } from "../../src/protocol/serve/export-stream.ts";
+import { readServerHello, writeClientHello } from "../../src/protocol/serve/handshake.ts";
+import { readBuildResult } from "../../src/protocol/serve/serve-build-result.ts";
+import { readPathInfosReply } from "../../src/protocol/serve/serve-path-info.ts";
+import {
+  readBuildPathsReply,
+  readImportAck,
+  readPathSetReply,
+} from "../../src/protocol/serve/serve-reply.ts";
+import { type ServeRequest, writeServeRequest } from "../../src/protocol/serve/serve-request.ts";
+import { WireDecoder } from "../../src/protocol/wire/wire-decoder.ts";
+import { WireEncoder } from "../../src/protocol/wire/wire-encoder.ts";
+import { readNar } from "../../src/protocol/wire/wire-nar.ts";
+import { ServeError } from "../../src/remote/serve-error.ts";
+import { runServeServer } from "../../src/remote/serve-server.ts";
+import type { LocalStore } from "../../src/store/local-store.ts";
+import { makeTextPath } from "../../src/store-path/make-store-path.ts";
+import { makeDrv } from "../build/make-drv.ts";
+import { runCli } from "../cli/run-cli.ts";
+import { useTempStores } from "../store/temp-store.ts";
+import { vectorsDir } from "../vectors.ts";
+
+const stores = useTempStores();
+const SYSTEM = "x86_64-linux";
+
+/** A client talking to an in-process server over two pipes. */
+async function connect(
+  store: LocalStore,
+  version = 0x207,
+  options: { write?: boolean; builtOutputsQuirk?: boolean } = {},
+) {
+  const toServer = new PassThrough();
+  const toClient = new PassThrough();
+  const stderr: string[] = [];
+  const server = runServeServer(toServer, toClient, {
+    store,
+    write: options.write ?? true,
+    builtOutputsQuirk: options.builtOutputsQuirk,
+    buildSettings: { system: SYSTEM },
+    log: (t) => stderr.push(Buffer.from(t).toString()),
+  }).finally(() => toClient.end());
+  // Keep the rejection observable without an unhandled-rejection warning.
+  server.catch(() => {});
+  const d = new WireDecoder(new ByteReader(toClient), store.storeDir);
+  const e = new WireEncoder(store.storeDir);
+  writeClientHello(e, version);
+  toServer.write(e.take());
+  const serverVersion = await readServerHello(d);
+  const negotiated = Math.min(serverVersion, version);
+  const send = (request: ServeRequest, ...extra: Iterable<Uint8Array>[]) => {
+    writeServeRequest(e, request, negotiated);
+    toServer.write(e.take());
+    for (const chunks of extra) for (const c of chunks) toServer.write(c);
+  };
+  const close = async () => {
+    toServer.end();
+    await server;
+    expect(await d.atEnd()).toBe(true);
+  };
+  return { d, e, send, close, server, toServer, serverVersion, negotiated, stderr };
+}
+
+function textFile(store: LocalStore, name: string, text: string) {
+  const bytes = Buffer.from(text);
+  const hash = Hash.of("sha256", bytes);
+  const path = store.storeDir.print(makeTextPath(store.storeDir, name, hash));
+  const nar = Buffer.concat(regularFileNar(bytes));
+  return {
+    path,
+    nar,
+    info: {
+      path,
+      deriver: undefined,
+      narHash: Hash.of("sha256", nar),
+      references: [],
+      registrationTime: 0,
+      narSize: nar.length,
+      ultimate: false,
+      sigs: [],
+      ca: `text:${hash.format("nix32")}`,
+    },
+  };
+}
+
+/** A BasicDerivation that exists only in memory, with its would-be .drv path. */
+function basicDrv(store: LocalStore, name: string, script: string) {
+  const outputs = new Map<string, DerivationOutput>([["out", { type: "deferred" }]]);
+  const env = new Map([
+    ["builder", "/bin/sh"],
+    ["name", name],
+    ["system", SYSTEM],
+  ]);
+  const drv = fillInOutputPaths(
+    {
+      name,
+      outputs,
+      inputSrcs: [],
+      platform: SYSTEM,
+      builder: "/bin/sh",
+      args: ["-c", script],
+      env,
+    },
+    store.storeDir,
+    () => {
+      throw new Error("no input derivations");
+    },
+  ) as BasicDerivation;
+  const drvPath = derivationPath(drv, printDerivation(drv), store.storeDir);
+  const out = drv.outputs.get("out") as { path: string };
+  return { drv, drvPath, out: out.path };
+}
+
+describe("serve server: handshake", () => {
+  for (let minor = 0; minor <= 8; minor++) {
+    const version = 0x200 | minor;
+    it(`answers 0x207 to a 0x${version.toString(16)} client and serves at the lower version`, async () => {
+      const store = stores.open();
+      const a = store.addTextToStore("a", "a");
+      const c = await connect(store, version);
+      expect(c.serverVersion).toBe(0x207);
+      c.send({ command: "QueryValidPaths", lock: false, substitute: false, paths: [a.path] });
+      expect(await readPathSetReply(c.d, "valid")).toEqual([a.path]);
+      c.send({ command: "QueryPathInfos", paths: [a.path] });
+      const [info] = await readPathInfosReply(c.d, c.negotiated);
+      expect(info!.narHash === undefined).toBe(minor < 4);
+      await c.close();
+    });
+  }
+});
+
+describe("serve server: queries", () => {
+  it("answers QueryValidPaths, QueryPathInfos (skipping invalid paths) and QueryClosure", async () => {
+    const store = stores.open();
+    const a = store.addTextToStore("a", "a");
+    const b = store.addTextToStore("b", `ref ${a.path}`, [a.path]);
+    const missing = `${store.storeDir.path}/${"0".repeat(32)}-missing`;
+    const c = await connect(store);
+    c.send({ command: "QueryValidPaths", lock: true, substitute: false, paths: [b.path, missing] });
+    expect(await readPathSetReply(c.d, "valid")).toEqual([b.path]);
+    c.send({ command: "QueryPathInfos", paths: [b.path, missing] });
+    const infos = await readPathInfosReply(c.d, 0x207);
+    expect(infos.map((i) => i.path)).toEqual([b.path]);
+    expect(infos[0]!.references).toEqual([a.path]);
+    expect(infos[0]!.narHash!.equals(b.narHash)).toBe(true);
+    expect(infos[0]!.ca).toMatch(/^text:sha256:/);
+    c.send({ command: "QueryClosure", includeOutputs: false, paths: [b.path] });
+    expect(await readPathSetReply(c.d, "closure")).toEqual([a.path, b.path].sort());
+    await c.close();
+  });
+
+  it("ends the session with Nix's message for DumpStorePath of an invalid path", async () => {
+    const store = stores.open();
+    const c = await connect(store);
+    const missing = `${store.storeDir.path}/${"0".repeat(32)}-missing`;
+    c.send({ command: "DumpStorePath", path: missing });
+    await expect(c.server).rejects.toThrow(`path '${missing}' is not valid`);
+  });
+});
+
+describe("serve server: transfers", () => {
+  it("stores a path sent with AddToStoreNar and gives it back through QueryPathInfos and DumpStorePath", async () => {
+    const store = stores.open();
+    const f = textFile(store, "hello.txt", "hello over serve\n");
+    const c = await connect(store);
+    c.send({ command: "AddToStoreNar", info: f.info }, [f.nar]);
+    await readImportAck(c.d);
+    // Again: already valid, the NAR is read and dropped.
+    c.send({ command: "AddToStoreNar", info: f.info }, [f.nar]);
+    await readImportAck(c.d);
+    c.send({ command: "QueryPathInfos", paths: [f.path] });
+    const [info] = await readPathInfosReply(c.d, 0x207);
+    expect(info!.narSize).toBe(f.nar.length);
+    expect(info!.narHash!.equals(f.info.narHash)).toBe(true);
+    expect(info!.ca).toBe(f.info.ca);
+    c.send({ command: "DumpStorePath", path: f.path });
+    const chunks: Buffer[] = [];
+    const start = c.d.offset;
+    const tap = (b: Buffer) => chunks.push(Buffer.from(b));
+    c.d.reader.tap = tap;
+    const size = await readNar(c.d);
+    c.d.reader.tap = undefined;
+    expect(size).toBe(f.nar.length);
+    expect(c.d.offset - start).toBe(f.nar.length);
+    await c.close();
+    expect(store.isValidPath(f.path)).toBe(true);
+  });
+
+  it("refuses a NAR that does not match its hash and stores nothing", async () => {
+    const store = stores.open();
+    const f = textFile(store, "bad.txt", "one\n");
+    const other = Buffer.concat(regularFileNar(Buffer.from("two\n")));
+    const c = await connect(store);
+    c.send({ command: "AddToStoreNar", info: f.info }, [other]);
+    await expect(c.server).rejects.toThrow(
+      new RegExp(`^hash mismatch importing path '${f.path}'; specified: sha256:\\S+ got: sha256:`),
+    );
+    expect(store.isValidPath(f.path)).toBe(false);
+  });
+
+  it("exports paths and imports the export stream into another store", async () => {
+    const source = stores.open({ storeDir: "/nix/store", storeRoot: stores.freshDir("root") });
+    const target = stores.open({ storeDir: "/nix/store", storeRoot: stores.freshDir("root") });
+    const a = source.addTextToStore("a", "a");
+    const b = source.addTextToStore("b", `ref ${a.path}`, [a.path]);
+    const c1 = await connect(source);
+    c1.send({ command: "ExportPaths", sign: false, paths: [a.path, b.path] });
+    c1.toServer.end();
+    await c1.server;
+    const stream: Buffer[] = [];
+    for await (const chunk of c1.d.reader.rest()) stream.push(Buffer.from(chunk));
+    expect(stream.length).toBeGreaterThan(0);
+    const c2 = await connect(target);
+    c2.send({ command: "ImportPaths" }, stream);
+    await readImportAck(c2.d);
+    await c2.close();
+    expect(target.queryPathInfo(b.path).references).toEqual([a.path]);
+    expect(target.queryPathInfo(a.path).narHash.equals(a.narHash)).toBe(true);
+  });
+
+  it("acknowledges an empty ImportPaths stream", async () => {
+    const store = stores.open();
+    const c = await connect(store);
+    const e = new WireEncoder(store.storeDir);
+    writeExportEnd(e);
+    c.send({ command: "ImportPaths" }, [e.take()]);
+    await readImportAck(c.d);
+    await c.close();
+  });
+});
+
+describe("serve server: builds", () => {
+  const options = { ...NIX_2_8_DEFAULT_BUILD_OPTIONS };
+
+  it("builds an in-memory BasicDerivation at 0x201: status, errorMsg, then builtOutputs (the Nix 2.8 quirk)", async () => {
+    const store = stores.open();
+    const b = basicDrv(store, "mem", "echo building mem; echo hi > $out");
+    const c = await connect(store, 0x201);
+    c.send({ command: "BuildDerivation", drvPath: b.drvPath, drv: b.drv, options });
+    expect(await c.d.uint("status")).toBe(0);
+    expect(await c.d.string("errorMsg")).toBe("");
+    // Nix 2.4 – 2.10 send builtOutputs whatever the version (NixOS/nix#6946); so do we.
+    expect(await c.d.count("builtOutputs")).toBe(1);
+    const id = await c.d.string("id");
+    expect(id).toMatch(/^sha256:[0-9a-f]{64}!out$/);
+    const json = JSON.parse(await c.d.string("realisation"));
+    expect(json).toEqual({
+      dependentRealisations: {},
+      id,
+      outPath: b.out.slice(store.storeDir.path.length + 1),
+      signatures: [],
+    });
+    await c.close();
+    expect(store.isValidPath(b.out)).toBe(true);
+    expect(store.queryPathInfo(b.out).deriver).toBe(b.drvPath);
+    expect(store.isValidPath(b.drvPath)).toBe(false);
+    expect(c.stderr.join("")).toContain("building mem");
+  });
+
+  it("sends exactly status and errorMsg at 0x201 with the quirk turned off", async () => {
+    const store = stores.open();
+    const b = basicDrv(store, "mem2", "echo hi > $out");
+    const c = await connect(store, 0x201, { builtOutputsQuirk: false });
+    c.send({ command: "BuildDerivation", drvPath: b.drvPath, drv: b.drv, options });
+    const r = await readBuildResult(c.d, 0x201);
+    expect(r.status).toBe("Built");
+    await c.close();
+  });
+
+  it("answers AlreadyValid for outputs it has", async () => {
+    const store = stores.open();
+    const b = basicDrv(store, "twice", "echo hi > $out");
+    const c = await connect(store);
+    c.send({ command: "BuildDerivation", drvPath: b.drvPath, drv: b.drv, options });
+    expect((await readBuildResult(c.d, 0x207)).status).toBe("Built");
+    c.send({ command: "BuildDerivation", drvPath: b.drvPath, drv: b.drv, options });
+    const again = await readBuildResult(c.d, 0x207);
+    expect(again.status).toBe("AlreadyValid");
+    expect([...again.builtOutputs.keys()]).toEqual(["out"]);
+    await c.close();
+  });
+
+  it("reports a failing builder as PermanentFailure with Nix's message and keeps no output", async () => {
+    const store = stores.open();
+    const b = basicDrv(store, "fail", "echo partial > $out; echo oops >&2; exit 3");
+    const c = await connect(store);
+    c.send({ command: "BuildDerivation", drvPath: b.drvPath, drv: b.drv, options });
+    const r = await readBuildResult(c.d, 0x207);
+    expect(r.status).toBe("PermanentFailure");
+    expect(r.errorMsg).toBe(`builder for '${b.drvPath}' failed with exit code 3`);
+    expect(r.timesBuilt).toBe(1);
+    expect(r.builtOutputs.size).toBe(0);
+    await c.close();
+    expect(store.isValidPath(b.out)).toBe(false);
+    expect(existsSync(store.toRealPath(b.out))).toBe(false);
+    expect(c.stderr.join("")).toContain("oops");
+  });
+
+  it("answers a missing input in-band with MiscFailure, as Nix 2.8 does", async () => {
+    const store = stores.open();
+    const missing = `${store.storeDir.path}/${"1".repeat(32)}-missing-input`;
+    const b = basicDrv(store, "needsinput", "echo > $out");
+    const drv = { ...b.drv, inputSrcs: [missing] };
+    const c = await connect(store);
+    c.send({ command: "BuildDerivation", drvPath: b.drvPath, drv, options });
+    const r = await readBuildResult(c.d, 0x207);
+    expect(r.status).toBe("MiscFailure");
+    expect(r.errorMsg).toBe(
+      `dependency '${missing}' of '${b.drvPath}' does not exist, and substitution is disabled`,
+    );
+    await c.close();
+  });
+
+  it("answers BuildPaths with 0, or Nix's exit status and error text", async () => {
+    const store = stores.open();
+    const ok = makeDrv(store, { name: "bp", script: "echo ok > $out" });
+    const bad = makeDrv(store, { name: "bpfail", script: "exit 3" });
+    const c = await connect(store);
+    c.send({ command: "BuildPaths", paths: [{ path: ok.drvPath, outputs: ["out"] }], options });
+    expect(await readBuildPathsReply(c.d)).toEqual({ status: 0 });
+    c.send({ command: "BuildPaths", paths: [{ path: bad.drvPath, outputs: [] }], options });
+    expect(await readBuildPathsReply(c.d)).toEqual({
+      status: 100,
+      errorMsg: `error: builder for '${bad.drvPath}' failed with exit code 3`,
+    });
+    await c.close();
+  });
+
+  it("cancels the build and ends when the client hangs up", async () => {
+    const store = stores.open();
+    const b = basicDrv(store, "slow", "/bin/sleep 30; echo > $out");
+    const c = await connect(store);
+    c.send({ command: "BuildDerivation", drvPath: b.drvPath, drv: b.drv, options });
+    setTimeout(() => c.toServer.end(), 300);
+    const started = Date.now();
+    await expect(c.server).rejects.toThrow(/closed the connection during a build/);
+    expect(Date.now() - started).toBeLessThan(10_000);
+    expect(store.isValidPath(b.out)).toBe(false);
+  });
+});
+
+describe("serve server: write protection", () => {
+  const options = NIX_2_8_DEFAULT_BUILD_OPTIONS;
+  it("refuses AddToStoreNar and ImportPaths without --write", async () => {
+    const store = stores.open();
+    const f = textFile(store, "nope.txt", "nope\n");
+    const c = await connect(store, 0x207, { write: false });
+    c.send({ command: "AddToStoreNar", info: f.info }, [f.nar]);
+    await expect(c.server).rejects.toThrow(new ServeError("importing paths is not allowed"));
+    expect(await c.d.atEnd()).toBe(true);
+    expect(store.isValidPath(f.path)).toBe(false);
+  });
+
+  it("refuses BuildDerivation and BuildPaths without --write", async () => {
+    const store = stores.open();
+    const b = basicDrv(store, "nobuild", "echo > $out");
+    const c = await connect(store, 0x207, { write: false });
+    c.send({ command: "BuildDerivation", drvPath: b.drvPath, drv: b.drv, options });
+    await expect(c.server).rejects.toThrow("building paths is not allowed");
+    const c2 = await connect(store, 0x207, { write: false });
+    c2.send({
+      command: "BuildPaths",
+      paths: [{ path: b.drvPath, outputs: [] }],
+      options,
+    });
+    await expect(c2.server).rejects.toThrow("building paths is not allowed");
+  });
+
+  it("still answers queries without --write", async () => {
+    const store = stores.open();
+    const a = store.addTextToStore("a", "a");
+    const c = await connect(store, 0x207, { write: false });
+    c.send({ command: "DumpStorePath", path: a.path });
+    const nar: Buffer[] = [];
+    for await (const chunk of dumpNar(store.toRealPath(a.path))) nar.push(chunk);
+    expect(await c.d.reader.readExact(Buffer.concat(nar).length)).toEqual(Buffer.concat(nar));
+    await c.close();
+  });
+});
+
+describe("serve server: the command line", () => {
+  const dir = mkdtempSync(join(tmpdir(), "nixstate-serve-"));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  const u64 = (n: number) => {
+    const b = Buffer.alloc(8);
+    b.writeUInt32LE(n, 0);
+    return b;
+  };
+  const hello = Buffer.concat([u64(0x390c9deb), u64(0x207)]);
+  const greeting = Buffer.concat([u64(0x5452eecb), u64(0x207)]);
+
+  it("fails with 'protocol mismatch' on a bad magic, writing nothing", () => {
+    const r = runCli(["serve", "--state-dir", dir], {
+      input: Buffer.from("Welcome!\n\0\0\0\0\0\0\0"),
+    });
+    expect(r.status).toBe(1);
+    expect(r.stdout.length).toBe(0);
+    expect(r.stderr).toBe("error: protocol mismatch\n");
+  });
+
+  it("fails with Nix's message on an unknown command (as `--serve --write`)", () => {
+    const r = runCli(["--serve", "--write", "--state-dir", dir], {
+      input: Buffer.concat([hello, u64(42)]),
+    });
+    expect(r.status).toBe(1);
+    expect(r.stdout).toEqual(greeting);
+    expect(r.stderr).toBe("error: unknown serve command 42\n");
+  });
+
+  it("refuses to import without --write and exits 0 when the client just hangs up", () => {
+    const refused = runCli(["serve", "--state-dir", dir], {
+      input: Buffer.concat([hello, u64(9)]),
+    });
+    expect(refused.status).toBe(1);
+    expect(refused.stderr).toBe("error: importing paths is not allowed\n");
+    const quiet = runCli(["--serve", "--state-dir", dir], { input: hello });
+    expect(quiet.status).toBe(0);
+    expect(quiet.stdout).toEqual(greeting);
+    expect(quiet.stderr).toBe("");
+  });
+});
+
+describe("serve server: replaying sessions recorded with Nix 2.8 as the server", () => {
+  const sessions = join(vectorsDir, "serve-protocol/nix-2.8-sessions");
+  /**
+   * Send a recorded client stream and keep stdin open until as many bytes came back as Nix
+   * sent: closing it earlier would be a hang-up, which cancels builds (as it does in Nix).
+   */
+  const replay = async (
+    store: LocalStore,
+    name: string,
+    buildSettings: Partial<LocalBuildSettings> = {},
+  ): Promise<Buffer> => {
+    const expectedLength = readFileSync(join(sessions, `${name}.to-client.bin`)).length;
+    const out: Buffer[] = [];
+    let received = 0;
+    let allReceived = () => {};
+    const done = new Promise<void>((resolve) => {
+      allReceived = resolve;
+    });
+    const sink = new Writable({
+      write(chunk, _encoding, callback) {
+        out.push(Buffer.from(chunk));
+        received += chunk.length;
+        if (received >= expectedLength) allReceived();
+        callback();
+      },
+    });
+    const request = readFileSync(join(sessions, `${name}.to-server.bin`));
+    async function* input() {
+      yield request;
+      await done;
+    }
+    await runServeServer(input(), sink, { store, write: true, buildSettings });
+    return Buffer.concat(out);
+  };
+
+  it("answers nix-copy-to, then the query sessions, byte for byte", async () => {
+    // The recordings' store is /nix/store: keep ours under a temp root with that logical name.
+    const store = stores.open({ storeDir: "/nix/store", storeRoot: stores.freshDir("root") });
+    for (const name of [
+      "nix-copy-to",
+      "queries-0x207",
+      "query-path-infos-0x203",
+      "dump-and-export-0x207",
+      "import-and-add-0x207",
+    ]) {
+      const expected = readFileSync(join(sessions, `${name}.to-client.bin`));
+      expect((await replay(store, name)).toString("hex"), name).toBe(expected.toString("hex"));
+    }
+  });
+
+  it("fails the error sessions like Nix: same stdout, same stderr message", () => {
+    const dir = stores.freshDir("errors");
+    for (const name of ["error-unknown-command", "error-not-writable", "error-bad-magic"]) {
+      const meta = JSON.parse(readFileSync(join(sessions, `${name}.json`), "utf8"));
+      const write = (meta.serverCommand as string).includes("--write");
+      const r = runCli(["serve", ...(write ? ["--write"] : []), "--state-dir", dir], {
+        input: readFileSync(join(sessions, `${name}.to-server.bin`)),
+      });
+      expect(r.status, name).toBe(meta.exitCode);
+      expect(r.stderr, name).toBe(meta.serverStderr);
+      expect(r.stdout.toString("hex"), name).toBe(
+        readFileSync(join(sessions, `${name}.to-client.bin`)).toString("hex"),
+      );
+    }
+  });
+
+  // Builds into a logical /nix/store kept elsewhere need the sandbox to map it.
+  it.runIf(sandboxAvailable())(
+    "answers build-derivation-0x202 byte for byte: status, errorMsg, builtOutputs (the quirk)",
+    async () => {
+      const store = stores.open({ storeDir: "/nix/store", storeRoot: stores.freshDir("root") });
+      const name = "build-derivation-0x202";
+      const got = await replay(store, name, { sandbox: true, system: "x86_64-linux" });
+      const expected = readFileSync(join(sessions, `${name}.to-client.bin`));
+      expect(got.toString("hex")).toBe(expected.toString("hex"));
+    },
+  );
+
+  it.runIf(sandboxAvailable())(
+    "answers build-derivation-0x205/-0x206/-0x207 and the AlreadyValid repeat byte for byte, times aside",
+    async () => {
+      const store = stores.open({ storeDir: "/nix/store", storeRoot: stores.freshDir("root") });
+      // The reply starts after the 16-byte greeting: status, errorMsg "", timesBuilt,
+      // isNonDeterministic, then startTime and stopTime (bytes 48–63), which are clocks.
+      const maskTimes = (b: Buffer) =>
+        Buffer.concat([b.subarray(0, 48), Buffer.alloc(16), b.subarray(64)]);
+      for (const name of [
+        "build-derivation-0x205",
+        "build-derivation-0x206",
+        "build-derivation-0x207",
+        "build-derivation-already-valid-0x207",
+      ]) {
+        const got = await replay(store, name, { sandbox: true, system: "x86_64-linux" });
+        const expected = readFileSync(join(sessions, `${name}.to-client.bin`));
+        expect(maskTimes(got).toString("hex"), name).toBe(maskTimes(expected).toString("hex"));
+      }
+    },
+  );
+});
