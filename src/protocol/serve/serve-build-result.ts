@@ -64,6 +64,19 @@ export async function readBuildResult(
   return result;
 }
 
+/**
+ * The builtOutputs map alone, in the form `version` has (the 0x206 form below 0x206): for
+ * clients that learn only after reading the times whether a server sent it (serve-client.ts).
+ */
+export async function readBuiltOutputs(
+  d: WireDecoder,
+  version: number,
+): Promise<Map<string, BuiltOutput>> {
+  return supportsServeFeature(version, "keyedRealisations")
+    ? readKeyedBuiltOutputs(d)
+    : readJsonBuiltOutputs(d);
+}
+
 /** 0x206 – 0x207: map of DrvOutput id → realisation JSON whose `id` repeats the key. */
 async function readJsonBuiltOutputs(d: WireDecoder): Promise<Map<string, BuiltOutput>> {
   const out = new Map<string, BuiltOutput>();
