@@ -9,6 +9,9 @@ import { nix32Encode } from "../hash/nix32.ts";
 import type { RunBuildInput } from "../machines/derivation-goal.ts";
 import type { BuildAttempt } from "../machines/goal-types.ts";
 import type { BuildHooks, SubstitutionEffects, WorkerEffects } from "../machines/worker-effects.ts";
+import { chooseMachine } from "../remote/choose-machine.ts";
+import type { Machine } from "../remote/machines-file.ts";
+import { buildRemotely } from "../remote/remote-build.ts";
 import { deleteTree } from "../store/canonical-tree.ts";
 import type { LocalStore } from "../store/local-store.ts";
 import { makeTempName } from "../store/temp-names.ts";
@@ -49,6 +52,10 @@ export interface LocalBuildSettings {
   sandboxPaths: string[];
   /** Where build directories go (default: `<state-dir>/builds`, away from a crowded /tmp). */
   buildDirRoot?: string;
+  /** Remote build machines (`--builders`); none: everything builds here. */
+  machines: Machine[];
+  /** False with `--max-jobs 0`: a build no machine takes fails instead of running here. */
+  localBuilds: boolean;
 }
 
 export function nixSystem(): string {
@@ -76,6 +83,8 @@ export const DEFAULT_BUILD_SETTINGS: LocalBuildSettings = {
   // Off by default, as in Debian's nix.conf for Nix 2.8.
   sandbox: false,
   sandboxPaths: DEFAULT_SANDBOX_PATHS,
+  machines: [],
+  localBuilds: true,
 };
 
 const nowSeconds = () => Math.floor(Date.now() / 1000);
@@ -90,6 +99,8 @@ export class LocalBuildEffects extends StoreQueryEffects implements WorkerEffect
   private readonly privateStores = new Set<string>();
   /** Clean-ups left to run off the main thread (build directories, log compression). */
   private readonly background = new Set<Promise<void>>();
+  /** Builds running on each of `settings.machines`, what chooseMachine weighs. */
+  private readonly machineLoads: number[] = [];
 
   /** Substituters to copy paths from before building (none: build everything). */
   readonly substitution: SubstitutionEffects | undefined;
@@ -109,6 +120,65 @@ export class LocalBuildEffects extends StoreQueryEffects implements WorkerEffect
   }
 
   async runBuild(
+    input: RunBuildInput,
+    signal: AbortSignal,
+    hooks?: BuildHooks,
+  ): Promise<BuildAttempt> {
+    const remote = this.tryRemoteBuild(input, signal, hooks);
+    if (remote) return remote;
+    if (!this.settings.localBuilds) {
+      const now = nowSeconds();
+      return {
+        kind: "error",
+        message: `unable to start any build; either increase '--max-jobs' or enable remote builds (no machine can build '${input.drvPath}' for '${input.drv.platform}')`,
+        startTime: now,
+        stopTime: now,
+      };
+    }
+    return this.runLocalBuild(input, signal, hooks);
+  }
+
+  /**
+   * A remote build when a machine takes the derivation, as Nix's build hook decides; undefined
+   * means build here. A machine with every slot busy also means here: unlike Nix we do not
+   * postpone the goal until a slot frees (a simplification).
+   */
+  private tryRemoteBuild(
+    input: RunBuildInput,
+    signal: AbortSignal,
+    hooks?: BuildHooks,
+  ): Promise<BuildAttempt> | undefined {
+    const s = this.settings;
+    if (s.machines.length === 0 || input.mode !== "normal") return undefined;
+    if (input.drv.env.get("preferLocalBuild") === "1" && s.localBuilds) return undefined;
+    const requiredFeatures = (input.drv.env.get("requiredSystemFeatures") ?? "")
+      .split(/\s+/)
+      .filter(Boolean);
+    const choice = chooseMachine(
+      s.machines,
+      { system: input.drv.platform, requiredFeatures },
+      this.machineLoads,
+    );
+    if (choice.kind !== "chosen") return undefined;
+    const i = choice.index;
+    this.machineLoads[i] = (this.machineLoads[i] ?? 0) + 1;
+    return buildRemotely(
+      this.store,
+      choice.machine,
+      input,
+      {
+        maxSilentTime: s.maxSilentTime,
+        buildTimeout: s.buildTimeout,
+        maxLogSize: s.maxLogSize,
+      },
+      signal,
+      hooks,
+    ).finally(() => {
+      this.machineLoads[i] = (this.machineLoads[i] ?? 1) - 1;
+    });
+  }
+
+  private async runLocalBuild(
     input: RunBuildInput,
     signal: AbortSignal,
     hooks?: BuildHooks,

@@ -1,7 +1,7 @@
 // Data exchanged between a derivation goal machine and the effects the worker provides to it.
 // Everything here is plain data so a run can be logged and replayed.
 import type { BasicDerivation, Derivation } from "../derivation/derivation.ts";
-import type { BuildResult, BuiltOutput } from "../protocol/build-result.ts";
+import type { BuildResult, BuildStatusName, BuiltOutput } from "../protocol/build-result.ts";
 
 export type BuildMode = "normal" | "repair" | "check";
 
@@ -94,6 +94,14 @@ export type BuildAttempt =
   | { kind: "notDeterministic"; message: string; startTime: number; stopTime: number }
   /** The build could not be set up (e.g. a bad exportReferencesGraph). */
   | { kind: "inputRejected"; message: string; startTime: number; stopTime: number }
+  /** A build machine reported a failure: its status is kept, the message names the machine. */
+  | {
+      kind: "remoteFailed";
+      status: BuildStatusName;
+      message: string;
+      startTime: number;
+      stopTime: number;
+    }
   | { kind: "error"; message: string; startTime: number; stopTime: number };
 
 /** Worker-wide consequences of a goal's end, for Nix's exit status. */

@@ -104,6 +104,8 @@ export function verdictOfAttempt(
       );
     case "inputRejected":
       return outcome("InputRejected", attempt.message, times, { permanentFailure: true });
+    case "remoteFailed":
+      return outcome(attempt.status, attempt.message, times);
     case "error":
       return outcome("MiscFailure", attempt.message, times);
   }

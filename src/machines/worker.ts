@@ -40,6 +40,8 @@ export interface WorkerSettings extends GoalSettings {
   maxJobs: number;
   /** Go on with other goals after a failure (`-k`). */
   keepGoing: boolean;
+  /** Builds remote machines take at once (their max-jobs summed); lets `-j0` still build. */
+  remoteSlots?: number;
 }
 
 export { WorkerError };
@@ -531,12 +533,15 @@ export class Worker {
 
   /** Wait for a build slot and the output locks; then re-check validity under the locks. */
   private async lockOutputs(input: LockInput, signal: AbortSignal): Promise<OutputStatus[]> {
-    if (this.settings.maxJobs === 0) {
+    const remoteSlots = this.settings.remoteSlots ?? 0;
+    if (this.settings.maxJobs === 0 && remoteSlots === 0) {
       throw new WorkerError(
         "unable to start any build; either increase '--max-jobs' or enable remote builds",
       );
     }
-    await this.resources.slotAndLock(input.goalId, this.settings.maxJobs, signal, () =>
+    // With -j0 the builds all go to machines: as many at once as they take.
+    const slots = this.settings.maxJobs === 0 ? Math.max(1, remoteSlots) : this.settings.maxJobs;
+    await this.resources.slotAndLock(input.goalId, slots, signal, () =>
       this.effects.tryLockOutputs(input.drvPath, input.outputs),
     );
     const rechecked: OutputStatus[] = [];

@@ -6,6 +6,7 @@ import { pathInfoInputFromServe } from "../protocol/serve/serve-path-info.ts";
 import { formatServeVersion, supportsServeFeature } from "../protocol/serve/serve-version.ts";
 import type { LocalStore } from "../store/local-store.ts";
 import { topoSortPaths } from "../store/path-graph.ts";
+import type { PathInfoInput } from "../store/path-info.ts";
 import type { QueryValidPathsOptions, ServeClient } from "./serve-client.ts";
 
 export class ServeCopyError extends Error {
@@ -41,12 +42,15 @@ export async function copyClosureToServe(
  * Make the closure of `paths` (valid on the server) valid in `store`: path infos of the paths
  * missing locally, then each NAR, dependencies first, checked against the server's NAR hash and
  * size by the import. Signatures are not required (as Nix's build hook). Returns the paths
- * imported, in that order.
+ * imported, in that order. `adjust` may change what is registered (a build's deriver, ultimate);
+ * `lockHeld` names paths whose locks the caller holds (a build's outputs, locked by the worker).
  */
 export async function copyClosureFromServe(
   client: ServeClient,
   store: LocalStore,
   paths: Iterable<string>,
+  adjust: (info: PathInfoInput) => PathInfoInput = (info) => info,
+  lockHeld: ReadonlySet<string> = new Set(),
 ): Promise<string[]> {
   if (!supportsServeFeature(client.version, "pathInfoHashes")) {
     throw new ServeCopyError(
@@ -66,8 +70,8 @@ export async function copyClosureFromServe(
   }
   const order = topoSortPaths(missing, (p) => infos.get(p)?.references ?? []);
   for (const path of order) {
-    const info = pathInfoInputFromServe(infos.get(path)!);
-    await store.importPath(info, client.dumpStorePath(path));
+    const info = adjust(pathInfoInputFromServe(infos.get(path)!));
+    await store.importPath(info, client.dumpStorePath(path), { lockHeld: lockHeld.has(path) });
   }
   return order;
 }

@@ -12,6 +12,7 @@ import { derivationNameFromFile } from "../../derivation/drv-file.ts";
 import type { BuildMode } from "../../machines/goal-types.ts";
 import { type BuildTarget, Worker } from "../../machines/worker.ts";
 import { isSuccess } from "../../protocol/build-result.ts";
+import { parseMachines } from "../../remote/machines-file.ts";
 import type { LocalStore } from "../../store/local-store.ts";
 import { resolveTargets } from "../build-targets.ts";
 import { CliUsageError } from "../cli-error.ts";
@@ -34,6 +35,7 @@ interface BuildOptions extends StoreCliOptions {
   sandbox?: boolean;
   substituters: string;
   fallback?: boolean;
+  builders: string;
 }
 
 function count(value: string, flag: string): number {
@@ -79,6 +81,11 @@ export function registerBuildCommands(program: Command): void {
       )
       .option("--fallback", "build from source when a substituter fails")
       .option(
+        "--builders <spec>",
+        "remote build machines, as Nix's 'builders' (machines-file lines separated by ';', or @FILE)",
+        "",
+      )
+      .option(
         "--sandbox",
         "build in a bubblewrap sandbox: no network (but for fixed outputs), only the inputs and system paths visible",
       ),
@@ -86,6 +93,8 @@ export function registerBuildCommands(program: Command): void {
     if (o.check && o.repair)
       throw new CliUsageError("--check and --repair cannot be used together");
     const mode: BuildMode = o.check ? "check" : o.repair ? "repair" : "normal";
+    const machines = parseMachines(o.builders, { source: "--builders" });
+    const maxJobs = count(o.maxJobs, "--max-jobs");
     const code = await withStore(o, async (store) => {
       const effects = new LocalBuildEffects(
         store,
@@ -97,6 +106,8 @@ export function registerBuildCommands(program: Command): void {
           keepFailed: !!o.keepFailed,
           cacheFailures: !!o.cacheFailures,
           sandbox: !!o.sandbox,
+          machines,
+          localBuilds: maxJobs > 0,
         },
         o.substituters
           .split(/\s+/)
@@ -137,6 +148,7 @@ async function runBuild(
 ): Promise<number> {
   const worker = new Worker(effects, {
     maxJobs: count(o.maxJobs, "--max-jobs"),
+    remoteSlots: effects.settings.machines.reduce((n, m) => n + m.maxJobs, 0),
     keepGoing: !!o.keepGoing,
     useSubstitutes: o.substitute,
     cacheFailures: !!o.cacheFailures,

@@ -1,0 +1,182 @@
+// `nixstate build -j0 --builders …`: derivations built on a "remote" machine reached through the
+// ssh stand-in, whose `nixstate serve` has its own state dir (the local outputs are not there).
+import { spawn } from "node:child_process";
+import {
+  chmodSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  writeFileSync,
+} from "node:fs";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { nixstateServeCommand } from "../../src/remote/serve-transport.ts";
+import { LocalStore } from "../../src/store/local-store.ts";
+import { useTempStores } from "../store/temp-store.ts";
+import { repoRoot } from "../vectors.ts";
+
+const stores = useTempStores();
+const SSH_SHIM = "/work/shared/tools/ssh-shim";
+
+interface Setup {
+  serverState: string;
+  localState: string;
+  storeDir: string;
+  storeRoot: string;
+  pidFile: string;
+  builders: string;
+  env: NodeJS.ProcessEnv;
+  dir: string;
+}
+
+/**
+ * The builder machine's serve program is a wrapper with its own state dir, started in its own
+ * process group (setsid) so a test can kill the whole machine; it records that group's id.
+ */
+function setup(): Setup {
+  const dir = stores.freshDir("remote-build");
+  mkdirSync(dir);
+  const serverState = join(dir, "server");
+  const localState = join(dir, "local");
+  const storeRoot = join(dir, "local-root");
+  const shimDir = join(dir, "bin");
+  mkdirSync(shimDir);
+  copyFileSync(SSH_SHIM, join(shimDir, "ssh"));
+  const pidFile = join(dir, "serve.pid");
+  const wrapper = join(dir, "remote-nixstate");
+  const [node, bin] = nixstateServeCommand();
+  writeFileSync(
+    wrapper,
+    `#!/bin/sh\necho $$ > ${pidFile}\nexec setsid ${node} ${bin} --state-dir ${serverState} "$@"\n`,
+  );
+  chmodSync(wrapper, 0o755);
+  return {
+    serverState,
+    localState,
+    // Both stores name paths alike; the local one keeps its files elsewhere (--store-root).
+    storeDir: join(serverState, "store"),
+    storeRoot,
+    pidFile,
+    builders: `ssh://buildbox?remote-program=${encodeURIComponent(wrapper)} - - 2`,
+    env: { ...process.env, PATH: `${shimDir}:${process.env.PATH}` },
+    dir,
+  };
+}
+
+function build(s: Setup, target: string): Promise<{ code: number | null; stderr: string }> {
+  return new Promise((resolve) => {
+    const p = spawn(
+      process.execPath,
+      [
+        join(repoRoot, "bin/nixstate.js"),
+        "build",
+        "-j0",
+        "--builders",
+        s.builders,
+        "--state-dir",
+        s.localState,
+        "--store-dir",
+        s.storeDir,
+        "--store-root",
+        s.storeRoot,
+        target,
+      ],
+      { env: s.env, stdio: ["ignore", "pipe", "pipe"] },
+    );
+    let stderr = "";
+    p.stderr.on("data", (c: Buffer) => {
+      stderr += c.toString("utf8");
+    });
+    p.stdout.resume();
+    p.on("close", (code) => resolve({ code, stderr }));
+  });
+}
+
+function writeJson(dir: string, name: string, value: unknown): string {
+  const f = join(dir, name);
+  writeFileSync(f, JSON.stringify(value));
+  return f;
+}
+
+describe.runIf(existsSync(SSH_SHIM))("remote builds through --builders", () => {
+  it("builds a two-node DAG on the machine; outputs come back valid with references and deriver", async () => {
+    const s = setup();
+    // The builder's working directory proves where it ran: the remote's build dirs.
+    writeJson(s.dir, "a.json", {
+      builder: "/bin/sh",
+      args: ["-c", "/bin/mkdir $out; pwd > $out/where"],
+      env: { name: "a" },
+    });
+    const top = writeJson(s.dir, "b.json", {
+      builder: "/bin/sh",
+      args: ["-c", "/bin/mkdir $out; pwd > $out/where; echo $a > $out/dep"],
+      env: { name: "b", a: "a.json" },
+      inputDrvs: { "a.json": ["out"] },
+    });
+    const r = await build(s, top);
+    expect(r.stderr).not.toMatch(/error/);
+    expect(r.code).toBe(0);
+
+    const local = LocalStore.open({
+      stateDir: s.localState,
+      storeDir: s.storeDir,
+      storeRoot: s.storeRoot,
+    });
+    try {
+      const [bDrv] = local.queryAllValidPaths().filter((p) => p.endsWith("-b.drv"));
+      const [aDrv] = local.queryAllValidPaths().filter((p) => p.endsWith("-a.drv"));
+      const bOut = local.queryDerivationOutputs(bDrv!).get("out")!;
+      const aOut = local.queryDerivationOutputs(aDrv!).get("out")!;
+      for (const [drv, out] of [
+        [aDrv!, aOut],
+        [bDrv!, bOut],
+      ] as const) {
+        const info = local.queryPathInfo(out);
+        expect(info.deriver).toBe(drv);
+        expect(info.ultimate).toBe(true);
+        expect(readFileSync(join(local.toRealPath(out), "where"), "utf8")).toContain(
+          join(s.serverState, "builds"),
+        );
+      }
+      expect(local.queryReferences(bOut)).toEqual([aOut]);
+      expect(readFileSync(join(local.toRealPath(bOut), "dep"), "utf8").trim()).toBe(aOut);
+    } finally {
+      local.close();
+    }
+  });
+
+  it("a builder machine killed mid-build is a MiscFailure naming it; nothing valid locally", async () => {
+    const s = setup();
+    const started = join(s.dir, "started");
+    const top = writeJson(s.dir, "slow.json", {
+      builder: "/bin/sh",
+      args: ["-c", `/bin/touch ${started}; /bin/sleep 20; /bin/mkdir $out`],
+      env: { name: "slow" },
+    });
+    const running = build(s, top);
+    const deadline = Date.now() + 20_000;
+    while (!existsSync(started) && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 50));
+    expect(existsSync(started)).toBe(true);
+    const pgid = Number(readFileSync(s.pidFile, "utf8").trim());
+    process.kill(-pgid, "SIGKILL");
+    const r = await running;
+    expect(r.code).toBe(1);
+    // Exit 1: a MiscFailure (a PermanentFailure would exit 100).
+    expect(r.stderr).toMatch(
+      /error: build of '.*-slow\.drv' on 'ssh:\/\/buildbox' failed: .*hung up during BuildDerivation/,
+    );
+
+    const local = LocalStore.open({
+      stateDir: s.localState,
+      storeDir: s.storeDir,
+      storeRoot: s.storeRoot,
+    });
+    try {
+      expect(local.queryAllValidPaths().filter((p) => !p.endsWith(".drv"))).toEqual([]);
+    } finally {
+      local.close();
+    }
+  }, 30_000);
+});
