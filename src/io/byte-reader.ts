@@ -161,16 +161,8 @@ export class ByteReader {
 
   /** Discard `n` bytes, streaming (never buffers more than one chunk). */
   async skip(n: number, expected = "bytes"): Promise<void> {
-    const start = this.#offset;
-    let left = n;
-    while (left > 0) {
-      while (this.#buffered === 0) {
-        if (!(await this.#pull())) {
-          throw new UnexpectedEndError(start, expected, left, this.#offset);
-        }
-      }
-      const available = this.#chunks[this.#head]!.length - this.#pos;
-      left -= this.#take(Math.min(available, left)).length;
+    for await (const _ of this.readChunks(n, expected)) {
+      // the bytes are consumed as they are yielded
     }
   }
 

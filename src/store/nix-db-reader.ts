@@ -6,6 +6,7 @@ import Database from "better-sqlite3";
 import { Hash } from "../hash/hash.ts";
 import type { PathInfoInput } from "./path-info.ts";
 import { StoreDatabaseError } from "./store-errors.ts";
+import type { PathRow } from "./store-statements.ts";
 
 /**
  * Where Nix keeps the database of the store in `storeDir`, if it can be found: under
@@ -25,19 +26,8 @@ export function findNixDbFile(
 
 export class NixDbReader {
   readonly #db: Database.Database;
-  readonly #row: Database.Statement<
-    [string],
-    {
-      id: number;
-      hash: string;
-      registrationTime: number;
-      deriver: string | null;
-      narSize: number;
-      ultimate: number | null;
-      sigs: string | null;
-      ca: string | null;
-    }
-  >;
+  // Nix's ValidPaths table has the same columns as ours.
+  readonly #row: Database.Statement<[string], PathRow>;
   readonly #refs: Database.Statement<[number], { path: string }>;
 
   private constructor(db: Database.Database) {
