@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { Hash } from "../hash/hash.ts";
 import type { AnyDerivation, BuildMode, OutputStatus } from "../machines/goal-types.ts";
 import type { BuiltOutput } from "../protocol/build-result.ts";
+import { hintfmt, type NixHint } from "../protocol/nix-hint.ts";
 import { canonicaliseTree, deleteTree } from "../store/canonical-tree.ts";
 import type { LocalStore } from "../store/local-store.ts";
 import type { PathInfoInput } from "../store/path-info.ts";
@@ -17,7 +18,7 @@ import { scanOutput } from "./output-scan.ts";
 
 export type RegisterOutcome =
   | { kind: "registered"; builtOutputs: Record<string, BuiltOutput> }
-  | { kind: "outputRejected"; message: string; hashMismatch: boolean }
+  | { kind: "outputRejected"; message: string | NixHint; hashMismatch: boolean }
   | { kind: "notDeterministic"; message: string };
 
 export interface RegisterOutputsInput {
@@ -49,7 +50,7 @@ export async function registerOutputs(o: RegisterOutputsInput): Promise<Register
   const { store, drv, drvPath } = o;
   const candidates = [...o.inputPaths, ...o.outputs.map((x) => x.path)];
   const infos: (PathInfoInput & { name: string })[] = [];
-  let hashMismatch: string | undefined;
+  let hashMismatch: NixHint | undefined;
   try {
     for (const out of o.outputs) {
       // Outputs that were valid before are not registered again (unless checking).
@@ -104,7 +105,7 @@ export async function registerOutputs(o: RegisterOutputsInput): Promise<Register
             : scan.extraHash!;
         info.ca = renderContentAddress({ method: fixed.method, hash: got });
         if (!got.equals(fixed.hash)) {
-          hashMismatch = `hash mismatch in fixed-output derivation '${drvPath}':\n  specified: ${fixed.hash.toSri()}\n     got:    ${got.toSri()}`;
+          hashMismatch = hintfmt`hash mismatch in fixed-output derivation '${drvPath}':\n  specified: ${fixed.hash.toSri()}\n     got:    ${got.toSri()}`;
           // As Nix: keep what was fetched, under the path its real hash gives.
           const actual = store.storeDir.print(
             makeFixedOutputPath(store.storeDir, drv.name, fixed.method, got),

@@ -4,6 +4,7 @@
 // in replay from recorded actor outputs.
 import { assign, setup } from "xstate";
 import type { Derivation } from "../derivation/derivation.ts";
+import { hintfmt } from "../protocol/nix-hint.ts";
 import type {
   AnyDerivation,
   BuildAttempt,
@@ -413,7 +414,7 @@ export const derivationGoalMachine = setup({
                 actions: assign(({ context, event }) => ({
                   outcome: outcome(
                     "MiscFailure",
-                    `dependency '${event.output.missingSource}' of '${context.input.drvPath}' does not exist, and substitution is disabled`,
+                    hintfmt`dependency '${event.output.missingSource!}' of '${context.input.drvPath}' does not exist, and substitution is disabled`,
                   ),
                 })),
               },

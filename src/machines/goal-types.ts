@@ -2,6 +2,7 @@
 // Everything here is plain data so a run can be logged and replayed.
 import type { BasicDerivation, Derivation } from "../derivation/derivation.ts";
 import type { BuildResult, BuildStatusName, BuiltOutput } from "../protocol/build-result.ts";
+import type { NixHint } from "../protocol/nix-hint.ts";
 
 export type BuildMode = "normal" | "repair" | "check";
 
@@ -86,7 +87,8 @@ export type BuildAttempt =
   | { kind: "logLimitExceeded"; limit: number; startTime: number; stopTime: number }
   | {
       kind: "outputRejected";
-      message: string;
+      /** Nix's hint form for messages it colours (hash mismatch). */
+      message: string | NixHint;
       hashMismatch: boolean;
       startTime: number;
       stopTime: number;

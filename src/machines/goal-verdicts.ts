@@ -8,6 +8,7 @@ import {
   type BuiltOutput,
   buildResult,
 } from "../protocol/build-result.ts";
+import { Bold, hintfmt, type NixHint, preformatted, Uncoloured } from "../protocol/nix-hint.ts";
 import type { BuildAttempt, GoalFlags, GoalOutcome, OutputStatus } from "./goal-types.ts";
 
 export const NO_FLAGS: GoalFlags = {
@@ -19,12 +20,16 @@ export const NO_FLAGS: GoalFlags = {
 
 export function outcome(
   status: BuildStatusName,
-  errorMsg = "",
+  error: string | NixHint = "",
   extra: Partial<BuildResult> = {},
   flags: Partial<GoalFlags> = {},
 ): GoalOutcome {
+  const message =
+    typeof error === "string"
+      ? { errorMsg: error }
+      : { errorMsg: error.plain, errorMsgAnsi: error.ansi };
   return {
-    result: buildResult(status, { errorMsg, ...extra }),
+    result: buildResult(status, { ...message, ...extra }),
     flags: {
       ...NO_FLAGS,
       permanentFailure: status === "PermanentFailure",
@@ -65,11 +70,14 @@ export function verdictOfAttempt(
         builtOutputs: new Map(Object.entries(attempt.builtOutputs)),
       });
     case "builderFailed": {
-      let msg = `builder for '${drvPath}' ${attempt.how}`;
-      if (attempt.logTail.length > 0) {
-        msg += `;\nlast ${attempt.logTail.length} log lines:\n${attempt.logTail.map((l) => `> ${l}\n`).join("")}`;
-        msg += `For full logs, run 'nixstate log ${drvPath}'.`;
-      }
+      const how = new Uncoloured(attempt.how);
+      const tail = attempt.logTail;
+      // As Nix: formatted first (only the path coloured), then thrown as one string.
+      const msg = preformatted(
+        tail.length > 0
+          ? hintfmt`builder for '${drvPath}' ${how};\nlast ${new Uncoloured(String(tail.length))} log lines:\n${new Uncoloured(tail.map((l) => `> ${l}\n`).join(""))}For full logs, run '${new Bold(`nixstate log ${drvPath}`)}'.`
+          : hintfmt`builder for '${drvPath}' ${how}`,
+      );
       return outcome(isFixedOutput(drv) ? "TransientFailure" : "PermanentFailure", msg, {
         ...times,
         timesBuilt: 1,
@@ -79,13 +87,15 @@ export function verdictOfAttempt(
       // Nix reports no stop time for a timed-out build.
       return outcome(
         "TimedOut",
-        `${goalName} timed out after ${attempt.seconds} seconds${attempt.silence ? " of silence" : ""}`,
+        attempt.silence
+          ? hintfmt`${goalName} timed out after ${attempt.seconds} seconds of silence`
+          : hintfmt`${goalName} timed out after ${attempt.seconds} seconds`,
         { startTime: attempt.startTime },
       );
     case "logLimitExceeded":
       return outcome(
         "LogLimitExceeded",
-        `${goalName} killed after writing more than ${attempt.limit} bytes of log output`,
+        hintfmt`${goalName} killed after writing more than ${attempt.limit} bytes of log output`,
         { startTime: attempt.startTime },
       );
     case "outputRejected":

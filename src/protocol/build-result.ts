@@ -58,6 +58,8 @@ export interface BuiltOutput {
 export interface BuildResult {
   status: BuildStatusName;
   errorMsg: string;
+  /** errorMsg as Nix 2.8 renders it (ANSI colours, see nix-hint.ts); absent = same as errorMsg. */
+  errorMsgAnsi?: string;
   timesBuilt: number;
   isNonDeterministic: boolean;
   /** Unix seconds; 0 when not built. */

@@ -33,7 +33,7 @@ import {
 import { type ServeRequest, writeServeRequest } from "../protocol/serve/serve-request.ts";
 import {
   formatServeVersion,
-  NIX_2_8_SERVE_VERSION,
+  NEWEST_SERVE_VERSION,
   negotiateServeVersion,
   SERVE_PROTOCOL_MAJOR,
   serveMajor,
@@ -136,7 +136,7 @@ export class ServeClient {
   /** Say hello; refuse servers that are not serve protocol 2.x at least `minServerVersion`. */
   connect(): Promise<number> {
     return this.#run("the handshake", async () => {
-      const ours = this.#options.clientVersion ?? NIX_2_8_SERVE_VERSION;
+      const ours = this.#options.clientVersion ?? NEWEST_SERVE_VERSION;
       writeClientHello(this.#e, ours);
       await this.#flush();
       let theirs: number;

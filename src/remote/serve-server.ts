@@ -26,7 +26,11 @@ import {
   writePathSetReply,
 } from "../protocol/serve/serve-reply.ts";
 import { readServeRequest, type ServeRequest } from "../protocol/serve/serve-request.ts";
-import { NIX_2_8_SERVE_VERSION, negotiateServeVersion } from "../protocol/serve/serve-version.ts";
+import {
+  NEWEST_SERVE_VERSION,
+  NIX_2_8_SERVE_VERSION,
+  negotiateServeVersion,
+} from "../protocol/serve/serve-version.ts";
 import { ProtocolError } from "../protocol/wire/protocol-error.ts";
 import { WireDecoder } from "../protocol/wire/wire-decoder.ts";
 import { WireEncoder } from "../protocol/wire/wire-encoder.ts";
@@ -43,12 +47,13 @@ export interface ServeServerOptions {
   buildSettings?: Partial<LocalBuildSettings>;
   /** Where build logs and notes go (stderr: never part of the protocol). */
   log?: (text: string | Uint8Array) => void;
-  /** The version we announce; Nix 2.8 announces 0x207. */
+  /** The version we announce (default 0x208, the newest we speak); Nix 2.8 announces 0x207. */
   serverVersion?: number;
   /**
    * Send builtOutputs in BuildResult below 0x206 too, as Nix 2.4 – 2.10 servers do
-   * (NixOS/nix#6946). On by default so replies match recorded Nix 2.8 sessions byte for byte;
-   * Nix 2.8 and pre-2022 Hydra clients read the map, a strictly-by-the-version client would not.
+   * (NixOS/nix#6946). Off by default: each version gets exactly its own reply layout, which a
+   * client that reads by the negotiated version (the seed's 0x201 client, Nix ≥ 2.11) needs.
+   * On, replies match recorded Nix 2.8 sessions byte for byte (pre-2022 Hydra expects that).
    */
   builtOutputsQuirk?: boolean;
 }
@@ -126,7 +131,7 @@ class ServeSession {
       }
       throw error;
     }
-    const ours = this.#options.serverVersion ?? NIX_2_8_SERVE_VERSION;
+    const ours = this.#options.serverVersion ?? NEWEST_SERVE_VERSION;
     writeServerHello(this.#e, ours);
     await this.#flush();
     this.#version = negotiateServeVersion(ours, await readClientVersion(this.#d));
@@ -207,8 +212,10 @@ class ServeSession {
       case "BuildDerivation":
         await this.#build(request.options, async (worker) => {
           const result = await worker.buildDerivation(request.drvPath, request.drv);
-          writeBuildResult(e, result, this.#version, {
-            builtOutputsBelow206: this.#options.builtOutputsQuirk ?? true,
+          // Nix's bytes: its error messages carry ANSI colours on the wire.
+          const errorMsg = result.errorMsgAnsi ?? result.errorMsg;
+          writeBuildResult(e, { ...result, errorMsg }, this.#version, {
+            builtOutputsBelow206: this.#options.builtOutputsQuirk ?? false,
           });
         });
         break;

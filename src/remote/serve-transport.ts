@@ -119,13 +119,14 @@ export async function startServe(
 
 /** `node bin/nixstate.js serve --write [--state-dir D] [--store-dir S]` on this machine. */
 export function nixstateServeCommand(
-  options: { stateDir?: string; storeDir?: string; write?: boolean } = {},
+  options: { stateDir?: string; storeDir?: string; write?: boolean; nix28Compat?: boolean } = {},
 ): string[] {
   return [
     process.execPath,
     NIXSTATE_BIN,
     "serve",
     ...(options.write === false ? [] : ["--write"]),
+    ...(options.nix28Compat ? ["--nix28-compat"] : []),
     ...(options.stateDir ? ["--state-dir", options.stateDir] : []),
     ...(options.storeDir ? ["--store-dir", options.storeDir] : []),
   ];

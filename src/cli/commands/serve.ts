@@ -3,11 +3,13 @@
 // store. Errors end the session as `error: …` on stderr with exit status 1, as Nix does.
 
 import type { Command } from "commander";
+import { NIX_2_8_SERVE_VERSION } from "../../protocol/serve/serve-version.ts";
 import { runServeServer } from "../../remote/serve-server.ts";
 import { addStoreOptions, type StoreCliOptions, withStore } from "../store-options.ts";
 
 interface ServeCliOptions extends StoreCliOptions {
   write?: boolean;
+  nix28Compat?: boolean;
 }
 
 /**
@@ -28,12 +30,17 @@ export function registerServeCommands(program: Command): void {
       .description(
         "speak Nix's 'nix-store --serve' protocol on stdin/stdout (also: nixstate --serve)",
       )
-      .option("--write", "allow importing paths and building (ImportPaths, AddToStoreNar, builds)"),
+      .option("--write", "allow importing paths and building (ImportPaths, AddToStoreNar, builds)")
+      .option(
+        "--nix28-compat",
+        "answer byte for byte as Nix 2.8: announce protocol 0x207 and send builtOutputs in build results at every version (NixOS/nix#6946)",
+      ),
   ).action(async (o: ServeCliOptions) => {
     await withStore(o, (store) =>
       runServeServer(process.stdin, process.stdout, {
         store,
         write: !!o.write,
+        ...(o.nix28Compat ? { builtOutputsQuirk: true, serverVersion: NIX_2_8_SERVE_VERSION } : {}),
         log: (text) => process.stderr.write(text),
       }),
     );

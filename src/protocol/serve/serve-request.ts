@@ -58,14 +58,8 @@ export async function readServeRequest(
   if (command === undefined) {
     throw d.fail("unknown-command", "a serve command (1–9)", at, `unknown serve command ${code}`);
   }
-  if (!hasServeMinor(version, SERVE_COMMAND_MINOR[command])) {
-    throw d.fail(
-      "unknown-command",
-      `a serve command of protocol ${formatServeVersion(version)}`,
-      at,
-      `command ${code} (${command}) needs protocol 2.${SERVE_COMMAND_MINOR[command]}`,
-    );
-  }
+  // A command newer than the session is still read, as Nix's server does (it never checks):
+  // a 0x200 client's BuildDerivation is answered in the 0x200 layout. Only writers refuse.
   switch (command) {
     case "QueryValidPaths":
       return {
