@@ -19,11 +19,10 @@ import {
   startSshServe,
 } from "../../src/remote/serve-transport.ts";
 import type { LocalStore } from "../../src/store/local-store.ts";
+import { SSH_STAND_IN } from "../fixtures/ssh-stand-in.ts";
 import { basicDrv } from "../remote/serve-fixtures.ts";
 import { useTempStores } from "../store/temp-store.ts";
 import { haveRealNix, makeNixEnv, type NixEnv } from "./real-nix.ts";
-
-const SSH_SHIM = "/work/shared/tools/ssh-shim";
 
 describe.runIf(haveRealNix())("serve client against Nix 2.8's nix-store --serve --write", () => {
   const nix: NixEnv = makeNixEnv();
@@ -102,13 +101,13 @@ describe.runIf(haveRealNix())("serve client against Nix 2.8's nix-store --serve 
   it("reaches nix-store through the ssh stand-in as Nix does (ssh HOST -x -a …)", async () => {
     const shimDir = mkdtempSync(join(tmpdir(), "nixstate-ssh-"));
     try {
-      copyFileSync(SSH_SHIM, join(shimDir, "ssh"));
+      copyFileSync(SSH_STAND_IN, join(shimDir, "ssh"));
       const log = join(shimDir, "log");
       appendFileSync(log, "");
       const env = {
         ...nix.env,
         PATH: `${shimDir}:${process.env.PATH}`,
-        SSH_SHIM_LOG: log,
+        SSH_STAND_IN_LOG: log,
         NIX_SSHOPTS: "-oBatchMode=yes",
       };
       const store = local();

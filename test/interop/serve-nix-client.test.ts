@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { nixSystem } from "../../src/build/local-build-effects.ts";
 import { deleteTree } from "../../src/store/canonical-tree.ts";
 import { LocalStore } from "../../src/store/local-store.ts";
+import { SSH_STAND_IN } from "../fixtures/ssh-stand-in.ts";
 import { repoRoot } from "../vectors.ts";
 import { haveRealNix, makeNixEnv, type NixEnv } from "./real-nix.ts";
 
@@ -36,7 +37,7 @@ describe.runIf(haveRealNix())("nix copy to and from nixstate serve", () => {
     nix = makeNixEnv();
     const shimDir = join(nix.root, "shim");
     mkdirSync(shimDir);
-    copyFileSync("/work/shared/tools/ssh-shim", join(shimDir, "ssh"));
+    copyFileSync(SSH_STAND_IN, join(shimDir, "ssh"));
     chmodSync(join(shimDir, "ssh"), 0o755);
     stateDir = join(nix.root, "nixstate");
     storeRoot = join(nix.root, "nixstate-root");
@@ -105,7 +106,7 @@ describe.runIf(haveRealNix())("nix copy to and from nixstate serve", () => {
     try {
       const shimDir = join(remote.root, "shim");
       mkdirSync(shimDir);
-      copyFileSync("/work/shared/tools/ssh-shim", join(shimDir, "ssh"));
+      copyFileSync(SSH_STAND_IN, join(shimDir, "ssh"));
       chmodSync(join(shimDir, "ssh"), 0o755);
       const program = join(remote.root, "nixstate-remote");
       const serverState = join(remote.root, "nixstate");

@@ -13,11 +13,11 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { nixstateServeCommand } from "../../src/remote/serve-transport.ts";
 import { LocalStore } from "../../src/store/local-store.ts";
+import { SSH_STAND_IN } from "../fixtures/ssh-stand-in.ts";
 import { useTempStores } from "../store/temp-store.ts";
 import { repoRoot } from "../vectors.ts";
 
 const stores = useTempStores();
-const SSH_SHIM = "/work/shared/tools/ssh-shim";
 
 interface Setup {
   serverState: string;
@@ -42,7 +42,7 @@ function setup(): Setup {
   const storeRoot = join(dir, "local-root");
   const shimDir = join(dir, "bin");
   mkdirSync(shimDir);
-  copyFileSync(SSH_SHIM, join(shimDir, "ssh"));
+  copyFileSync(SSH_STAND_IN, join(shimDir, "ssh"));
   const pidFile = join(dir, "serve.pid");
   const wrapper = join(dir, "remote-nixstate");
   const [node, bin] = nixstateServeCommand();
@@ -99,7 +99,7 @@ function writeJson(dir: string, name: string, value: unknown): string {
   return f;
 }
 
-describe.runIf(existsSync(SSH_SHIM))("remote builds through --builders", () => {
+describe.runIf(existsSync(SSH_STAND_IN))("remote builds through --builders", () => {
   it("builds a two-node DAG on the machine; outputs come back valid with references and deriver", async () => {
     const s = setup();
     // The builder's working directory proves where it ran: the remote's build dirs.

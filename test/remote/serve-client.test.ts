@@ -26,13 +26,13 @@ import {
   startSshServe,
 } from "../../src/remote/serve-transport.ts";
 import type { LocalStore } from "../../src/store/local-store.ts";
+import { SSH_STAND_IN } from "../fixtures/ssh-stand-in.ts";
 import { useTempStores } from "../store/temp-store.ts";
 import { basicDrv } from "./serve-fixtures.ts";
 
 const stores = useTempStores();
 const SYSTEM = nixSystem();
 const OPTIONS = NIX_2_8_DEFAULT_BUILD_OPTIONS;
-const SSH_SHIM = "/work/shared/tools/ssh-shim";
 
 /** A fresh server state dir and a local store whose paths are named like the server's. */
 function pair(): { serverState: string; local: LocalStore } {
@@ -299,13 +299,13 @@ describe("serve client: the server going away", () => {
 });
 
 describe("serve transport: ssh command lines as Nix 2.8 builds them", () => {
-  it.runIf(existsSync(SSH_SHIM))(
+  it.runIf(existsSync(SSH_STAND_IN))(
     "reaches `nixstate --serve --write` through the ssh stand-in (remote-program)",
     async () => {
       const { serverState, local } = pair();
       const shimDir = stores.freshDir("ssh");
       mkdirSync(shimDir);
-      copyFileSync(SSH_SHIM, join(shimDir, "ssh"));
+      copyFileSync(SSH_STAND_IN, join(shimDir, "ssh"));
       const [node, bin] = nixstateServeCommand();
       const program = encodeURIComponent(`${node} ${bin} --state-dir ${serverState}`);
       const s = await startSshServe(`ssh://buildbox?remote-program=${program}`, {
