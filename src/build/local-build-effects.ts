@@ -1,4 +1,5 @@
 // The worker's effects for a local store: SQLite queries, locks, and real builder processes.
+
 import { randomBytes } from "node:crypto";
 import { existsSync, lstatSync, mkdirSync, renameSync, writeFileSync } from "node:fs";
 import { rm } from "node:fs/promises";
@@ -6,15 +7,10 @@ import { cpus } from "node:os";
 import { join } from "node:path";
 import { isFixedOutput } from "../derivation/derivation.ts";
 import { nix32Encode } from "../hash/nix32.ts";
-import type { RunBuildInput } from "../machines/derivation-goal.ts";
-import type { BuildAttempt } from "../machines/goal-types.ts";
-import type { BuildHooks, SubstitutionEffects, WorkerEffects } from "../machines/worker-effects.ts";
-import { chooseMachine } from "../remote/choose-machine.ts";
-import type { Machine } from "../remote/machines-file.ts";
-import { buildRemotely } from "../remote/remote-build.ts";
 import { deleteTree } from "../store/canonical-tree.ts";
 import type { LocalStore } from "../store/local-store.ts";
 import { makeTempName } from "../store/temp-names.ts";
+import type { AnyDerivation, BuildAttempt, RunBuildInput } from "./build-attempt.ts";
 import { BuildDirPool } from "./build-dir-pool.ts";
 import { compressLog, logPaths, logTail } from "./build-log.ts";
 import { builderEnv } from "./builder-env.ts";
@@ -31,6 +27,7 @@ import { Spawner } from "./spawner.ts";
 import { StoreQueryEffects } from "./store-query-effects.ts";
 import type { Substituter } from "./substituters/substituter.ts";
 import { LocalSubstitutionEffects } from "./substitution-effects.ts";
+import type { BuildHooks, SubstitutionEffects, WorkerEffects } from "./worker-effects.ts";
 
 export interface LocalBuildSettings {
   /** This machine's platform, e.g. x86_64-linux. */
@@ -52,8 +49,6 @@ export interface LocalBuildSettings {
   sandboxPaths: string[];
   /** Where build directories go (default: `<state-dir>/builds`, away from a crowded /tmp). */
   buildDirRoot?: string;
-  /** Remote build machines (`--builders`); none: everything builds here. */
-  machines: Machine[];
   /** False with `--max-jobs 0`: a build no machine takes fails instead of running here. */
   localBuilds: boolean;
 }
@@ -83,11 +78,15 @@ export const DEFAULT_BUILD_SETTINGS: LocalBuildSettings = {
   // Off by default, as in Debian's nix.conf for Nix 2.8.
   sandbox: false,
   sandboxPaths: DEFAULT_SANDBOX_PATHS,
-  machines: [],
   localBuilds: true,
 };
 
 const nowSeconds = () => Math.floor(Date.now() / 1000);
+
+/** The derivation's `requiredSystemFeatures`. */
+export function requiredFeatures(drv: AnyDerivation): string[] {
+  return (drv.env.get("requiredSystemFeatures") ?? "").split(/\s+/).filter(Boolean);
+}
 
 export class LocalBuildEffects extends StoreQueryEffects implements WorkerEffects {
   readonly settings: LocalBuildSettings;
@@ -99,8 +98,6 @@ export class LocalBuildEffects extends StoreQueryEffects implements WorkerEffect
   private readonly privateStores = new Set<string>();
   /** Clean-ups left to run off the main thread (build directories, log compression). */
   private readonly background = new Set<Promise<void>>();
-  /** Builds running on each of `settings.machines`, what chooseMachine weighs. */
-  private readonly machineLoads: number[] = [];
 
   /** Substituters to copy paths from before building (none: build everything). */
   readonly substitution: SubstitutionEffects | undefined;
@@ -124,8 +121,6 @@ export class LocalBuildEffects extends StoreQueryEffects implements WorkerEffect
     signal: AbortSignal,
     hooks?: BuildHooks,
   ): Promise<BuildAttempt> {
-    const remote = this.tryRemoteBuild(input, signal, hooks);
-    if (remote) return remote;
     if (!this.settings.localBuilds) {
       const now = nowSeconds();
       return {
@@ -139,43 +134,17 @@ export class LocalBuildEffects extends StoreQueryEffects implements WorkerEffect
   }
 
   /**
-   * A remote build when a machine takes the derivation, as Nix's build hook decides; undefined
-   * means build here. A machine with every slot busy also means here: unlike Nix we do not
-   * postpone the goal until a slot frees (a simplification).
+   * Whether this machine may build `drv` at all (Nix's ParsedDerivation::canBuildLocally):
+   * builds are allowed (not `-j0`), the platform is ours and every required feature is here.
    */
-  private tryRemoteBuild(
-    input: RunBuildInput,
-    signal: AbortSignal,
-    hooks?: BuildHooks,
-  ): Promise<BuildAttempt> | undefined {
+  canBuildLocally(drv: AnyDerivation): boolean {
     const s = this.settings;
-    if (s.machines.length === 0 || input.mode !== "normal") return undefined;
-    if (input.drv.env.get("preferLocalBuild") === "1" && s.localBuilds) return undefined;
-    const requiredFeatures = (input.drv.env.get("requiredSystemFeatures") ?? "")
-      .split(/\s+/)
-      .filter(Boolean);
-    const choice = chooseMachine(
-      s.machines,
-      { system: input.drv.platform, requiredFeatures },
-      this.machineLoads,
+    return (
+      s.localBuilds &&
+      drv.platform === s.system &&
+      !drv.builder.startsWith("builtin:") &&
+      requiredFeatures(drv).every((f) => s.systemFeatures.includes(f))
     );
-    if (choice.kind !== "chosen") return undefined;
-    const i = choice.index;
-    this.machineLoads[i] = (this.machineLoads[i] ?? 0) + 1;
-    return buildRemotely(
-      this.store,
-      choice.machine,
-      input,
-      {
-        maxSilentTime: s.maxSilentTime,
-        buildTimeout: s.buildTimeout,
-        maxLogSize: s.maxLogSize,
-      },
-      signal,
-      hooks,
-    ).finally(() => {
-      this.machineLoads[i] = (this.machineLoads[i] ?? 1) - 1;
-    });
   }
 
   private async runLocalBuild(
@@ -187,15 +156,11 @@ export class LocalBuildEffects extends StoreQueryEffects implements WorkerEffect
     const startTime = nowSeconds();
     const stamp = () => ({ startTime, stopTime: nowSeconds() });
     const s = this.settings;
-    const features = new Set(
-      (drv.env.get("requiredSystemFeatures") ?? "").split(/\s+/).filter(Boolean),
-    );
     // Builtin builders (builtin:fetchurl…) are not implemented: they fail this check too.
-    const platformOk = drv.platform === s.system && !drv.builder.startsWith("builtin:");
-    if (!platformOk || [...features].some((f) => !s.systemFeatures.includes(f))) {
+    if (!this.canBuildLocally(drv)) {
       return {
         kind: "error",
-        message: `a '${drv.platform}' with features {${[...features].join(", ")}} is required to build '${drvPath}', but I am a '${s.system}' with features {${s.systemFeatures.join(", ")}}`,
+        message: `a '${drv.platform}' with features {${requiredFeatures(drv).join(", ")}} is required to build '${drvPath}', but I am a '${s.system}' with features {${s.systemFeatures.join(", ")}}`,
         ...stamp(),
       };
     }
@@ -371,7 +336,8 @@ export class LocalBuildEffects extends StoreQueryEffects implements WorkerEffect
     }
   }
 
-  private inBackground(p: Promise<unknown>): void {
+  /** Run `p` (a clean-up or a log compression) without making the build wait for it. */
+  protected inBackground(p: Promise<unknown>): void {
     const q = p.then(() => {});
     this.background.add(q);
     void q.finally(() => this.background.delete(q));

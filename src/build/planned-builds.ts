@@ -1,7 +1,8 @@
 // What a build of some targets will run (`these N derivations will be built:`): derivations
 // with a wanted output that is not valid, found by walking input derivations.
+
 import type { Derivation } from "../derivation/derivation.ts";
-import type { BuildTarget } from "../machines/worker.ts";
+import type { BuildTarget } from "./build-attempt.ts";
 
 export function plannedBuilds(
   targets: BuildTarget[],

@@ -1,11 +1,11 @@
 // After a successful builder: check every output exists, make it immutable, find its references,
 // verify fixed-output hashes and reference restrictions, and register all outputs at once
 // (LocalDerivationGoal::registerOutputs in Nix 2.8, without CA derivations).
+
 import { createHash } from "node:crypto";
 import { copyFileSync, lstatSync, readdirSync, readFileSync, renameSync } from "node:fs";
 import { join } from "node:path";
 import { Hash } from "../hash/hash.ts";
-import type { AnyDerivation, BuildMode, OutputStatus } from "../machines/goal-types.ts";
 import type { BuiltOutput } from "../protocol/build-result.ts";
 import { hintfmt, type NixHint } from "../protocol/nix-hint.ts";
 import { canonicaliseTree, deleteTree } from "../store/canonical-tree.ts";
@@ -13,6 +13,7 @@ import type { LocalStore } from "../store/local-store.ts";
 import type { PathInfoInput } from "../store/path-info.ts";
 import { renderContentAddress } from "../store-path/content-address.ts";
 import { makeFixedOutputPath } from "../store-path/make-store-path.ts";
+import type { AnyDerivation, BuildMode, OutputStatus } from "./build-attempt.ts";
 import { checkOutputReferences, OutputCheckError } from "./output-checks.ts";
 import { scanOutput } from "./output-scan.ts";
 

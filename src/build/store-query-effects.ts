@@ -1,19 +1,21 @@
 // The worker's effects that only ask the store: derivations (parsed once), their outputs'
 // validity and ids, input closures (memoised), locks. LocalBuildEffects adds running builds.
+
 import { lstatSync, readFileSync } from "node:fs";
 import { parseDerivation } from "../derivation/aterm-parse.ts";
 import type { Derivation } from "../derivation/derivation.ts";
 import { derivationNameFromFile } from "../derivation/drv-file.ts";
 import { type DrvHashCache, hashDerivationModulo } from "../derivation/hash-modulo.ts";
-import type {
-  InputPathsInput,
-  QueryOutputsInput,
-  RepairInput,
-} from "../machines/derivation-goal.ts";
-import type { AnyDerivation, OutputStatus } from "../machines/goal-types.ts";
-import type { OutputLock } from "../machines/worker-effects.ts";
 import { narHash } from "../nar/nar-hash.ts";
 import type { LocalStore } from "../store/local-store.ts";
+import type {
+  AnyDerivation,
+  InputPathsInput,
+  OutputStatus,
+  QueryOutputsInput,
+  RepairInput,
+} from "./build-attempt.ts";
+import type { OutputLock } from "./worker-effects.ts";
 
 export class StoreQueryEffects {
   private readonly drvs = new Map<string, Derivation>();

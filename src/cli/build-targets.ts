@@ -1,10 +1,11 @@
 // What `nixstate build` accepts as a target, turned into derivation paths in the store:
 // `/store/…-x.drv[!out,dev]` already in the store or in a Nix store with the same store
 // directory (imported with its inputs), or a JSON derivation file.
+
 import { existsSync } from "node:fs";
 import { dirname, resolve } from "node:path";
+import type { BuildTarget } from "../build/build-attempt.ts";
 import { addJsonDerivation, type JsonDrvContext } from "../build/json-derivation.ts";
-import type { BuildTarget } from "../machines/worker.ts";
 import type { LocalStore } from "../store/local-store.ts";
 import { findNixDbFile, NixDbReader } from "../store/nix-db-reader.ts";
 import { importDerivations } from "../store/nix-store-import.ts";

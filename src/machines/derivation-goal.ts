@@ -2,19 +2,21 @@
 // Every effect (store queries, substitution, waiting on other goals, locks, the builder) is an
 // invoked actor supplied through `provide`, so the same machine runs live, against fakes, and
 // in replay from recorded actor outputs.
+
 import { assign, setup } from "xstate";
-import type { Derivation } from "../derivation/derivation.ts";
-import { hintfmt } from "../protocol/nix-hint.ts";
 import type {
   AnyDerivation,
   BuildAttempt,
   BuildMode,
-  GoalInput,
-  GoalOutcome,
-  InputsResult,
+  InputPathsInput,
   OutputStatus,
-  WaiteesResult,
-} from "./goal-types.ts";
+  QueryOutputsInput,
+  RepairInput,
+  RunBuildInput,
+} from "../build/build-attempt.ts";
+import type { Derivation } from "../derivation/derivation.ts";
+import { hintfmt } from "../protocol/nix-hint.ts";
+import type { GoalInput, GoalOutcome, InputsResult, WaiteesResult } from "./goal-types.ts";
 import {
   allWantedValid,
   goalName,
@@ -43,13 +45,6 @@ export type GoalEvent = { type: "addWantedOutputs"; outputs: string[] };
 export interface DrvInput {
   drvPath: string;
 }
-export interface QueryOutputsInput {
-  drvPath: string;
-  drv: AnyDerivation;
-  wantedOutputs: string[];
-  mode: BuildMode;
-  cacheFailures: boolean;
-}
 export interface SubstituteInput {
   drvPath: string;
   paths: string[];
@@ -61,28 +56,10 @@ export interface RealiseInputsInput {
   mode: BuildMode;
   useSubstitutes: boolean;
 }
-export interface InputPathsInput {
-  drvPath: string;
-  drv: AnyDerivation;
-  inputDrvOutputs: Record<string, string>;
-}
 export interface LockInput {
   goalId: number;
   drvPath: string;
   drv: AnyDerivation;
-  outputs: OutputStatus[];
-}
-export interface RunBuildInput {
-  goalId: number;
-  drvPath: string;
-  drv: AnyDerivation;
-  outputs: OutputStatus[];
-  inputPaths: string[];
-  mode: BuildMode;
-  goalName: string;
-}
-export interface RepairInput {
-  drvPath: string;
   outputs: OutputStatus[];
 }
 

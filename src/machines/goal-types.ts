@@ -1,10 +1,8 @@
 // Data exchanged between a derivation goal machine and the effects the worker provides to it.
 // Everything here is plain data so a run can be logged and replayed.
-import type { BasicDerivation, Derivation } from "../derivation/derivation.ts";
-import type { BuildResult, BuildStatusName, BuiltOutput } from "../protocol/build-result.ts";
-import type { NixHint } from "../protocol/nix-hint.ts";
-
-export type BuildMode = "normal" | "repair" | "check";
+import type { BuildMode } from "../build/build-attempt.ts";
+import type { BasicDerivation } from "../derivation/derivation.ts";
+import type { BuildResult } from "../protocol/build-result.ts";
 
 export interface GoalSettings {
   /** Try substituters before building (`--no-substitute` turns it off). */
@@ -32,18 +30,6 @@ export interface GoalInput {
   settings: GoalSettings;
 }
 
-/** What is known about one output of the derivation being built. */
-export interface OutputStatus {
-  name: string;
-  path: string;
-  /** The DrvOutput id, `sha256:<hashModulo hex>!<name>`. */
-  id: string;
-  valid: boolean;
-  wanted: boolean;
-  /** In the failed-path cache (only looked up with cacheFailures). */
-  failedBefore: boolean;
-}
-
 /** Result of realising a set of goals the derivation waits for. */
 export interface WaiteesResult {
   nrFailed: number;
@@ -67,45 +53,6 @@ export interface InputsResult extends WaiteesResult {
   inputDrvOutputs: Record<string, string>;
 }
 
-/** What happened when the builder ran and its outputs were processed: facts, not verdicts. */
-export type BuildAttempt =
-  | {
-      kind: "success";
-      builtOutputs: Record<string, BuiltOutput>;
-      startTime: number;
-      stopTime: number;
-    }
-  | {
-      kind: "builderFailed";
-      /** e.g. "failed with exit code 3", "was killed by signal 9". */
-      how: string;
-      logTail: string[];
-      startTime: number;
-      stopTime: number;
-    }
-  | { kind: "timedOut"; silence: boolean; seconds: number; startTime: number; stopTime: number }
-  | { kind: "logLimitExceeded"; limit: number; startTime: number; stopTime: number }
-  | {
-      kind: "outputRejected";
-      /** Nix's hint form for messages it colours (hash mismatch). */
-      message: string | NixHint;
-      hashMismatch: boolean;
-      startTime: number;
-      stopTime: number;
-    }
-  | { kind: "notDeterministic"; message: string; startTime: number; stopTime: number }
-  /** The build could not be set up (e.g. a bad exportReferencesGraph). */
-  | { kind: "inputRejected"; message: string; startTime: number; stopTime: number }
-  /** A build machine reported a failure: its status is kept, the message names the machine. */
-  | {
-      kind: "remoteFailed";
-      status: BuildStatusName;
-      message: string;
-      startTime: number;
-      stopTime: number;
-    }
-  | { kind: "error"; message: string; startTime: number; stopTime: number };
-
 /** Worker-wide consequences of a goal's end, for Nix's exit status. */
 export interface GoalFlags {
   permanentFailure: boolean;
@@ -118,5 +65,3 @@ export interface GoalOutcome {
   result: BuildResult;
   flags: GoalFlags;
 }
-
-export type AnyDerivation = Derivation | BasicDerivation;

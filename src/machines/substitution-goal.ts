@@ -3,7 +3,9 @@
 // substituter in order: does it have the path? → realise its references first → take the path's
 // lock (and look again: another process may have substituted it meanwhile) → fetch and import
 // the NAR. Every effect is an invoked actor supplied through `provide` (see worker.ts).
+
 import { assign, setup } from "xstate";
+import type { ImportResult } from "../build/worker-effects.ts";
 import type { PathInfoInput } from "../store/path-info.ts";
 import type { SubstitutionOutcome, WaiteesResult } from "./goal-types.ts";
 import { injectedEffect } from "./injected-effect.ts";
@@ -60,8 +62,6 @@ export interface ImportInput {
   info: PathInfoInput;
   repair: boolean;
 }
-/** `gone`: the substituter listed the path but no longer has its NAR (Nix's SubstituteGone). */
-export type ImportResult = "imported" | "gone";
 
 interface SubstitutionContext {
   input: SubstitutionGoalInput;

@@ -1,7 +1,10 @@
 // The Worker: runs derivation and substitution goals (each its own XState actor, not children of
 // one parent, so thousands of goals stay cheap), caches them per .drv or store path, lends build
 // slots, wakes goals when slots or locks free up, and turns goal outcomes into Nix's exit status.
+
 import { type Actor, createActor, fromPromise } from "xstate";
+import type { BuildMode, BuildTarget, OutputStatus } from "../build/build-attempt.ts";
+import type { ImportResult, SubstitutionEffects, WorkerEffects } from "../build/worker-effects.ts";
 import type { BasicDerivation } from "../derivation/derivation.ts";
 import type { BuildResult } from "../protocol/build-result.ts";
 import { isSuccess } from "../protocol/build-result.ts";
@@ -13,26 +16,22 @@ import {
 } from "./derivation-goal.ts";
 import { GoalResources, WorkerError } from "./goal-resources.ts";
 import type {
-  BuildMode,
   GoalFlags,
   GoalOutcome,
   GoalSettings,
   InputsResult,
-  OutputStatus,
   SubstitutionOutcome,
   WaiteesResult,
 } from "./goal-types.ts";
 import { NO_FLAGS, outcome } from "./goal-verdicts.ts";
 import {
   type ImportInput,
-  type ImportResult,
   type LockPathInput,
   type ReferencesInput,
   type SubstitutionGoalOutcome,
   substitutionGoalMachine,
   substitutionOutcomeOf,
 } from "./substitution-goal.ts";
-import type { SubstitutionEffects, WorkerEffects } from "./worker-effects.ts";
 import type { WorkerEvent, WorkerListener } from "./worker-events.ts";
 
 export interface WorkerSettings extends GoalSettings {
@@ -55,7 +54,6 @@ export const DEFAULT_WORKER_SETTINGS: WorkerSettings = {
 };
 
 /** What to build: outputs of a derivation, or an opaque store path to make valid. */
-export type BuildTarget = { drvPath: string; outputs: string[] } | { path: string };
 
 /** What the worker needs of a goal actor, whatever its machine. */
 interface GoalActor {
@@ -539,8 +537,9 @@ export class Worker {
         "unable to start any build; either increase '--max-jobs' or enable remote builds",
       );
     }
-    // With -j0 the builds all go to machines: as many at once as they take.
-    const slots = this.settings.maxJobs === 0 ? Math.max(1, remoteSlots) : this.settings.maxJobs;
+    // Remote builds take no local slot (as Nix's hook builds): the effects keep each build within
+    // its machine's jobs or the local ones.
+    const slots = this.settings.maxJobs + remoteSlots;
     await this.resources.slotAndLock(input.goalId, slots, signal, () =>
       this.effects.tryLockOutputs(input.drvPath, input.outputs),
     );

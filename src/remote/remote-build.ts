@@ -1,10 +1,9 @@
 // Building one derivation on a remote machine, as Nix 2.8's build hook does
 // (src/build-remote/build-remote.cc): start the machine's serve program, copy the input closure
 // there, BuildDerivation with the derivation as a BasicDerivation, copy the outputs back.
+import type { BuildAttempt, RunBuildInput } from "../build/build-attempt.ts";
+import type { BuildHooks } from "../build/worker-effects.ts";
 import type { BasicDerivation } from "../derivation/derivation.ts";
-import type { RunBuildInput } from "../machines/derivation-goal.ts";
-import type { BuildAttempt } from "../machines/goal-types.ts";
-import type { BuildHooks } from "../machines/worker-effects.ts";
 import { isSuccess } from "../protocol/build-result.ts";
 import {
   type BuildOptions,

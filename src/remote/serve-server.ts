@@ -4,11 +4,12 @@
 // ProtocolError, which the caller reports as `error: …` on stderr with exit status 1.
 
 import type { Writable } from "node:stream";
+import type { BuildTarget } from "../build/build-attempt.ts";
 import { readBuildLog } from "../build/build-log.ts";
 import { LocalBuildEffects, type LocalBuildSettings } from "../build/local-build-effects.ts";
 import { ByteReader, type ByteSource } from "../io/byte-reader.ts";
 import { writeChunks } from "../io/writable-sink.ts";
-import { type BuildTarget, Worker } from "../machines/worker.ts";
+import { Worker } from "../machines/worker.ts";
 import { dumpNar } from "../nar/nar-dump.ts";
 import { type BuildResult, isSuccess } from "../protocol/build-result.ts";
 import type { BuildOptions } from "../protocol/serve/build-options.ts";

@@ -1,14 +1,15 @@
 // Differential test against real Nix 2.8: a binary-cache folder written by `nix copy --to
 // file://…?compression=none` substitutes into a nixstate store, and one written by nixstate is
 // copied into Nix's store by `nix copy --from`, with the same path infos on both sides.
+
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { NarFolderSubstituter } from "../../src/build/substituters/nar-folder-substituter.ts";
 import { writeNarFolder } from "../../src/build/substituters/nar-folder-writer.ts";
 import { LocalSubstitutionEffects } from "../../src/build/substitution-effects.ts";
+import type { WorkerEffects } from "../../src/build/worker-effects.ts";
 import { Worker } from "../../src/machines/worker.ts";
-import type { WorkerEffects } from "../../src/machines/worker-effects.ts";
 import { LocalStore } from "../../src/store/local-store.ts";
 import { pathInfoJson } from "../../src/store/path-info.ts";
 import { haveRealNix, makeNixEnv, type NixEnv } from "./real-nix.ts";

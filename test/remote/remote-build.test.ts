@@ -11,8 +11,10 @@ import {
 } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { sandboxAvailable } from "../../src/build/sandbox.ts";
 import { nixstateServeCommand } from "../../src/remote/serve-transport.ts";
 import { LocalStore } from "../../src/store/local-store.ts";
+import { runCli } from "../cli/run-cli.ts";
 import { SSH_STAND_IN } from "../fixtures/ssh-stand-in.ts";
 import { useTempStores } from "../store/temp-store.ts";
 import { repoRoot } from "../vectors.ts";
@@ -34,7 +36,7 @@ interface Setup {
  * The builder machine's serve program is a wrapper with its own state dir, started in its own
  * process group (setsid) so a test can kill the whole machine; it records that group's id.
  */
-function setup(): Setup {
+function setup(machine: { systems?: string; jobs?: number; features?: string } = {}): Setup {
   const dir = stores.freshDir("remote-build");
   mkdirSync(dir);
   const serverState = join(dir, "server");
@@ -48,7 +50,7 @@ function setup(): Setup {
   const [node, bin] = nixstateServeCommand();
   writeFileSync(
     wrapper,
-    `#!/bin/sh\necho $$ > ${pidFile}\nexec setsid ${node} ${bin} --state-dir ${serverState} "$@"\n`,
+    `#!/bin/sh\necho $$ > ${pidFile}\nexec setsid ${node} ${bin} --state-dir ${serverState} ${machine.features ? `--system-features '${machine.features}' ` : ""}"$@"\n`,
   );
   chmodSync(wrapper, 0o755);
   return {
@@ -58,20 +60,24 @@ function setup(): Setup {
     storeDir: join(serverState, "store"),
     storeRoot,
     pidFile,
-    builders: `ssh://buildbox?remote-program=${encodeURIComponent(wrapper)} - - 2`,
+    builders: `ssh://buildbox?remote-program=${encodeURIComponent(wrapper)} ${machine.systems ?? "-"} - ${machine.jobs ?? 2} 1 ${machine.features ?? "-"}`,
     env: { ...process.env, PATH: `${shimDir}:${process.env.PATH}` },
     dir,
   };
 }
 
-function build(s: Setup, target: string): Promise<{ code: number | null; stderr: string }> {
+function build(
+  s: Setup,
+  target: string,
+  flags: string[] = ["-j0"],
+): Promise<{ code: number | null; stderr: string }> {
   return new Promise((resolve) => {
     const p = spawn(
       process.execPath,
       [
         join(repoRoot, "bin/nixstate.js"),
         "build",
-        "-j0",
+        ...flags,
         "--builders",
         s.builders,
         "--state-dir",
@@ -93,6 +99,14 @@ function build(s: Setup, target: string): Promise<{ code: number | null; stderr:
   });
 }
 
+function storeFlags(s: Setup): string[] {
+  return ["--state-dir", s.localState, "--store-dir", s.storeDir, "--store-root", s.storeRoot];
+}
+
+function openLocal(s: Setup): LocalStore {
+  return LocalStore.open({ stateDir: s.localState, storeDir: s.storeDir, storeRoot: s.storeRoot });
+}
+
 function writeJson(dir: string, name: string, value: unknown): string {
   const f = join(dir, name);
   writeFileSync(f, JSON.stringify(value));
@@ -110,7 +124,10 @@ describe.runIf(existsSync(SSH_STAND_IN))("remote builds through --builders", () 
     });
     const top = writeJson(s.dir, "b.json", {
       builder: "/bin/sh",
-      args: ["-c", "/bin/mkdir $out; pwd > $out/where; echo $a > $out/dep"],
+      args: [
+        "-c",
+        "echo building b remotely; /bin/mkdir $out; pwd > $out/where; echo $a > $out/dep",
+      ],
       env: { name: "b", a: "a.json" },
       inputDrvs: { "a.json": ["out"] },
     });
@@ -141,10 +158,91 @@ describe.runIf(existsSync(SSH_STAND_IN))("remote builds through --builders", () 
       }
       expect(local.queryReferences(bOut)).toEqual([aOut]);
       expect(readFileSync(join(local.toRealPath(bOut), "dep"), "utf8").trim()).toBe(aOut);
+      // The machine's stderr is the derivation's build log here, as Nix's hook keeps it.
+      const log = runCli(["log", bDrv!, ...storeFlags(s)]);
+      expect(log.status).toBe(0);
+      expect(log.stdout.toString()).toContain("building b remotely");
     } finally {
       local.close();
     }
   });
+
+  it.runIf(sandboxAvailable())(
+    "waits for a busy machine instead of building here what this machine cannot",
+    async () => {
+      // One slot on a machine with the feature 'big'; this machine lacks it, though -j2 is free.
+      const s = setup({ systems: "x86_64-linux", jobs: 1, features: "big" });
+      const times = (name: string) => ({
+        builder: "/bin/sh",
+        args: [
+          "-c",
+          "/bin/mkdir $out; pwd > $out/where; /bin/date +%s%N > $out/start; /bin/sleep 0.5; /bin/date +%s%N > $out/end",
+        ],
+        env: { name, requiredSystemFeatures: "big" },
+      });
+      writeJson(s.dir, "x.json", times("x"));
+      writeJson(s.dir, "y.json", times("y"));
+      const top = writeJson(s.dir, "top.json", {
+        builder: "/bin/sh",
+        args: ["-c", "echo $x $y > $out"],
+        env: { name: "top", x: "x.json", y: "y.json", preferLocalBuild: "1" },
+        inputDrvs: { "x.json": ["out"], "y.json": ["out"] },
+      });
+      // Local builds use the sandbox: it maps the logical store onto the local store's root.
+      const r = await build(s, top, ["-j2", "--sandbox"]);
+      expect(r.stderr).not.toMatch(/error/);
+      expect(r.code).toBe(0);
+      const local = openLocal(s);
+      try {
+        const outs = ["x", "y"].map((n) => {
+          const [drv] = local.queryAllValidPaths().filter((p) => p.endsWith(`-${n}.drv`));
+          const dir = local.toRealPath(local.queryDerivationOutputs(drv!).get("out")!);
+          const read = (f: string) => readFileSync(join(dir, f), "utf8").trim();
+          expect(read("where")).toContain(join(s.serverState, "builds"));
+          return { start: BigInt(read("start")), end: BigInt(read("end")) };
+        });
+        // The machine's one slot was honoured: the second build started after the first ended.
+        const [first, second] = outs.sort((a, b) => (a.start < b.start ? -1 : 1));
+        expect(second!.start >= first!.end).toBe(true);
+        // preferLocalBuild kept `top` here although the machine could take it.
+        const [topDrv] = local.queryAllValidPaths().filter((p) => p.endsWith("-top.drv"));
+        expect(local.isValidPath(local.queryDerivationOutputs(topDrv!).get("out")!)).toBe(true);
+        expect(runCli(["log", topDrv!, ...storeFlags(s)]).stdout.toString()).toBe("");
+      } finally {
+        local.close();
+      }
+    },
+    30_000,
+  );
+
+  it.runIf(sandboxAvailable())(
+    "builds here what no machine fits; with -j0 that is a clear error",
+    async () => {
+      const s = setup({ systems: "aarch64-linux" });
+      const target = writeJson(s.dir, "here.json", {
+        builder: "/bin/sh",
+        args: ["-c", "/bin/mkdir $out; pwd > $out/where"],
+        env: { name: "here" },
+      });
+      const refused = await build(s, target, ["-j0"]);
+      expect(refused.code).toBe(1);
+      expect(refused.stderr).toMatch(
+        /unable to start any build; either increase '--max-jobs' or enable remote builds/,
+      );
+      const r = await build(s, target, ["-j1", "--sandbox"]);
+      expect(r.stderr).not.toMatch(/error/);
+      expect(r.code).toBe(0);
+      const local = openLocal(s);
+      try {
+        const [drv] = local.queryAllValidPaths().filter((p) => p.endsWith("-here.drv"));
+        const out = local.queryDerivationOutputs(drv!).get("out")!;
+        // Built in this machine's sandbox, whose build directory is /build.
+        expect(readFileSync(join(local.toRealPath(out), "where"), "utf8").trim()).toBe("/build");
+      } finally {
+        local.close();
+      }
+    },
+  );
 
   it("a builder machine killed mid-build is a MiscFailure naming it; nothing valid locally", async () => {
     const s = setup();

@@ -4,15 +4,20 @@
 import { readFileSync } from "node:fs";
 import { cpus } from "node:os";
 import type { Command } from "commander";
-import { LocalBuildEffects, nixSystem } from "../../build/local-build-effects.ts";
+import type { BuildMode, BuildTarget } from "../../build/build-attempt.ts";
+import {
+  LocalBuildEffects,
+  type LocalBuildSettings,
+  nixSystem,
+} from "../../build/local-build-effects.ts";
 import { plannedBuilds } from "../../build/planned-builds.ts";
 import { openSubstituter } from "../../build/substituters/open-substituter.ts";
 import { parseDerivation } from "../../derivation/aterm-parse.ts";
 import { derivationNameFromFile } from "../../derivation/drv-file.ts";
-import type { BuildMode } from "../../machines/goal-types.ts";
-import { type BuildTarget, Worker } from "../../machines/worker.ts";
+import { Worker } from "../../machines/worker.ts";
 import { isSuccess } from "../../protocol/build-result.ts";
 import { parseMachines } from "../../remote/machines-file.ts";
+import { RemoteBuildEffects } from "../../remote/remote-build-effects.ts";
 import type { LocalStore } from "../../store/local-store.ts";
 import { resolveTargets } from "../build-targets.ts";
 import { CliUsageError } from "../cli-error.ts";
@@ -36,6 +41,7 @@ interface BuildOptions extends StoreCliOptions {
   substituters: string;
   fallback?: boolean;
   builders: string;
+  systemFeatures?: string;
 }
 
 function count(value: string, flag: string): number {
@@ -86,6 +92,10 @@ export function registerBuildCommands(program: Command): void {
         "",
       )
       .option(
+        "--system-features <features>",
+        "space-separated features this machine offers builders (Nix's system-features)",
+      )
+      .option(
         "--sandbox",
         "build in a bubblewrap sandbox: no network (but for fixed outputs), only the inputs and system paths visible",
       ),
@@ -96,24 +106,27 @@ export function registerBuildCommands(program: Command): void {
     const machines = parseMachines(o.builders, { source: "--builders" });
     const maxJobs = count(o.maxJobs, "--max-jobs");
     const code = await withStore(o, async (store) => {
-      const effects = new LocalBuildEffects(
-        store,
-        {
-          cores: count(o.cores, "--cores"),
-          maxSilentTime: count(o.maxSilentTime, "--max-silent-time"),
-          buildTimeout: count(o.timeout, "--timeout"),
-          maxLogSize: count(o.maxLogSize, "--max-log-size"),
-          keepFailed: !!o.keepFailed,
-          cacheFailures: !!o.cacheFailures,
-          sandbox: !!o.sandbox,
-          machines,
-          localBuilds: maxJobs > 0,
-        },
-        o.substituters
-          .split(/\s+/)
-          .filter(Boolean)
-          .map((u) => openSubstituter(u, store.storeDir)),
-      );
+      const settings: Partial<LocalBuildSettings> = {
+        cores: count(o.cores, "--cores"),
+        maxSilentTime: count(o.maxSilentTime, "--max-silent-time"),
+        buildTimeout: count(o.timeout, "--timeout"),
+        maxLogSize: count(o.maxLogSize, "--max-log-size"),
+        keepFailed: !!o.keepFailed,
+        cacheFailures: !!o.cacheFailures,
+        sandbox: !!o.sandbox,
+        localBuilds: maxJobs > 0,
+        ...(o.systemFeatures === undefined
+          ? {}
+          : { systemFeatures: o.systemFeatures.split(/\s+/).filter(Boolean) }),
+      };
+      const substituters = o.substituters
+        .split(/\s+/)
+        .filter(Boolean)
+        .map((u) => openSubstituter(u, store.storeDir));
+      const effects =
+        machines.length > 0
+          ? new RemoteBuildEffects(store, { machines, maxJobs }, settings, substituters)
+          : new LocalBuildEffects(store, settings, substituters);
       effects.onNote = (msg) => process.stderr.write(`${msg}\n`);
       const targets = await resolveTargets(store, args, {
         store,
@@ -148,7 +161,7 @@ async function runBuild(
 ): Promise<number> {
   const worker = new Worker(effects, {
     maxJobs: count(o.maxJobs, "--max-jobs"),
-    remoteSlots: effects.settings.machines.reduce((n, m) => n + m.maxJobs, 0),
+    remoteSlots: effects instanceof RemoteBuildEffects ? effects.remoteSlots : 0,
     keepGoing: !!o.keepGoing,
     useSubstitutes: o.substitute,
     cacheFailures: !!o.cacheFailures,

@@ -10,6 +10,7 @@ import { addStoreOptions, type StoreCliOptions, withStore } from "../store-optio
 interface ServeCliOptions extends StoreCliOptions {
   write?: boolean;
   nix28Compat?: boolean;
+  systemFeatures?: string;
 }
 
 /**
@@ -34,12 +35,19 @@ export function registerServeCommands(program: Command): void {
       .option(
         "--nix28-compat",
         "answer byte for byte as Nix 2.8: announce protocol 0x207 and send builtOutputs in build results at every version (NixOS/nix#6946)",
+      )
+      .option(
+        "--system-features <features>",
+        "space-separated features this machine offers builders (Nix's system-features)",
       ),
   ).action(async (o: ServeCliOptions) => {
     await withStore(o, (store) =>
       runServeServer(process.stdin, process.stdout, {
         store,
         write: !!o.write,
+        ...(o.systemFeatures === undefined
+          ? {}
+          : { buildSettings: { systemFeatures: o.systemFeatures.split(/\s+/).filter(Boolean) } }),
         ...(o.nix28Compat ? { builtOutputsQuirk: true, serverVersion: NIX_2_8_SERVE_VERSION } : {}),
         log: (text) => process.stderr.write(text),
       }),

@@ -3,15 +3,18 @@
 import type { Derivation } from "../derivation/derivation.ts";
 import type { PathInfoInput } from "../store/path-info.ts";
 import type {
+  BuildAttempt,
   InputPathsInput,
+  OutputStatus,
   QueryOutputsInput,
   RepairInput,
   RunBuildInput,
-} from "./derivation-goal.ts";
-import type { BuildAttempt, OutputStatus } from "./goal-types.ts";
-import type { ImportResult } from "./substitution-goal.ts";
+} from "./build-attempt.ts";
 
 type MaybePromise<T> = T | Promise<T>;
+
+/** `gone`: the substituter listed the path but no longer has its NAR (Nix's SubstituteGone). */
+export type ImportResult = "imported" | "gone";
 
 /** Held output locks; released when the goal ends. */
 export interface OutputLock {

@@ -1,0 +1,147 @@
+// Local build effects plus Nix's build hook: a derivation goes to a remote machine that fits it
+// (build-remote.cc's choice), waits when every fitting machine is busy and it cannot be built
+// here, and is built here when no machine fits. The remote's stderr is the derivation's log.
+import { closeSync, mkdirSync, openSync, writeSync } from "node:fs";
+import type { BuildAttempt, RunBuildInput } from "../build/build-attempt.ts";
+import { compressLog, logPaths } from "../build/build-log.ts";
+import {
+  LocalBuildEffects,
+  type LocalBuildSettings,
+  requiredFeatures,
+} from "../build/local-build-effects.ts";
+import type { Substituter } from "../build/substituters/substituter.ts";
+import type { BuildHooks } from "../build/worker-effects.ts";
+import type { LocalStore } from "../store/local-store.ts";
+import { chooseMachine } from "./choose-machine.ts";
+import type { Machine } from "./machines-file.ts";
+import { buildRemotely } from "./remote-build.ts";
+
+export interface RemoteBuildSettings {
+  /** The build machines (`--builders`). */
+  machines: Machine[];
+  /** Builds at once on this machine (`--max-jobs`); remote builds do not count against it. */
+  maxJobs: number;
+}
+
+export class RemoteBuildEffects extends LocalBuildEffects {
+  readonly machines: readonly Machine[];
+  private readonly maxLocalJobs: number;
+  /** Builds running on each machine, what chooseMachine weighs. */
+  private readonly loads: number[] = [];
+  private localJobs = 0;
+  /** Goals waiting for a machine or a local slot to free up. */
+  private waiters: (() => void)[] = [];
+
+  constructor(
+    store: LocalStore,
+    remote: RemoteBuildSettings,
+    settings: Partial<LocalBuildSettings> = {},
+    substituters: readonly Substituter[] = [],
+  ) {
+    super(store, { ...settings, localBuilds: remote.maxJobs > 0 }, substituters);
+    this.machines = remote.machines;
+    this.maxLocalJobs = remote.maxJobs;
+  }
+
+  /** Builds the machines take at once, on top of the local slots. */
+  get remoteSlots(): number {
+    return this.machines.reduce((n, m) => n + m.maxJobs, 0);
+  }
+
+  override async runBuild(
+    input: RunBuildInput,
+    signal: AbortSignal,
+    hooks?: BuildHooks,
+  ): Promise<BuildAttempt> {
+    const { drv } = input;
+    const local = this.canBuildLocally(drv);
+    // As Nix: only normal builds go out, and preferLocalBuild stays here when it can.
+    const remoteOk = input.mode === "normal" && !(drv.env.get("preferLocalBuild") === "1" && local);
+    for (;;) {
+      const choice = remoteOk
+        ? chooseMachine(
+            this.machines,
+            { system: drv.platform, requiredFeatures: requiredFeatures(drv) },
+            this.loads,
+          )
+        : ({ kind: "unsuitable" } as const);
+      if (choice.kind === "chosen") return this.buildOn(choice.index, input, signal, hooks);
+      // No machine takes it and it cannot be built here: the local build explains why.
+      if (!local && choice.kind === "unsuitable") return super.runBuild(input, signal, hooks);
+      if (local && this.localJobs < this.maxLocalJobs) return this.buildHere(input, signal, hooks);
+      // Postpone (Nix's "# postpone"): wait for a machine or a local slot.
+      if (!(await this.waitForChange(signal))) {
+        const now = Math.floor(Date.now() / 1000);
+        const message = `build of '${input.drvPath}' was interrupted`;
+        return { kind: "error", message, startTime: now, stopTime: now };
+      }
+    }
+  }
+
+  private async buildHere(input: RunBuildInput, signal: AbortSignal, hooks?: BuildHooks) {
+    this.localJobs++;
+    try {
+      return await super.runBuild(input, signal, hooks);
+    } finally {
+      this.localJobs--;
+      this.wakeAll();
+    }
+  }
+
+  private async buildOn(
+    index: number,
+    input: RunBuildInput,
+    signal: AbortSignal,
+    hooks?: BuildHooks,
+  ): Promise<BuildAttempt> {
+    this.loads[index] = (this.loads[index] ?? 0) + 1;
+    const log = logPaths(this.store.layout.logDir, input.drvPath);
+    mkdirSync(log.dir, { recursive: true });
+    const fd = openSync(log.raw, "w");
+    try {
+      const s = this.settings;
+      return await buildRemotely(
+        this.store,
+        this.machines[index]!,
+        input,
+        {
+          maxSilentTime: s.maxSilentTime,
+          buildTimeout: s.buildTimeout,
+          maxLogSize: s.maxLogSize,
+          onStderr: (chunk) => writeSync(fd, chunk),
+        },
+        signal,
+        hooks,
+      );
+    } finally {
+      closeSync(fd);
+      // An empty log is removed rather than compressed.
+      this.inBackground(compressLog(log.raw, log.compressed).catch(() => {}));
+      this.loads[index] = (this.loads[index] ?? 1) - 1;
+      this.wakeAll();
+    }
+  }
+
+  /** Resolves true when a build ends somewhere, false when `signal` aborts first. */
+  private waitForChange(signal: AbortSignal): Promise<boolean> {
+    if (signal.aborted) return Promise.resolve(false);
+    return new Promise((resolve) => {
+      const wake = () => {
+        signal.removeEventListener("abort", onAbort);
+        resolve(true);
+      };
+      const onAbort = () => {
+        this.waiters = this.waiters.filter((w) => w !== wake);
+        resolve(false);
+      };
+      signal.addEventListener("abort", onAbort, { once: true });
+      this.waiters.push(wake);
+    });
+  }
+
+  private wakeAll(): void {
+    const waiters = this.waiters;
+    this.waiters = [];
+    for (const w of waiters) w();
+  }
+}
