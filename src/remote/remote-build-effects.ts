@@ -14,7 +14,7 @@ import type { BuildHooks } from "../build/worker-effects.ts";
 import type { LocalStore } from "../store/local-store.ts";
 import { chooseMachine } from "./choose-machine.ts";
 import type { Machine } from "./machines-file.ts";
-import { buildRemotely } from "./remote-build.ts";
+import { buildRemotely, MachineUnreachableError } from "./remote-build.ts";
 
 export interface RemoteBuildSettings {
   /** The build machines (`--builders`). */
@@ -28,6 +28,8 @@ export class RemoteBuildEffects extends LocalBuildEffects {
   private readonly maxLocalJobs: number;
   /** Builds running on each machine, what chooseMachine weighs. */
   private readonly loads: number[] = [];
+  /** Machines that could not be reached: not tried again in this run (as Nix's hook). */
+  private readonly down = new Set<number>();
   private localJobs = 0;
   /** Goals waiting for a machine or a local slot to free up. */
   private waiters: (() => void)[] = [];
@@ -58,14 +60,18 @@ export class RemoteBuildEffects extends LocalBuildEffects {
     // As Nix: only normal builds go out, and preferLocalBuild stays here when it can.
     const remoteOk = input.mode === "normal" && !(drv.env.get("preferLocalBuild") === "1" && local);
     for (;;) {
-      const choice = remoteOk
-        ? chooseMachine(
-            this.machines,
-            { system: drv.platform, requiredFeatures: requiredFeatures(drv) },
-            this.loads,
-          )
-        : ({ kind: "unsuitable" } as const);
-      if (choice.kind === "chosen") return this.buildOn(choice.index, input, signal, hooks);
+      const choice = remoteOk ? this.choose(input) : ({ kind: "unsuitable" } as const);
+      if (choice.kind === "chosen") {
+        try {
+          return await this.buildOn(choice.index, input, signal, hooks);
+        } catch (error) {
+          if (!(error instanceof MachineUnreachableError)) throw error;
+          // As Nix: say so, leave the machine out from now on, and choose again.
+          this.onNote(`error: ${error.message}`);
+          this.down.add(choice.index);
+          continue;
+        }
+      }
       // No machine takes it and it cannot be built here: the local build explains why.
       if (!local && choice.kind === "unsuitable") return super.runBuild(input, signal, hooks);
       if (local && this.localJobs < this.maxLocalJobs) return this.buildHere(input, signal, hooks);
@@ -76,6 +82,17 @@ export class RemoteBuildEffects extends LocalBuildEffects {
         return { kind: "error", message, startTime: now, stopTime: now };
       }
     }
+  }
+
+  /** chooseMachine over the machines still up; the index is into `this.machines`. */
+  private choose(input: RunBuildInput) {
+    const up = this.machines.map((_, i) => i).filter((i) => !this.down.has(i));
+    const choice = chooseMachine(
+      up.map((i) => this.machines[i]!),
+      { system: input.drv.platform, requiredFeatures: requiredFeatures(input.drv) },
+      up.map((i) => this.loads[i] ?? 0),
+    );
+    return choice.kind === "chosen" ? { ...choice, index: up[choice.index]! } : choice;
   }
 
   private async buildHere(input: RunBuildInput, signal: AbortSignal, hooks?: BuildHooks) {

@@ -44,9 +44,21 @@ function uriWithKey(m: Machine): string {
   return `${m.storeUri}${sep}ssh-key=${encodeURIComponent(m.sshKey)}`;
 }
 
+/** The machine could not be reached (nothing was sent): the build can go elsewhere. */
+export class MachineUnreachableError extends Error {
+  override name = "MachineUnreachableError";
+  constructor(
+    readonly machine: string,
+    why: string,
+  ) {
+    super(`cannot build on '${machine}': ${why}`);
+  }
+}
+
 /**
- * Build `input` on `machine`. Never throws for the machine's or the connection's failures: they
- * become a BuildAttempt (MiscFailure naming the machine), with nothing registered locally.
+ * Build `input` on `machine`. Throws MachineUnreachableError when the session cannot be opened;
+ * any later failure of the machine or the connection becomes a BuildAttempt (MiscFailure naming
+ * the machine), with nothing registered locally.
  */
 export async function buildRemotely(
   store: LocalStore,
@@ -65,11 +77,19 @@ export async function buildRemotely(
   signal.addEventListener("abort", onAbort, { once: true });
   try {
     if (signal.aborted) throw signal.reason;
-    serve = await startSshServe(uriWithKey(machine), {
-      storeDir: store.storeDir,
-      ...(settings.env ? { env: settings.env } : {}),
-      ...(settings.onStderr ? { onStderr: settings.onStderr } : {}),
-    });
+    try {
+      serve = await startSshServe(uriWithKey(machine), {
+        storeDir: store.storeDir,
+        ...(settings.env ? { env: settings.env } : {}),
+        ...(settings.onStderr ? { onStderr: settings.onStderr } : {}),
+      });
+    } catch (error) {
+      if (signal.aborted) throw error;
+      throw new MachineUnreachableError(
+        where,
+        stripAnsi(error instanceof Error ? error.message : String(error)),
+      );
+    }
     if (signal.aborted) onAbort();
     await copyClosureToServe(store, serve.client, input.inputPaths);
     // As Nix 2.8's hook: inputDrvs go, the input closure becomes inputSrcs (all valid remotely).
@@ -113,6 +133,7 @@ export async function buildRemotely(
     );
     return { kind: "success", builtOutputs, ...stamp() };
   } catch (error) {
+    if (error instanceof MachineUnreachableError) throw error;
     const why = signal.aborted
       ? "interrupted"
       : stripAnsi(error instanceof Error ? error.message : String(error));

@@ -244,6 +244,36 @@ describe.runIf(existsSync(SSH_STAND_IN))("remote builds through --builders", () 
     },
   );
 
+  it.runIf(sandboxAvailable())(
+    "leaves out a machine that cannot be reached: builds here, or fails clearly with -j0",
+    async () => {
+      const s = setup();
+      const down = { ...s, builders: "ssh://deadbox?remote-program=/nonexistent/nixstate - - 2" };
+      const target = writeJson(s.dir, "fallback.json", {
+        builder: "/bin/sh",
+        args: ["-c", "/bin/mkdir $out; pwd > $out/where"],
+        env: { name: "fallback" },
+      });
+      const refused = await build(down, target, ["-j0"]);
+      expect(refused.code).toBe(1);
+      expect(refused.stderr).toMatch(
+        /error: cannot build on 'ssh:\/\/deadbox': [\s\S]*nonexistent/,
+      );
+      expect(refused.stderr).toMatch(/unable to start any build/);
+      const r = await build(down, target, ["-j1", "--sandbox"]);
+      expect(r.stderr).toMatch(/cannot build on 'ssh:\/\/deadbox'/);
+      expect(r.code).toBe(0);
+      const local = openLocal(s);
+      try {
+        const [drv] = local.queryAllValidPaths().filter((p) => p.endsWith("-fallback.drv"));
+        const out = local.queryDerivationOutputs(drv!).get("out")!;
+        expect(readFileSync(join(local.toRealPath(out), "where"), "utf8").trim()).toBe("/build");
+      } finally {
+        local.close();
+      }
+    },
+  );
+
   it("a builder machine killed mid-build is a MiscFailure naming it; nothing valid locally", async () => {
     const s = setup();
     const started = join(s.dir, "started");
