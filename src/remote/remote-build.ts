@@ -37,11 +37,19 @@ export function machineName(m: Machine): string {
   return q >= 0 ? m.storeUri.slice(0, q) : m.storeUri;
 }
 
-/** The machine's ssh key goes into the URI, where startSshServe reads it (unless already set). */
+/**
+ * The machine's ssh key and pinned host key go into the URI, where startSshServe reads them
+ * (unless already set), as Nix 2.8's Machine::openStore does.
+ */
 function uriWithKey(m: Machine): string {
-  if (m.sshKey === "" || /[?&]ssh-key=/.test(m.storeUri)) return m.storeUri;
-  const sep = m.storeUri.includes("?") ? "&" : "?";
-  return `${m.storeUri}${sep}ssh-key=${encodeURIComponent(m.sshKey)}`;
+  let uri = m.storeUri;
+  const add = (setting: string, value: string) => {
+    if (value === "" || new RegExp(`[?&]${setting}=`).test(uri)) return;
+    uri += `${uri.includes("?") ? "&" : "?"}${setting}=${encodeURIComponent(value)}`;
+  };
+  add("ssh-key", m.sshKey);
+  add("base64-ssh-public-host-key", m.sshPublicHostKey);
+  return uri;
 }
 
 /** The machine could not be reached (nothing was sent): the build can go elsewhere. */

@@ -6,6 +6,9 @@
 // into ServeClientErrors, and callers may watch it live.
 
 import { type ChildProcess, spawn } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { StoreDir } from "../store-path/store-path.ts";
 import { ServeClient, type ServeClientOptions } from "./serve-client.ts";
@@ -157,6 +160,8 @@ export interface SshStoreUri {
   sshKey: string | undefined;
   /** `compress=true`: `-C`. */
   compress: boolean;
+  /** `base64-ssh-public-host-key=B64`: the host's public key line, pinned as Nix 2.8 does. */
+  sshPublicHostKey: string | undefined;
 }
 
 export function parseSshStoreUri(uri: string): SshStoreUri {
@@ -183,6 +188,7 @@ export function parseSshStoreUri(uri: string): SshStoreUri {
     "ssh-key",
     "compress",
     "max-connections",
+    "base64-ssh-public-host-key",
   ]);
   for (const key of q.keys()) {
     if (!known.has(key)) {
@@ -199,6 +205,7 @@ export function parseSshStoreUri(uri: string): SshStoreUri {
     remoteStore: q.get("remote-store") || undefined,
     sshKey: q.get("ssh-key") || undefined,
     compress: q.get("compress") === "true",
+    sshPublicHostKey: q.get("base64-ssh-public-host-key") || undefined,
   };
 }
 
@@ -216,6 +223,8 @@ export function remoteServeCommand(target: SshStoreUri): string {
 export function sshServeCommand(
   target: SshStoreUri,
   env: NodeJS.ProcessEnv = process.env,
+  /** A known-hosts file holding the pinned host key (see startSshServe). */
+  knownHostsFile?: string,
 ): string[] {
   const command = remoteServeCommand(target);
   if (target.host === "localhost" && target.user === undefined && target.port === undefined) {
@@ -230,19 +239,46 @@ export function sshServeCommand(
     "-a",
     ...sshOpts,
     ...(target.sshKey ? ["-i", target.sshKey] : []),
+    ...(knownHostsFile ? [`-oUserKnownHostsFile=${knownHostsFile}`] : []),
     ...(target.compress ? ["-C"] : []),
     ...(target.port !== undefined ? ["-p", String(target.port)] : []),
     command,
   ];
 }
 
-/** Connect to an `ssh://` store URI (ssh found on the PATH of `options.env`). */
-export function startSshServe(uri: string, options: ServeProcessOptions): Promise<ServeProcess> {
+/**
+ * Connect to an `ssh://` store URI (ssh found on the PATH of `options.env`). A pinned host key is
+ * written to a known-hosts file for this session, as Nix 2.8's SSHMaster::addCommonSSHOpts does.
+ */
+export async function startSshServe(
+  uri: string,
+  options: ServeProcessOptions,
+): Promise<ServeProcess> {
   const target = parseSshStoreUri(uri);
-  return startServe(sshServeCommand(target, options.env), {
-    ...options,
-    server: options.server ?? target.host,
-  });
+  let dir: string | undefined;
+  let knownHosts: string | undefined;
+  if (target.sshPublicHostKey) {
+    dir = mkdtempSync(join(tmpdir(), "nixstate-ssh-"));
+    knownHosts = join(dir, "known_hosts");
+    // ssh looks a host on another port up as `[host]:port` (Nix 2.8 has no port in the URI).
+    const name = target.port === undefined ? target.host : `[${target.host}]:${target.port}`;
+    const key = Buffer.from(target.sshPublicHostKey, "base64").toString("utf8").trim();
+    writeFileSync(knownHosts, `${name} ${key}\n`);
+  }
+  const cleanup = () => {
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    const serve = await startServe(sshServeCommand(target, options.env, knownHosts), {
+      ...options,
+      server: options.server ?? target.host,
+    });
+    void serve.exited.then(cleanup);
+    return serve;
+  } catch (error) {
+    cleanup();
+    throw error;
+  }
 }
 
 /** Quote for a POSIX shell, as Nix's shellEscape does. */
