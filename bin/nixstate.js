@@ -26,7 +26,9 @@ function distIsFresh() {
 }
 
 if (distIsFresh()) {
-  await import(new URL("dist/cli/main.js", root).href);
+  // One bundled file: loading ~140 separate modules costs Node about 40 ms at every start,
+  // which a remote build (one serve process per build) pays each time.
+  await import(new URL("dist/nixstate.mjs", root).href);
 } else {
   const { register } = await import("tsx/esm/api");
   register();

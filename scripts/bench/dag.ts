@@ -3,51 +3,19 @@
 // builders as the calling user, no sandbox, no substituters, config via NIX_CONF_DIR) and with
 // `nixstate build`, alternating rounds; compare with the floor of spawning the same builders from
 // a bare Node script. Prints medians, ratios and peak RSS.
-import { spawn, spawnSync } from "node:child_process";
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { chmodSync, mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { nixSystem } from "../../src/build/local-build-effects.ts";
 import { deleteTree } from "../../src/store/canonical-tree.ts";
 import { LocalStore } from "../../src/store/local-store.ts";
+import { nixEnv, type Run, timed } from "./bench-process.ts";
 import { dagNixExpr, dagNodes } from "./dag-graph.ts";
 import { writeDag } from "./nixstate-dag.ts";
 
 const repo = resolve(fileURLToPath(import.meta.url), "../../..");
-
-interface Run {
-  ms: number;
-  peakRssMb: number;
-  ok: boolean;
-}
-
-/** Run a command, sampling its peak RSS (VmHWM) until it exits. */
-function timed(cmd: string, args: string[], env: NodeJS.ProcessEnv): Promise<Run> {
-  return new Promise((done) => {
-    const t0 = performance.now();
-    const child = spawn(cmd, args, { env, stdio: ["ignore", "ignore", "pipe"] });
-    let stderr = "";
-    child.stderr.on("data", (d) => {
-      stderr = (stderr + d).slice(-4000);
-    });
-    let peak = 0;
-    const sample = () => {
-      try {
-        const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${child.pid}/status`, "utf8"));
-        if (m) peak = Math.max(peak, Number(m[1]) / 1024);
-      } catch {
-        // exited
-      }
-    };
-    const timer = setInterval(sample, 20);
-    child.on("exit", (code) => {
-      clearInterval(timer);
-      if (code !== 0) process.stderr.write(`${cmd} failed (${code}):\n${stderr}\n`);
-      done({ ms: performance.now() - t0, peakRssMb: peak, ok: code === 0 });
-    });
-  });
-}
 
 /**
  * The floor: a bare Node script (no nixstate code loaded) spawning the same number of trivial
@@ -70,23 +38,6 @@ async function floor(n: number, j: number, dir: string): Promise<number> {
   return (
     await timed(process.execPath, ["-e", FLOOR_SCRIPT, String(n), String(j), dir], process.env)
   ).ms;
-}
-
-function nixEnv(root: string): NodeJS.ProcessEnv {
-  const conf = join(root, "conf");
-  mkdirSync(conf, { recursive: true });
-  writeFileSync(join(conf, "nix.conf"), "substituters =\nsandbox = false\nbuild-users-group =\n");
-  mkdirSync(join(root, "tmp"), { recursive: true });
-  return {
-    ...process.env,
-    NIX_REMOTE: "local",
-    NIX_STORE_DIR: join(root, "store"),
-    NIX_STATE_DIR: join(root, "var"),
-    NIX_LOG_DIR: join(root, "log"),
-    NIX_CONF_DIR: conf,
-    // Build directories in a fresh folder, as nixstate's are (a long-lived /tmp can be slow).
-    TMPDIR: join(root, "tmp"),
-  };
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;

@@ -1,8 +1,12 @@
 // `npm run bench -- <name> [options]`: one benchmark per module in this folder.
 import { benchDag } from "./dag.ts";
+import { benchRemote } from "./remote.ts";
 
 const [name, ...rest] = process.argv.slice(2);
-const benches: Record<string, (argv: string[]) => Promise<void>> = { dag: benchDag };
+const benches: Record<string, (argv: string[]) => Promise<void>> = {
+  dag: benchDag,
+  remote: benchRemote,
+};
 const bench = benches[name ?? ""];
 if (!bench) {
   console.error(`usage: npm run bench -- <${Object.keys(benches).join("|")}> [options]`);

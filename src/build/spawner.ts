@@ -4,8 +4,9 @@
 // is started on first use; replies give each builder's pid and exit status.
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { constants } from "node:os";
+import { join } from "node:path";
 import { createInterface } from "node:readline";
-import { fileURLToPath } from "node:url";
+import { packageRoot, runningFromSources } from "./package-files.ts";
 import { PERL_SPAWNER } from "./spawner-perl.ts";
 import type { SpawnReply, SpawnRequest } from "./spawner-process.ts";
 
@@ -39,10 +40,14 @@ interface SpawnerKind {
 }
 
 function nodeSpawner(): SpawnerKind {
-  const self = fileURLToPath(import.meta.url);
-  const script = self.replace(/spawner\.(ts|js)$/, "spawner-process.$1");
-  // From the TypeScript sources (development, tests) the child needs tsx to load them.
-  const args = script.endsWith(".ts")
+  // From the TypeScript sources (development, tests) the child needs tsx to load them; a build
+  // (tsc's files or the bundle) uses tsc's spawner-process.js.
+  const fromSources = runningFromSources();
+  const script = join(
+    packageRoot(),
+    fromSources ? "src/build/spawner-process.ts" : "dist/build/spawner-process.js",
+  );
+  const args = fromSources
     ? ["--import", import.meta.resolve("tsx/esm"), script, "--serve-spawns"]
     : [script, "--serve-spawns"];
   return {

@@ -14,13 +14,25 @@ import type { BuildHooks } from "../build/worker-effects.ts";
 import type { LocalStore } from "../store/local-store.ts";
 import { chooseMachine } from "./choose-machine.ts";
 import type { Machine } from "./machines-file.ts";
-import { buildRemotely, MachineUnreachableError } from "./remote-build.ts";
+import {
+  buildRemotely,
+  closeMachineSession,
+  type MachineSession,
+  MachineUnreachableError,
+  openMachineSession,
+} from "./remote-build.ts";
 
 export interface RemoteBuildSettings {
   /** The build machines (`--builders`). */
   machines: Machine[];
   /** Builds at once on this machine (`--max-jobs`); remote builds do not count against it. */
   maxJobs: number;
+}
+
+function interrupted(input: RunBuildInput): BuildAttempt {
+  const now = Math.floor(Date.now() / 1000);
+  const message = `build of '${input.drvPath}' was interrupted`;
+  return { kind: "error", message, startTime: now, stopTime: now };
 }
 
 export class RemoteBuildEffects extends LocalBuildEffects {
@@ -30,6 +42,9 @@ export class RemoteBuildEffects extends LocalBuildEffects {
   private readonly loads: number[] = [];
   /** Machines that could not be reached: not tried again in this run (as Nix's hook). */
   private readonly down = new Set<number>();
+  /** Open sessions per machine, between builds. */
+  private readonly idle: MachineSession[][] = [];
+  private closing = false;
   private localJobs = 0;
   /** Goals waiting for a machine or a local slot to free up. */
   private waiters: (() => void)[] = [];
@@ -66,6 +81,7 @@ export class RemoteBuildEffects extends LocalBuildEffects {
           return await this.buildOn(choice.index, input, signal, hooks);
         } catch (error) {
           if (!(error instanceof MachineUnreachableError)) throw error;
+          if (signal.aborted) return interrupted(input);
           // As Nix: say so, leave the machine out from now on, and choose again.
           this.onNote(`error: ${error.message}`);
           this.down.add(choice.index);
@@ -76,11 +92,7 @@ export class RemoteBuildEffects extends LocalBuildEffects {
       if (!local && choice.kind === "unsuitable") return super.runBuild(input, signal, hooks);
       if (local && this.localJobs < this.maxLocalJobs) return this.buildHere(input, signal, hooks);
       // Postpone (Nix's "# postpone"): wait for a machine or a local slot.
-      if (!(await this.waitForChange(signal))) {
-        const now = Math.floor(Date.now() / 1000);
-        const message = `build of '${input.drvPath}' was interrupted`;
-        return { kind: "error", message, startTime: now, stopTime: now };
-      }
+      if (!(await this.waitForChange(signal))) return interrupted(input);
     }
   }
 
@@ -115,28 +127,47 @@ export class RemoteBuildEffects extends LocalBuildEffects {
     const log = logPaths(this.store.layout.logDir, input.drvPath);
     mkdirSync(log.dir, { recursive: true });
     const fd = openSync(log.raw, "w");
+    let session: MachineSession | undefined;
     try {
+      session =
+        this.idle[index]?.pop() ?? (await openMachineSession(this.store, this.machines[index]!));
+      session.logTo = (chunk) => writeSync(fd, chunk);
       const s = this.settings;
-      return await buildRemotely(
-        this.store,
-        this.machines[index]!,
-        input,
-        {
-          maxSilentTime: s.maxSilentTime,
-          buildTimeout: s.buildTimeout,
-          maxLogSize: s.maxLogSize,
-          onStderr: (chunk) => writeSync(fd, chunk),
-        },
-        signal,
-        hooks,
-      );
+      const settings = {
+        maxSilentTime: s.maxSilentTime,
+        buildTimeout: s.buildTimeout,
+        maxLogSize: s.maxLogSize,
+      };
+      const r = await buildRemotely(this.store, session, input, settings, signal, hooks);
+      session.logTo = undefined;
+      if (r.reusable && !this.closing) {
+        const idle = this.idle[index] ?? [];
+        idle.push(session);
+        this.idle[index] = idle;
+        session = undefined;
+      }
+      return r.attempt;
     } finally {
+      if (session) {
+        session.logTo = undefined;
+        this.inBackground(closeMachineSession(session));
+      }
       closeSync(fd);
       // An empty log is removed rather than compressed.
       this.inBackground(compressLog(log.raw, log.compressed).catch(() => {}));
       this.loads[index] = (this.loads[index] ?? 1) - 1;
       this.wakeAll();
     }
+  }
+
+  /** Close the sessions kept open for the next builds, then wait for the clean-ups. */
+  override async drain(): Promise<void> {
+    this.closing = true;
+    for (const sessions of this.idle) {
+      for (const session of sessions ?? []) this.inBackground(closeMachineSession(session));
+    }
+    this.idle.length = 0;
+    await super.drain();
   }
 
   /** Resolves true when a build ends somewhere, false when `signal` aborts first. */

@@ -18,10 +18,17 @@ export interface RemoteBuildSettings {
   maxSilentTime: number;
   buildTimeout: number;
   maxLogSize: number;
-  /** Environment of ssh (its PATH finds it); default this process's. */
-  env?: NodeJS.ProcessEnv;
-  /** Each chunk of the remote's stderr (its build log) as it arrives. */
-  onStderr?: (chunk: Buffer) => void;
+}
+
+/**
+ * An open serve session with a machine, used for one build after another (Nix 2.8's hook opens
+ * one per build; the protocol allows many commands a session, which saves the remote program's
+ * start each time). Its stderr goes to `logTo`, the log of the build it is running.
+ */
+export interface MachineSession {
+  readonly machine: Machine;
+  readonly serve: ServeProcess;
+  logTo: ((chunk: Buffer) => void) | undefined;
 }
 
 const ANSI_ESCAPE = /\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07]*\x07/g;
@@ -64,41 +71,61 @@ export class MachineUnreachableError extends Error {
 }
 
 /**
- * Build `input` on `machine`. Throws MachineUnreachableError when the session cannot be opened;
- * any later failure of the machine or the connection becomes a BuildAttempt (MiscFailure naming
- * the machine), with nothing registered locally.
+ * Open a session with `machine` (ssh found on the PATH of `env`). Throws MachineUnreachableError
+ * when it cannot be opened: nothing was sent, the build can go elsewhere.
+ */
+export async function openMachineSession(
+  store: LocalStore,
+  machine: Machine,
+  env?: NodeJS.ProcessEnv,
+): Promise<MachineSession> {
+  let session: MachineSession | undefined;
+  try {
+    const serve = await startSshServe(uriWithKey(machine), {
+      storeDir: store.storeDir,
+      ...(env ? { env } : {}),
+      onStderr: (chunk) => session?.logTo?.(chunk),
+    });
+    session = { machine, serve, logTo: undefined };
+    return session;
+  } catch (error) {
+    throw new MachineUnreachableError(
+      machineName(machine),
+      stripAnsi(error instanceof Error ? error.message : String(error)),
+    );
+  }
+}
+
+/** End a session; a dead or hung one must not keep anyone waiting. */
+export async function closeMachineSession(session: MachineSession): Promise<void> {
+  const { serve } = session;
+  const killer = setTimeout(() => serve.child.kill("SIGKILL"), 5000);
+  await serve.close().catch(() => serve.child.kill("SIGKILL"));
+  clearTimeout(killer);
+}
+
+/**
+ * Build `input` over `session`: copy the missing input closure there, BuildDerivation, copy the
+ * outputs back. The machine's or the connection's failures become a BuildAttempt (MiscFailure
+ * naming the machine) with nothing registered locally, and the session is then not `reusable`.
  */
 export async function buildRemotely(
   store: LocalStore,
-  machine: Machine,
+  session: MachineSession,
   input: RunBuildInput,
   settings: RemoteBuildSettings,
   signal: AbortSignal,
   hooks?: BuildHooks,
-): Promise<BuildAttempt> {
+): Promise<{ attempt: BuildAttempt; reusable: boolean }> {
   const { drvPath, drv } = input;
   const startTime = Math.floor(Date.now() / 1000);
   const stamp = () => ({ startTime, stopTime: Math.floor(Date.now() / 1000) });
-  const where = machineName(machine);
-  let serve: ServeProcess | undefined;
-  const onAbort = () => serve?.child.kill("SIGTERM");
+  const where = machineName(session.machine);
+  const { serve } = session;
+  const onAbort = () => serve.child.kill("SIGTERM");
   signal.addEventListener("abort", onAbort, { once: true });
   try {
     if (signal.aborted) throw signal.reason;
-    try {
-      serve = await startSshServe(uriWithKey(machine), {
-        storeDir: store.storeDir,
-        ...(settings.env ? { env: settings.env } : {}),
-        ...(settings.onStderr ? { onStderr: settings.onStderr } : {}),
-      });
-    } catch (error) {
-      if (signal.aborted) throw error;
-      throw new MachineUnreachableError(
-        where,
-        stripAnsi(error instanceof Error ? error.message : String(error)),
-      );
-    }
-    if (signal.aborted) onAbort();
     await copyClosureToServe(store, serve.client, input.inputPaths);
     // As Nix 2.8's hook: inputDrvs go, the input closure becomes inputSrcs (all valid remotely).
     const basic: BasicDerivation = {
@@ -119,11 +146,10 @@ export async function buildRemotely(
     const result = await serve.client.buildDerivation(drvPath, basic, options);
     hooks?.builderExited();
     if (!isSuccess(result.status)) {
+      const message = `build of '${drvPath}' on '${where}' failed: ${stripAnsi(result.errorMsg)}`;
       return {
-        kind: "remoteFailed",
-        status: result.status,
-        message: `build of '${drvPath}' on '${where}' failed: ${stripAnsi(result.errorMsg)}`,
-        ...stamp(),
+        attempt: { kind: "remoteFailed", status: result.status, message, ...stamp() },
+        reusable: true,
       };
     }
     const missing = input.outputs.filter((o) => !store.isValidPath(o.path)).map((o) => o.path);
@@ -139,25 +165,14 @@ export async function buildRemotely(
     const builtOutputs = Object.fromEntries(
       input.outputs.filter((o) => o.wanted).map((o) => [o.name, { id: o.id, outPath: o.path }]),
     );
-    return { kind: "success", builtOutputs, ...stamp() };
+    return { attempt: { kind: "success", builtOutputs, ...stamp() }, reusable: true };
   } catch (error) {
-    if (error instanceof MachineUnreachableError) throw error;
     const why = signal.aborted
       ? "interrupted"
       : stripAnsi(error instanceof Error ? error.message : String(error));
-    return {
-      kind: "error",
-      message: `build of '${drvPath}' on '${where}' failed: ${why}`,
-      ...stamp(),
-    };
+    const message = `build of '${drvPath}' on '${where}' failed: ${why}`;
+    return { attempt: { kind: "error", message, ...stamp() }, reusable: false };
   } finally {
     signal.removeEventListener("abort", onAbort);
-    if (serve) {
-      const s = serve;
-      // A dead or hung session must not keep the build waiting.
-      const killer = setTimeout(() => s.child.kill("SIGKILL"), 5000);
-      await s.close().catch(() => s.child.kill("SIGKILL"));
-      clearTimeout(killer);
-    }
   }
 }

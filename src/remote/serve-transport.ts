@@ -10,11 +10,9 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { nixstateBin } from "../build/package-files.ts";
 import type { StoreDir } from "../store-path/store-path.ts";
 import { ServeClient, type ServeClientOptions } from "./serve-client.ts";
-
-/** Where `bin/nixstate.js` is, from this source file (src/remote/) or its build (dist/remote/). */
-const NIXSTATE_BIN = fileURLToPath(new URL("../../bin/nixstate.js", import.meta.url));
 
 /** How much of the server's stderr is kept for error messages. */
 const STDERR_TAIL_BYTES = 16 * 1024;
@@ -126,7 +124,7 @@ export function nixstateServeCommand(
 ): string[] {
   return [
     process.execPath,
-    NIXSTATE_BIN,
+    nixstateBin(),
     "serve",
     ...(options.write === false ? [] : ["--write"]),
     ...(options.nix28Compat ? ["--nix28-compat"] : []),

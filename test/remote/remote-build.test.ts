@@ -50,7 +50,7 @@ function setup(machine: { systems?: string; jobs?: number; features?: string } =
   const [node, bin] = nixstateServeCommand();
   writeFileSync(
     wrapper,
-    `#!/bin/sh\necho $$ > ${pidFile}\nexec setsid ${node} ${bin} --state-dir ${serverState} ${machine.features ? `--system-features '${machine.features}' ` : ""}"$@"\n`,
+    `#!/bin/sh\necho $$ > ${pidFile}\necho $$ >> ${join(dir, "starts")}\nexec setsid ${node} ${bin} --state-dir ${serverState} ${machine.features ? `--system-features '${machine.features}' ` : ""}"$@"\n`,
   );
   chmodSync(wrapper, 0o755);
   return {
@@ -159,6 +159,8 @@ describe.runIf(existsSync(SSH_STAND_IN))("remote builds through --builders", () 
       expect(local.queryReferences(bOut)).toEqual([aOut]);
       expect(readFileSync(join(local.toRealPath(bOut), "dep"), "utf8").trim()).toBe(aOut);
       // The machine's stderr is the derivation's build log here, as Nix's hook keeps it.
+      // Both builds went over one session: the machine's serve program started once.
+      expect(readFileSync(join(s.dir, "starts"), "utf8").trim().split("\n")).toHaveLength(1);
       const log = runCli(["log", bDrv!, ...storeFlags(s)]);
       expect(log.status).toBe(0);
       expect(log.stdout.toString()).toContain("building b remotely");

@@ -1,0 +1,134 @@
+// `npm run bench -- remote [--n 100] [--rounds 3]`: the benchmark DAG built entirely on a build
+// machine (`-j0 --builders`, 2 jobs there) reached through the ssh stand-in, for each client
+// (nixstate build, real Nix's nix-store --realise and its build hook) and each machine
+// (nixstate serve, real nix-store --serve), fresh stores every round. Prints medians and ratios
+// against Nix → Nix, and the same DAG built locally by nixstate (-j2) as the no-network floor.
+import { spawnSync } from "node:child_process";
+import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { nixSystem } from "../../src/build/local-build-effects.ts";
+import { deleteTree } from "../../src/store/canonical-tree.ts";
+import { LocalStore } from "../../src/store/local-store.ts";
+import { nixEnv, type Run, timed } from "./bench-process.ts";
+import { dagNixExpr, dagNodes } from "./dag-graph.ts";
+import { writeDag } from "./nixstate-dag.ts";
+
+const repo = resolve(fileURLToPath(import.meta.url), "../../..");
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+type Client = "nixstate" | "nix";
+type Machine = "nixstate" | "nix";
+
+export async function benchRemote(argv: string[]): Promise<void> {
+  const arg = (name: string, def: string) => {
+    const i = argv.indexOf(name);
+    return i >= 0 ? argv[i + 1]! : def;
+  };
+  const n = Number(arg("--n", "100"));
+  const rounds = Number(arg("--rounds", "3"));
+  if (spawnSync("sh", ["-c", "command -v nix-store"]).status !== 0) {
+    console.error("remote benchmark: needs real Nix (apt-get install -y nix-bin)");
+    process.exit(1);
+  }
+  const root = mkdtempSync(join(tmpdir(), "nixstate-bench-remote-"));
+  chmodSync(root, 0o755);
+  const storeDir = join(root, "store");
+  const shim = join(root, "shim");
+  mkdirSync(shim);
+  copyFileSync(join(repo, "test/fixtures/ssh-stand-in"), join(shim, "ssh"));
+  const system = nixSystem();
+  const path = `${shim}:${process.env.PATH}`;
+  console.log(
+    `remote benchmark: N=${n}, ${rounds} rounds, machine with 2 jobs via the ssh stand-in`,
+  );
+
+  /** A fresh machine: its serve program, on its own state, at the shared logical store. */
+  const machine = (kind: Machine, salt: string): string => {
+    const program = join(root, `machine-${kind}-${salt}`);
+    const state = join(root, `machine-state-${salt}`);
+    const body =
+      kind === "nixstate"
+        ? `exec '${process.execPath}' '${repo}/bin/nixstate.js' "$@" --state-dir '${state}' --store-dir '${storeDir}'`
+        : `export NIX_REMOTE=local NIX_STORE_DIR='${storeDir}' NIX_STATE_DIR='${state}' NIX_LOG_DIR='${state}/log' NIX_CONF_DIR='${root}/nix/conf'\nexec nix-store "$@"`;
+    writeFileSync(program, `#!/bin/sh\n${body}\n`);
+    chmodSync(program, 0o755);
+    return `ssh://buildbox?remote-program=${program} ${system} - 2`;
+  };
+
+  const nixBase = { ...nixEnv(join(root, "nix")), NIX_STORE_DIR: storeDir, PATH: path };
+  const build = async (client: Client, on: Machine, salt: string): Promise<Run> => {
+    const builders = machine(on, salt);
+    if (client === "nix") {
+      // Nix's own files in a chroot store; only the machine builds.
+      const store = `local?root=${join(root, `nix-client-${salt}`)}`;
+      const expr = join(root, `${salt}.nix`);
+      writeFileSync(expr, dagNixExpr(dagNodes(n, salt)));
+      const drvs = spawnSync("nix-instantiate", ["--store", store, expr], {
+        env: nixBase,
+        encoding: "utf8",
+        maxBuffer: 1 << 30,
+      })
+        .stdout.trim()
+        .split("\n");
+      const args = ["--store", store, "--realise", "-j0", "--builders", builders, ...drvs];
+      return timed("nix-store", args, nixBase);
+    }
+    const stateDir = join(root, `client-${salt}`);
+    const storeRoot = join(root, `client-root-${salt}`);
+    const store = LocalStore.open({ stateDir, storeDir, storeRoot });
+    const drvs = writeDag(store, n, salt, system);
+    store.close();
+    const flags = ["--state-dir", stateDir, "--store-dir", storeDir, "--store-root", storeRoot];
+    return timed(
+      process.execPath,
+      [join(repo, "bin/nixstate.js"), "build", "-j0", "--builders", builders, ...flags, ...drvs],
+      { ...process.env, PATH: path },
+    );
+  };
+
+  const pairs: [Client, Machine][] = [
+    ["nix", "nix"],
+    ["nixstate", "nix"],
+    ["nix", "nixstate"],
+    ["nixstate", "nixstate"],
+  ];
+  const times = new Map<string, number[]>(pairs.map(([c, m]) => [`${c}→${m}`, []]));
+  const local: number[] = [];
+  let failed = false;
+  try {
+    for (let r = 0; r < rounds; r++) {
+      for (const [c, m] of pairs) {
+        const run = await build(c, m, `${c}${m}r${r}t${Date.now()}`);
+        failed ||= !run.ok;
+        times.get(`${c}→${m}`)!.push(run.ms);
+      }
+      const stateDir = join(root, `local-${r}`);
+      const store = LocalStore.open({ stateDir });
+      const drvs = writeDag(store, n, `localr${r}t${Date.now()}`, system);
+      store.close();
+      const run = await timed(
+        process.execPath,
+        [join(repo, "bin/nixstate.js"), "build", "-j2", "--state-dir", stateDir, ...drvs],
+        process.env,
+      );
+      failed ||= !run.ok;
+      local.push(run.ms);
+    }
+    const reference = median(times.get("nix→nix")!);
+    for (const [key, ms] of times) {
+      const m = median(ms);
+      console.log(
+        `client→machine ${key.padEnd(18)} ${(m / 1000).toFixed(2)} s (${(m / n).toFixed(1)} ms/drv) | ÷ nix→nix ${(m / reference).toFixed(2)} | rounds ${ms.map((x) => (x / 1000).toFixed(2)).join(" ")}`,
+      );
+    }
+    const l = median(local);
+    console.log(
+      `nixstate local -j2 (no machine)  ${(l / 1000).toFixed(2)} s (${(l / n).toFixed(1)} ms/drv)`,
+    );
+    if (failed) console.log("  (some runs failed: see above)");
+  } finally {
+    deleteTree(root);
+  }
+}
