@@ -22,7 +22,7 @@ import {
   openMachineSession,
 } from "./remote-build.ts";
 
-export interface RemoteBuildSettings {
+export interface BuildMachinesSettings {
   /** The build machines (`--builders`). */
   machines: Machine[];
   /** Builds at once on this machine (`--max-jobs`); remote builds do not count against it. */
@@ -51,7 +51,7 @@ export class RemoteBuildEffects extends LocalBuildEffects {
 
   constructor(
     store: LocalStore,
-    remote: RemoteBuildSettings,
+    remote: BuildMachinesSettings,
     settings: Partial<LocalBuildSettings> = {},
     substituters: readonly Substituter[] = [],
   ) {
