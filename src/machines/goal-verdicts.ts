@@ -9,7 +9,7 @@ import {
   type BuiltOutput,
   buildResult,
 } from "../protocol/build-result.ts";
-import { Bold, hintfmt, type NixHint, preformatted, Uncoloured } from "../protocol/nix-hint.ts";
+import { Bold, goalErrorText, hintfmt, type NixHint, Uncoloured } from "../protocol/nix-hint.ts";
 import type { GoalFlags, GoalOutcome } from "./goal-types.ts";
 
 export const NO_FLAGS: GoalFlags = {
@@ -28,7 +28,7 @@ export function outcome(
   const message =
     typeof error === "string"
       ? { errorMsg: error }
-      : { errorMsg: error.plain, errorMsgAnsi: error.ansi };
+      : { errorMsg: error.plain, errorMsgAnsi: goalErrorText(error) };
   return {
     result: buildResult(status, { ...message, ...extra }),
     flags: {
@@ -73,12 +73,11 @@ export function verdictOfAttempt(
     case "builderFailed": {
       const how = new Uncoloured(attempt.how);
       const tail = attempt.logTail;
-      // As Nix: formatted first (only the path coloured), then thrown as one string.
-      const msg = preformatted(
+      // As Nix: formatted first (only the path coloured, the log tail plain).
+      const msg =
         tail.length > 0
           ? hintfmt`builder for '${drvPath}' ${how};\nlast ${new Uncoloured(String(tail.length))} log lines:\n${new Uncoloured(tail.map((l) => `> ${l}\n`).join(""))}For full logs, run '${new Bold(`nixstate log ${drvPath}`)}'.`
-          : hintfmt`builder for '${drvPath}' ${how}`,
-      );
+          : hintfmt`builder for '${drvPath}' ${how}`;
       return outcome(isFixedOutput(drv) ? "TransientFailure" : "PermanentFailure", msg, {
         ...times,
         timesBuilt: 1,

@@ -1,12 +1,14 @@
 // Nix 2.8 renders error messages with boost::format through `hintfmt`, which wraps every
 // argument in ANSI magenta bold (fmt.hh's yellowtxt); a message formatted beforehand and thrown
-// as one string is wrapped in `normaltxt`, so it starts with ANSI normal. Those bytes travel in
-// BuildResult.errorMsg, so a server that wants Nix's replies byte for byte needs them, while our
-// own terminal output stays plain. A NixHint carries both renderings.
+// as one string keeps its own colours. Where the message lands adds more: a goal's error in a
+// BuildResult starts with ANSI normal, a thrown error's text with a red "error:". Those bytes
+// travel in serve replies, so a server that wants Nix's replies byte for byte needs them, while
+// our own terminal output stays plain. A NixHint carries both renderings.
 
 const ANSI_WARNING = "\x1b[35;1m";
 const ANSI_NORMAL = "\x1b[0m";
 const ANSI_BOLD = "\x1b[1m";
+const ANSI_RED = "\x1b[31;1m";
 
 export interface NixHint {
   plain: string;
@@ -48,12 +50,35 @@ export function hintfmt(strings: TemplateStringsArray, ...args: HintArg[]): NixH
   return { plain, ansi };
 }
 
-/** Nix's `Error(std::string)`: a message formatted beforehand, rendered after ANSI normal. */
-export function preformatted(hint: NixHint): NixHint {
-  return { plain: hint.plain, ansi: `${ANSI_NORMAL}${hint.ansi}` };
+/**
+ * A goal's error as DerivationGoal::done puts it in BuildResult.errorMsg
+ * (`fmt("%s", normaltxt(msg))`): after ANSI normal.
+ */
+export function goalErrorText(hint: NixHint): string {
+  return `${ANSI_NORMAL}${hint.ansi}`;
 }
 
-/** A message Nix builds from plain text only. */
-export function plainHint(text: string): NixHint {
-  return preformatted({ plain: text, ansi: text });
+const ERROR_PREFIX = `${ANSI_RED}error:${ANSI_NORMAL} `;
+
+/** An error's msg() (showErrorInfo), as a thrown error reaches the wire: red "error:" first. */
+export function thrownErrorText(hint: NixHint): string {
+  return `${ERROR_PREFIX}${hint.ansi}`;
+}
+
+/**
+ * The text of a failed goal's error when it is rethrown (BuildPaths' reply): its msg(). From
+ * what a BuildResult carries: the goal's text loses its ANSI normal, a thrown one stays.
+ */
+export function rethrownErrorText(result: { errorMsg: string; errorMsgAnsi?: string }): string {
+  const text = result.errorMsgAnsi;
+  if (text === undefined) return `${ERROR_PREFIX}${result.errorMsg}`;
+  if (text.startsWith(ERROR_PREFIX)) return text;
+  return `${ERROR_PREFIX}${text.startsWith(ANSI_NORMAL) ? text.slice(ANSI_NORMAL.length) : text}`;
+}
+
+const ANSI_ESCAPE = /\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07]*\x07/g;
+
+/** A message without its colours (a remote's error shown inside one of ours). */
+export function stripAnsi(s: string): string {
+  return s.replace(ANSI_ESCAPE, "");
 }

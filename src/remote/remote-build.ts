@@ -5,6 +5,7 @@ import type { BuildAttempt, RunBuildInput } from "../build/build-attempt.ts";
 import type { BuildHooks } from "../build/worker-effects.ts";
 import type { BasicDerivation } from "../derivation/derivation.ts";
 import { isSuccess } from "../protocol/build-result.ts";
+import { stripAnsi } from "../protocol/nix-hint.ts";
 import {
   type BuildOptions,
   NIX_2_8_DEFAULT_BUILD_OPTIONS,
@@ -29,13 +30,6 @@ export interface MachineSession {
   readonly machine: Machine;
   readonly serve: ServeProcess;
   logTo: ((chunk: Buffer) => void) | undefined;
-}
-
-const ANSI_ESCAPE = /\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07]*\x07/g;
-
-/** Remote error messages are shown in our own error; their colours would leak into it. */
-export function stripAnsi(s: string): string {
-  return s.replace(ANSI_ESCAPE, "");
 }
 
 /** The machine as messages name it: its store URI without the query (remote-program…). */

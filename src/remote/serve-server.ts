@@ -12,6 +12,7 @@ import { writeChunks } from "../io/writable-sink.ts";
 import { Worker } from "../machines/worker.ts";
 import { dumpNar } from "../nar/nar-dump.ts";
 import { type BuildResult, isSuccess } from "../protocol/build-result.ts";
+import { hintfmt, rethrownErrorText, thrownErrorText } from "../protocol/nix-hint.ts";
 import type { BuildOptions } from "../protocol/serve/build-options.ts";
 import {
   readClientMagic,
@@ -202,11 +203,15 @@ class ServeSession {
           const results = await worker.buildPaths(targets);
           const failed = targets.filter((_, i) => !isSuccess(results[i]!.status));
           if (failed.length === 0) return writeBuildPathsReply(e, { status: 0 });
+          // Nix rethrows a single failure's error, else one naming every failed path; the
+          // reply is the error's text, "error:" and colours included.
           const errorMsg =
             failed.length === 1
-              ? (results.find((r) => !isSuccess(r.status)) as BuildResult).errorMsg
-              : `build of ${failed.map((t) => `'${"drvPath" in t ? t.drvPath : t.path}'`).join(", ")} failed`;
-          writeBuildPathsReply(e, { status: worker.exitStatus(), errorMsg: `error: ${errorMsg}` });
+              ? rethrownErrorText(results.find((r) => !isSuccess(r.status)) as BuildResult)
+              : thrownErrorText(
+                  hintfmt`build of ${failed.map((t) => `'${"drvPath" in t ? t.drvPath : t.path}'`).join(", ")} failed`,
+                );
+          writeBuildPathsReply(e, { status: worker.exitStatus(), errorMsg });
         });
         break;
       }

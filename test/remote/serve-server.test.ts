@@ -303,7 +303,7 @@ describe("serve server: builds", () => {
     c.send({ command: "BuildDerivation", drvPath: b.drvPath, drv: b.drv, options });
     const r = await readBuildResult(c.d, 0x207);
     expect(r.status).toBe("PermanentFailure");
-    // Nix 2.8's bytes: a preformatted message (ANSI normal first) with the path in magenta.
+    // Nix 2.8's bytes: a goal's error after ANSI normal, the path in magenta bold.
     expect(r.errorMsg).toBe(
       `\x1b[0mbuilder for '\x1b[35;1m${b.drvPath}\x1b[0m' failed with exit code 3`,
     );
@@ -325,7 +325,7 @@ describe("serve server: builds", () => {
     const r = await readBuildResult(c.d, 0x207);
     expect(r.status).toBe("MiscFailure");
     expect(r.errorMsg).toBe(
-      `dependency '\x1b[35;1m${missing}\x1b[0m' of '\x1b[35;1m${b.drvPath}\x1b[0m' does not exist, and substitution is disabled`,
+      `\x1b[31;1merror:\x1b[0m dependency '\x1b[35;1m${missing}\x1b[0m' of '\x1b[35;1m${b.drvPath}\x1b[0m' does not exist, and substitution is disabled`,
     );
     await c.close();
   });
@@ -340,7 +340,8 @@ describe("serve server: builds", () => {
     c.send({ command: "BuildPaths", paths: [{ path: bad.drvPath, outputs: [] }], options });
     expect(await readBuildPathsReply(c.d)).toEqual({
       status: 100,
-      errorMsg: `error: builder for '${bad.drvPath}' failed with exit code 3`,
+      // As recorded from Nix 2.8 (build-paths-0x207): the rethrown error's text, colours included.
+      errorMsg: `\x1b[31;1merror:\x1b[0m builder for '\x1b[35;1m${bad.drvPath}\x1b[0m' failed with exit code 3`,
     });
     await c.close();
   });
@@ -523,6 +524,30 @@ describe("serve server: replaying sessions recorded with Nix 2.8 as the server",
       const expected = readFileSync(join(sessions, `${name}.to-client.bin`));
       expect(got.toString("hex")).toBe(expected.toString("hex"));
     },
+  );
+
+  it.runIf(sandboxAvailable())(
+    "answers the failing, silent, slow and missing-input sessions byte for byte, times aside",
+    async () => {
+      const store = stores.open({ storeDir: "/nix/store", storeRoot: stores.freshDir("root") });
+      // After the greeting: status, errorMsg (length, padded text), timesBuilt, isNonDeterministic,
+      // then startTime and stopTime, which are clocks.
+      const maskTimes = (b: Buffer) => {
+        const times = 32 + Math.ceil(Number(b.readBigUInt64LE(24)) / 8) * 8 + 16;
+        return Buffer.concat([b.subarray(0, times), Buffer.alloc(16), b.subarray(times + 16)]);
+      };
+      for (const name of [
+        "build-derivation-fail-0x207",
+        "build-derivation-missing-input-0x207",
+        "build-derivation-silent-0x207",
+        "build-derivation-slow-0x207",
+      ]) {
+        const got = await replay(store, name, { sandbox: true, system: "x86_64-linux" });
+        const expected = readFileSync(join(sessions, `${name}.to-client.bin`));
+        expect(maskTimes(got).toString("hex"), name).toBe(maskTimes(expected).toString("hex"));
+      }
+    },
+    30_000,
   );
 
   it.runIf(sandboxAvailable())(
