@@ -1,6 +1,7 @@
 // Building one derivation on a remote machine, as Nix 2.8's build hook does
-// (src/build-remote/build-remote.cc): start the machine's serve program, copy the input closure
-// there, BuildDerivation with the derivation as a BasicDerivation, copy the outputs back.
+// (src/build-remote/build-remote.cc): over a session with the machine's serve program, copy the
+// input closure there, BuildDerivation with the derivation as a BasicDerivation, copy the
+// outputs back. Sessions outlive a build (RemoteBuildEffects keeps them for the next).
 import type { BuildAttempt, RunBuildInput } from "../build/build-attempt.ts";
 import type { BuildHooks } from "../build/worker-effects.ts";
 import type { BasicDerivation } from "../derivation/derivation.ts";
