@@ -5,7 +5,6 @@
 
 import type { Writable } from "node:stream";
 import type { BuildTarget } from "../build/build-attempt.ts";
-import { readBuildLog } from "../build/build-log.ts";
 import { LocalBuildEffects, type LocalBuildSettings } from "../build/local-build-effects.ts";
 import { ByteReader, type ByteSource } from "../io/byte-reader.ts";
 import { writeChunks } from "../io/writable-sink.ts";
@@ -39,6 +38,7 @@ import { WireEncoder } from "../protocol/wire/wire-encoder.ts";
 import { sizedNarChunks } from "../protocol/wire/wire-nar.ts";
 import type { LocalStore } from "../store/local-store.ts";
 import { NarHashMismatchError } from "../store/store-errors.ts";
+import { BuildLogRelay } from "./build-log-relay.ts";
 import { ServeError } from "./serve-error.ts";
 
 export interface ServeServerOptions {
@@ -264,14 +264,15 @@ class ServeSession {
     });
     effects.onNote = (msg) => this.#log(`${msg}\n`);
     const worker = new Worker(effects, { useSubstitutes: false, keepGoing: false });
-    const built: string[] = [];
+    const logs = new BuildLogRelay(this.#store.layout.logDir, (bytes) => this.#log(bytes));
     const keyOf = new Map<number, string>();
     worker.subscribe((ev) => {
       if (ev.type === "goal.created") keyOf.set(ev.goalId, ev.key);
-      else if (ev.type === "goal.state" && ev.state === "buildDone") {
-        const key = keyOf.get(ev.goalId);
-        if (key) built.push(key);
-      }
+      const key = keyOf.get("goalId" in ev ? ev.goalId : -1);
+      if (key === undefined) return;
+      // In buildDone the builder runs; its log is followed until the goal ends.
+      if (ev.type === "goal.state" && ev.state === "buildDone") logs.started(key);
+      else if (ev.type === "goal.done") logs.finished(key);
     });
     this.#peek = this.#d.atEnd();
     let hungUp = false;
@@ -284,11 +285,7 @@ class ServeSession {
       await body(worker);
     } finally {
       await effects.drain();
-    }
-    // Nix streams the log live; ours is relayed once each build is over.
-    for (const drvPath of built) {
-      const log = readBuildLog(this.#store.layout.logDir, drvPath);
-      if (log && log.length > 0) this.#log(log);
+      await logs.flush();
     }
     if (hungUp) {
       await watch;

@@ -283,6 +283,28 @@ describe("serve server: builds", () => {
     await c.close();
   });
 
+  it("streams the build log to stderr while the builder runs, each byte once", async () => {
+    const store = stores.open();
+    const b = basicDrv(store, "live", "echo first; /bin/sleep 1; echo second; echo > $out");
+    const c = await connect(store);
+    c.send({ command: "BuildDerivation", drvPath: b.drvPath, drv: b.drv, options });
+    let replied = false;
+    const reply = readBuildResult(c.d, 0x207).then((r) => {
+      replied = true;
+      return r;
+    });
+    const deadline = Date.now() + 10_000;
+    while (!c.stderr.join("").includes("first") && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 20));
+    expect(c.stderr.join("")).toContain("first");
+    // The first line came while the builder was still sleeping: before the reply.
+    expect(replied).toBe(false);
+    expect(c.stderr.join("")).not.toContain("second");
+    expect((await reply).status).toBe("Built");
+    await c.close();
+    expect(c.stderr.join("")).toBe("first\nsecond\n");
+  });
+
   it("answers AlreadyValid for outputs it has", async () => {
     const store = stores.open();
     const b = basicDrv(store, "twice", "echo hi > $out");
