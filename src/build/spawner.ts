@@ -2,7 +2,8 @@
 // busy main process is slow and grows with its heap). It is the Perl one in spawner-perl.ts when
 // perl is installed, else the Node one in spawner-process.ts. One spawner serves a whole run and
 // is started on first use; replies give each builder's pid and exit status.
-import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
+import { accessSync, constants as fsConstants, statSync } from "node:fs";
 import { constants } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
@@ -84,11 +85,25 @@ function perlSpawner(perl: string): SpawnerKind {
   };
 }
 
+/** An executable on PATH, found without starting a shell (every serve session looks once). */
+function findOnPath(name: string): string | undefined {
+  for (const dir of (process.env.PATH ?? "").split(":")) {
+    const candidate = join(dir || ".", name);
+    try {
+      accessSync(candidate, fsConstants.X_OK);
+      if (statSync(candidate).isFile()) return candidate;
+    } catch {
+      // not here
+    }
+  }
+  return undefined;
+}
+
 /** Perl when it is there (every Debian system has it), else a second Node process. */
 function chooseSpawner(prefer: "perl" | "node" | undefined): SpawnerKind {
   if ((prefer ?? process.env.NIXSTATE_SPAWNER) !== "node") {
-    const which = spawnSync("sh", ["-c", "command -v perl"], { encoding: "utf8" });
-    if (which.status === 0 && which.stdout.trim() !== "") return perlSpawner(which.stdout.trim());
+    const perl = findOnPath("perl");
+    if (perl) return perlSpawner(perl);
   }
   return nodeSpawner();
 }
