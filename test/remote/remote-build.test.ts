@@ -107,6 +107,27 @@ function openLocal(s: Setup): LocalStore {
   return LocalStore.open({ stateDir: s.localState, storeDir: s.storeDir, storeRoot: s.storeRoot });
 }
 
+/** A JSON derivation `name` whose output records where its builder ran (see whereBuilt). */
+function whereDrv(s: Setup, name: string): string {
+  return writeJson(s.dir, `${name}.json`, {
+    builder: "/bin/sh",
+    args: ["-c", "/bin/mkdir $out; pwd > $out/where"],
+    env: { name },
+  });
+}
+
+/** The working directory the builder of derivation `name` recorded in its output's `where`. */
+function whereBuilt(s: Setup, name: string): string {
+  const local = openLocal(s);
+  try {
+    const [drv] = local.queryAllValidPaths().filter((p) => p.endsWith(`-${name}.drv`));
+    const out = local.queryDerivationOutputs(drv!).get("out")!;
+    return readFileSync(join(local.toRealPath(out), "where"), "utf8").trim();
+  } finally {
+    local.close();
+  }
+}
+
 function writeJson(dir: string, name: string, value: unknown): string {
   const f = join(dir, name);
   writeFileSync(f, JSON.stringify(value));
@@ -221,11 +242,7 @@ describe.runIf(existsSync(SSH_STAND_IN))("remote builds through --builders", () 
     "builds here what no machine fits; with -j0 that is a clear error",
     async () => {
       const s = setup({ systems: "aarch64-linux" });
-      const target = writeJson(s.dir, "here.json", {
-        builder: "/bin/sh",
-        args: ["-c", "/bin/mkdir $out; pwd > $out/where"],
-        env: { name: "here" },
-      });
+      const target = whereDrv(s, "here");
       const refused = await build(s, target, ["-j0"]);
       expect(refused.code).toBe(1);
       expect(refused.stderr).toMatch(
@@ -234,15 +251,8 @@ describe.runIf(existsSync(SSH_STAND_IN))("remote builds through --builders", () 
       const r = await build(s, target, ["-j1", "--sandbox"]);
       expect(r.stderr).not.toMatch(/error/);
       expect(r.code).toBe(0);
-      const local = openLocal(s);
-      try {
-        const [drv] = local.queryAllValidPaths().filter((p) => p.endsWith("-here.drv"));
-        const out = local.queryDerivationOutputs(drv!).get("out")!;
-        // Built in this machine's sandbox, whose build directory is /build.
-        expect(readFileSync(join(local.toRealPath(out), "where"), "utf8").trim()).toBe("/build");
-      } finally {
-        local.close();
-      }
+      // Built in this machine's sandbox, whose build directory is /build.
+      expect(whereBuilt(s, "here")).toBe("/build");
     },
   );
 
@@ -251,11 +261,7 @@ describe.runIf(existsSync(SSH_STAND_IN))("remote builds through --builders", () 
     async () => {
       const s = setup();
       const down = { ...s, builders: "ssh://deadbox?remote-program=/nonexistent/nixstate - - 2" };
-      const target = writeJson(s.dir, "fallback.json", {
-        builder: "/bin/sh",
-        args: ["-c", "/bin/mkdir $out; pwd > $out/where"],
-        env: { name: "fallback" },
-      });
+      const target = whereDrv(s, "fallback");
       const refused = await build(down, target, ["-j0"]);
       expect(refused.code).toBe(1);
       expect(refused.stderr).toMatch(
@@ -265,14 +271,7 @@ describe.runIf(existsSync(SSH_STAND_IN))("remote builds through --builders", () 
       const r = await build(down, target, ["-j1", "--sandbox"]);
       expect(r.stderr).toMatch(/cannot build on 'ssh:\/\/deadbox'/);
       expect(r.code).toBe(0);
-      const local = openLocal(s);
-      try {
-        const [drv] = local.queryAllValidPaths().filter((p) => p.endsWith("-fallback.drv"));
-        const out = local.queryDerivationOutputs(drv!).get("out")!;
-        expect(readFileSync(join(local.toRealPath(out), "where"), "utf8").trim()).toBe("/build");
-      } finally {
-        local.close();
-      }
+      expect(whereBuilt(s, "fallback")).toBe("/build");
     },
   );
 

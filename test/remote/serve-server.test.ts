@@ -537,74 +537,67 @@ describe("serve server: replaying sessions recorded with Nix 2.8 as the server",
   });
 
   // Builds into a logical /nix/store kept elsewhere need the sandbox to map it.
-  it.runIf(sandboxAvailable())(
-    "answers build-derivation-0x202 byte for byte: status, errorMsg, builtOutputs (the quirk)",
-    async () => {
-      const store = stores.open({ storeDir: "/nix/store", storeRoot: stores.freshDir("root") });
-      const name = "build-derivation-0x202";
+  /**
+   * Replay build sessions into a logical /nix/store kept elsewhere (the sandbox maps it) and
+   * compare with Nix's bytes, the 16 bytes of clocks (startTime, stopTime) at `clocksAt` masked.
+   */
+  const expectBuildSessions = async (names: string[], clocksAt?: (reply: Buffer) => number) => {
+    const store = stores.open({ storeDir: "/nix/store", storeRoot: stores.freshDir("root") });
+    const mask = (b: Buffer) => {
+      if (!clocksAt) return b;
+      const at = clocksAt(b);
+      return Buffer.concat([b.subarray(0, at), Buffer.alloc(16), b.subarray(at + 16)]);
+    };
+    for (const name of names) {
       const got = await replay(store, name, { sandbox: true, system: "x86_64-linux" });
       const expected = readFileSync(join(sessions, `${name}.to-client.bin`));
-      expect(got.toString("hex")).toBe(expected.toString("hex"));
-    },
+      expect(mask(got).toString("hex"), name).toBe(mask(expected).toString("hex"));
+    }
+  };
+
+  it.runIf(sandboxAvailable())(
+    "answers build-derivation-0x202 byte for byte: status, errorMsg, builtOutputs (the quirk)",
+    () => expectBuildSessions(["build-derivation-0x202"]),
+  );
+
+  // After the 16-byte greeting: status, errorMsg (length, padded text), timesBuilt,
+  // isNonDeterministic, then the clocks.
+  const clocksAfterErrorMsg = (b: Buffer) =>
+    32 + Math.ceil(Number(b.readBigUInt64LE(24)) / 8) * 8 + 16;
+
+  it.runIf(sandboxAvailable())(
+    "answers build-derivation-0x205/-0x206/-0x207 and the AlreadyValid repeat byte for byte, times aside",
+    () =>
+      expectBuildSessions(
+        [
+          "build-derivation-0x205",
+          "build-derivation-0x206",
+          "build-derivation-0x207",
+          "build-derivation-already-valid-0x207",
+        ],
+        clocksAfterErrorMsg,
+      ),
   );
 
   it.runIf(sandboxAvailable())(
     "answers the failing, silent, slow and missing-input sessions byte for byte, times aside",
-    async () => {
-      const store = stores.open({ storeDir: "/nix/store", storeRoot: stores.freshDir("root") });
-      // After the greeting: status, errorMsg (length, padded text), timesBuilt, isNonDeterministic,
-      // then startTime and stopTime, which are clocks.
-      const maskTimes = (b: Buffer) => {
-        const times = 32 + Math.ceil(Number(b.readBigUInt64LE(24)) / 8) * 8 + 16;
-        return Buffer.concat([b.subarray(0, times), Buffer.alloc(16), b.subarray(times + 16)]);
-      };
-      for (const name of [
-        "build-derivation-fail-0x207",
-        "build-derivation-missing-input-0x207",
-        "build-derivation-silent-0x207",
-        "build-derivation-slow-0x207",
-      ]) {
-        const got = await replay(store, name, { sandbox: true, system: "x86_64-linux" });
-        const expected = readFileSync(join(sessions, `${name}.to-client.bin`));
-        expect(maskTimes(got).toString("hex"), name).toBe(maskTimes(expected).toString("hex"));
-      }
-    },
+    () =>
+      expectBuildSessions(
+        [
+          "build-derivation-fail-0x207",
+          "build-derivation-missing-input-0x207",
+          "build-derivation-silent-0x207",
+          "build-derivation-slow-0x207",
+        ],
+        clocksAfterErrorMsg,
+      ),
     30_000,
   );
 
+  // QueryValidPaths, AddToStoreNar, BuildDerivation (its reply at 32: status, errorMsg "",
+  // timesBuilt, isNonDeterministic, then the clocks at 64), QueryPathInfos, the NAR.
   it.runIf(sandboxAvailable())(
     "answers Nix 2.8's build hook (the remote-build session) byte for byte, times aside",
-    async () => {
-      const store = stores.open({ storeDir: "/nix/store", storeRoot: stores.freshDir("root") });
-      const name = "remote-build";
-      const got = await replay(store, name, { sandbox: true, system: "x86_64-linux" });
-      const expected = readFileSync(join(sessions, `${name}.to-client.bin`));
-      // QueryValidPaths, AddToStoreNar, BuildDerivation (its reply at 32: status, errorMsg "",
-      // timesBuilt, isNonDeterministic, then the clocks at 64–79), QueryPathInfos, the NAR.
-      const mask = (b: Buffer) =>
-        Buffer.concat([b.subarray(0, 64), Buffer.alloc(16), b.subarray(80)]);
-      expect(mask(got).toString("hex")).toBe(mask(expected).toString("hex"));
-    },
-  );
-
-  it.runIf(sandboxAvailable())(
-    "answers build-derivation-0x205/-0x206/-0x207 and the AlreadyValid repeat byte for byte, times aside",
-    async () => {
-      const store = stores.open({ storeDir: "/nix/store", storeRoot: stores.freshDir("root") });
-      // The reply starts after the 16-byte greeting: status, errorMsg "", timesBuilt,
-      // isNonDeterministic, then startTime and stopTime (bytes 48–63), which are clocks.
-      const maskTimes = (b: Buffer) =>
-        Buffer.concat([b.subarray(0, 48), Buffer.alloc(16), b.subarray(64)]);
-      for (const name of [
-        "build-derivation-0x205",
-        "build-derivation-0x206",
-        "build-derivation-0x207",
-        "build-derivation-already-valid-0x207",
-      ]) {
-        const got = await replay(store, name, { sandbox: true, system: "x86_64-linux" });
-        const expected = readFileSync(join(sessions, `${name}.to-client.bin`));
-        expect(maskTimes(got).toString("hex"), name).toBe(maskTimes(expected).toString("hex"));
-      }
-    },
+    () => expectBuildSessions(["remote-build"], () => 64),
   );
 });
