@@ -253,6 +253,12 @@ class ServeSession {
    * in errors), cancelling them if the client hangs up meanwhile.
    */
   async #build(options: BuildOptions, body: (worker: Worker) => Promise<void>): Promise<void> {
+    // As current Nix (2.19 on): repeated builds are refused, not silently built once.
+    if ((options.nrRepeats ?? 0) !== 0) {
+      throw new ServeError(
+        "client requested repeating builds, but this is not currently implemented",
+      );
+    }
     const effects = new LocalBuildEffects(this.#store, {
       ...this.#options.buildSettings,
       maxSilentTime: options.maxSilentTime,

@@ -305,6 +305,22 @@ describe("serve server: builds", () => {
     expect(c.stderr.join("")).toBe("first\nsecond\n");
   });
 
+  it("refuses repeated builds (nrRepeats) with current Nix's message instead of building once", async () => {
+    const store = stores.open();
+    const b = basicDrv(store, "repeat", "echo > $out");
+    const c = await connect(store);
+    c.send({
+      command: "BuildDerivation",
+      drvPath: b.drvPath,
+      drv: b.drv,
+      options: { ...options, nrRepeats: 1 },
+    });
+    await expect(c.server).rejects.toThrow(
+      "client requested repeating builds, but this is not currently implemented",
+    );
+    expect(store.isValidPath(b.out)).toBe(false);
+  });
+
   it("answers AlreadyValid for outputs it has", async () => {
     const store = stores.open();
     const b = basicDrv(store, "twice", "echo hi > $out");
