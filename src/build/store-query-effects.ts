@@ -1,5 +1,6 @@
 // The worker's effects that only ask the store: derivations (parsed once), their outputs'
-// validity and ids, input closures (memoised), locks. LocalBuildEffects adds running builds.
+// validity and ids, input closures (from memoised references), locks. LocalBuildEffects adds
+// running builds.
 
 import { lstatSync, readFileSync } from "node:fs";
 import { parseDerivation } from "../derivation/aterm-parse.ts";
@@ -20,7 +21,7 @@ import type { OutputLock } from "./worker-effects.ts";
 export class StoreQueryEffects {
   private readonly drvs = new Map<string, Derivation>();
   private readonly hashes: DrvHashCache = new Map();
-  private readonly closures = new Map<string, Set<string>>();
+  private readonly references = new Map<string, readonly string[]>();
   private readonly ids = new Map<string, Map<string, string>>();
 
   constructor(protected readonly store: LocalStore) {}
@@ -104,17 +105,14 @@ export class StoreQueryEffects {
     return outputs;
   }
 
-  /** Requisites of `path`, memoised: the DAG's closures share most of their members. */
-  private closureOf(path: string): Set<string> {
-    const cached = this.closures.get(path);
-    if (cached) return cached;
-    const result = new Set<string>([path]);
-    for (const ref of this.store.queryReferences(path)) {
-      if (ref === path) continue;
-      for (const p of this.closureOf(ref)) result.add(p);
+  /** References of a valid path (they never change), each asked of the database once. */
+  private referencesOf(path: string): readonly string[] {
+    let refs = this.references.get(path);
+    if (!refs) {
+      refs = this.store.queryReferences(path);
+      this.references.set(path, refs);
     }
-    this.closures.set(path, result);
-    return result;
+    return refs;
   }
 
   computeInputPaths(input: InputPathsInput): string[] {
@@ -135,8 +133,18 @@ export class StoreQueryEffects {
         roots.push(path);
       }
     }
-    const all = new Set<string>();
-    for (const r of roots) for (const p of this.closureOf(r)) all.add(p);
+    // A walk over cached references: memoising whole closures instead would keep a set per
+    // path, which for a large DAG is most of the run's memory.
+    const all = new Set<string>(roots);
+    const todo = [...all];
+    for (let p = todo.pop(); p !== undefined; p = todo.pop()) {
+      for (const ref of this.referencesOf(p)) {
+        if (!all.has(ref)) {
+          all.add(ref);
+          todo.push(ref);
+        }
+      }
+    }
     return [...all];
   }
 

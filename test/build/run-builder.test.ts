@@ -1,4 +1,4 @@
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -103,6 +103,32 @@ describe.each(["perl", "node"] as const)("runBuilder with the %s spawner", (kind
     expect((await runBuilder(o)).kind).toBe("exited");
     expect(readFileSync(o.logFile, "utf8")).toBe(`x||with space|new\nline|a b\nc=d\te||${dir}`);
   });
+
+  // A child reaped in a race with the spawner's wait for input once went unreported under load
+  // (Perl runs signal handlers between ops): the run then waited forever. Many quick builders,
+  // with the CPUs kept busy, must all be reported, each with its own status.
+  it("reports every one of many quick builders under CPU load, with its own exit code", async () => {
+    const hogs = [0, 1].map(() =>
+      spawn("/bin/sh", ["-c", "while :; do :; done"], { stdio: "ignore" }),
+    );
+    try {
+      // Two at a time, as a -j2 build: exits then come while the spawner is busy with the other.
+      let next = 0;
+      const lane = async () => {
+        while (next < 1500) {
+          const i = next++;
+          const exit = await Promise.race([
+            runBuilder(opts(`exit ${i % 7}`)),
+            new Promise((r) => setTimeout(() => r("stuck"), 5000)),
+          ]);
+          expect(exit, `builder ${i}`).toEqual({ kind: "exited", code: i % 7, logSize: 0 });
+        }
+      };
+      await Promise.all([lane(), lane()]);
+    } finally {
+      for (const h of hogs) h.kill("SIGKILL");
+    }
+  }, 60_000);
 
   it("describes signals as Nix does", () => {
     expect(describeExit({ kind: "signaled", signal: "SIGKILL" })).toBe(
