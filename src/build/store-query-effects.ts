@@ -50,6 +50,11 @@ export class StoreQueryEffects {
     return drv;
   }
 
+  forgetDerivation(drvPath: string): void {
+    this.drvs.delete(drvPath);
+    this.ids.delete(drvPath);
+  }
+
   /** Keep derivations and their outputs alive against GC for this run, in one transaction. */
   protect(drvPaths: Iterable<string>): void {
     const paths: string[] = [];

@@ -69,4 +69,9 @@ export interface WorkerEffects {
   checkOutputClosure?(input: RepairInput): MaybePromise<string[]>;
   /** The derivation that produced a path, to rebuild it in repair mode. */
   queryDeriver?(path: string): MaybePromise<string | undefined>;
+  /**
+   * The goal for `drvPath` has ended: what was cached about the derivation may go (a large run
+   * would otherwise keep every parsed derivation to its end). Asked again, it is read again.
+   */
+  forgetDerivation?(drvPath: string): void;
 }

@@ -292,6 +292,7 @@ export class Worker {
       handle.actor = undefined;
       this.live.delete(handle);
       this.resources.release(id, isSuccess(o.result.status));
+      this.effects.forgetDerivation?.(drvPath);
       this.emit({ type: "goal.done", goalId: id, outcome: o, at: this.clock() });
       resolve(o);
     };
