@@ -4,7 +4,6 @@
 // collector in garbage-collector.ts; this class ties them to one database connection.
 import { existsSync, mkdirSync, readlinkSync, writeFileSync } from "node:fs";
 import { dirname, isAbsolute, join, resolve } from "node:path";
-import { Hash } from "../hash/hash.ts";
 import type { ByteReader, ByteSource } from "../io/byte-reader.ts";
 import type { StoreDir, StorePath } from "../store-path/store-path.ts";
 import { writeExport } from "./export-format.ts";
@@ -25,7 +24,7 @@ import type { StoreContext } from "./store-context.ts";
 import { openStoreDatabase, type StoreDb } from "./store-database.ts";
 import { InvalidPathError } from "./store-errors.ts";
 import { resolveStoreLayout, type StoreLayout, type StoreSettingsInput } from "./store-settings.ts";
-import { StoreStatements } from "./store-statements.ts";
+import { pathInfoOfRow, StoreStatements } from "./store-statements.ts";
 import { type ImportOptions, StoreWriter } from "./store-writer.ts";
 import { type VerifyOptions, type VerifyReport, verifyStore } from "./verify-store.ts";
 
@@ -213,20 +212,8 @@ export class LocalStore {
     const { stmts } = this.#ctx;
     const row = stmts.pathRow.get(path);
     if (row === undefined) return undefined;
-    return {
-      path,
-      narHash: Hash.parse(row.hash),
-      narSize: row.narSize,
-      references: stmts.referencesOf
-        .all(row.id)
-        .map((r) => r.path)
-        .sort(),
-      deriver: row.deriver ?? undefined,
-      registrationTime: row.registrationTime,
-      ultimate: row.ultimate === 1,
-      sigs: row.sigs ? row.sigs.split(" ") : [],
-      ca: row.ca ?? undefined,
-    };
+    const references = stmts.referencesOf.all(row.id).map((r) => r.path);
+    return pathInfoOfRow(path, row, references);
   }
 
   queryReferences(path: string): string[] {

@@ -3,10 +3,9 @@
 import { existsSync } from "node:fs";
 import { dirname, join } from "node:path";
 import Database from "better-sqlite3";
-import { Hash } from "../hash/hash.ts";
 import type { PathInfoInput } from "./path-info.ts";
 import { StoreDatabaseError } from "./store-errors.ts";
-import type { PathRow } from "./store-statements.ts";
+import { type PathRow, pathInfoOfRow } from "./store-statements.ts";
 
 /**
  * Where Nix keeps the database of the store in `storeDir`, if it can be found: under
@@ -59,20 +58,11 @@ export class NixDbReader {
   queryPathInfo(path: string): PathInfoInput | undefined {
     const row = this.#row.get(path);
     if (row === undefined) return undefined;
-    return {
+    return pathInfoOfRow(
       path,
-      narHash: Hash.parse(row.hash, "sha256"),
-      narSize: row.narSize,
-      references: this.#refs
-        .all(row.id)
-        .map((r) => r.path)
-        .sort(),
-      deriver: row.deriver ?? undefined,
-      registrationTime: row.registrationTime,
-      ultimate: row.ultimate === 1,
-      sigs: row.sigs ? row.sigs.split(" ").filter((s) => s !== "") : [],
-      ca: row.ca ?? undefined,
-    };
+      row,
+      this.#refs.all(row.id).map((r) => r.path),
+    );
   }
 
   close(): void {

@@ -36,22 +36,36 @@ export function derivationOutputPaths(drv: Derivation): [string, string][] {
   return outs;
 }
 
-function readStoreDerivation(ctx: StoreContext, path: string, name: string): Derivation {
-  const source = path;
+/**
+ * A .drv entering the store (`what` it is doing: "register '…'", "add '…'") must be a valid
+ * derivation: its outputs are recorded from it.
+ */
+export function checkedStoreDerivation(
+  ctx: StoreContext,
+  path: string,
+  name: string,
+  bytes: Buffer,
+  what: string,
+): Derivation {
   try {
-    const drv = parseDerivation(readFileSync(ctx.realPath(path)), {
+    const drv = parseDerivation(bytes, {
       name: name.slice(0, -".drv".length),
       storeDir: ctx.storeDir,
-      source,
+      source: path,
     });
-    validateDerivation(drv, ctx.storeDir, source);
+    validateDerivation(drv, ctx.storeDir, path);
     return drv;
   } catch (e) {
     throw new StoreError(
-      `cannot register '${path}': its name ends in .drv but it is not a valid derivation: ${(e as Error).message}`,
+      `cannot ${what}: its name ends in .drv but it is not a valid derivation: ${(e as Error).message}`,
       { cause: e },
     );
   }
+}
+
+function readStoreDerivation(ctx: StoreContext, path: string, name: string): Derivation {
+  const bytes = readFileSync(ctx.realPath(path));
+  return checkedStoreDerivation(ctx, path, name, bytes, `register '${path}'`);
 }
 
 function prepare(

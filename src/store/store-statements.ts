@@ -1,5 +1,7 @@
 // Every SQL statement the store runs, prepared once per database connection.
 import type { Statement } from "better-sqlite3";
+import { Hash } from "../hash/hash.ts";
+import type { ValidPathInfo } from "./path-info.ts";
 import type { ProcessIdentity } from "./process-identity.ts";
 import type { StoreDb } from "./store-database.ts";
 
@@ -12,6 +14,24 @@ export interface PathRow {
   ultimate: number | null;
   sigs: string | null;
   ca: string | null;
+}
+
+/**
+ * A ValidPaths row as a path info (ours and Nix's have the same columns). Hashes are
+ * `sha256:<base16>`; signatures are space-separated.
+ */
+export function pathInfoOfRow(path: string, row: PathRow, references: string[]): ValidPathInfo {
+  return {
+    path,
+    narHash: Hash.parse(row.hash, "sha256"),
+    narSize: row.narSize,
+    references: references.sort(),
+    deriver: row.deriver ?? undefined,
+    registrationTime: row.registrationTime,
+    ultimate: row.ultimate === 1,
+    sigs: row.sigs ? row.sigs.split(" ").filter((s) => s !== "") : [],
+    ca: row.ca ?? undefined,
+  };
 }
 
 export class StoreStatements {

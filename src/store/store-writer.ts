@@ -4,9 +4,7 @@
 // under its name, and a failed registration leaves neither row nor contents behind.
 import { lstatSync, renameSync, writeFileSync } from "node:fs";
 import { basename, join, resolve } from "node:path";
-import { parseDerivation } from "../derivation/aterm-parse.ts";
 import type { Derivation } from "../derivation/derivation.ts";
-import { validateDerivation } from "../derivation/validate.ts";
 import { Hash } from "../hash/hash.ts";
 import { ByteReader, type ByteSource } from "../io/byte-reader.ts";
 import { dumpNar } from "../nar/nar-dump.ts";
@@ -19,7 +17,7 @@ import { checkStorePathName } from "../store-path/store-path.ts";
 import { canonicaliseTree, deleteTree } from "./canonical-tree.ts";
 import { readExport } from "./export-format.ts";
 import type { PathInfoInput, ValidPathInfo } from "./path-info.ts";
-import type { Registration } from "./register-paths.ts";
+import { checkedStoreDerivation, type Registration } from "./register-paths.ts";
 import type { StoreContext } from "./store-context.ts";
 import {
   DanglingReferenceError,
@@ -128,7 +126,8 @@ export class StoreWriter {
       if (!this.#ctx.stmts.pathId.get(r)) throw new DanglingReferenceError(path, r);
     }
     const drvs = new Map<string, Derivation>();
-    if (sp.isDerivation()) drvs.set(path, this.#parseDerivation(path, name, bytes));
+    if (sp.isDerivation())
+      drvs.set(path, checkedStoreDerivation(this.#ctx, path, name, bytes, `add '${name}'`));
     const nar = regularFileNarHash(bytes);
     const info: PathInfoInput = {
       path,
@@ -149,23 +148,6 @@ export class StoreWriter {
     } finally {
       lock.release();
       deleteTree(tmp);
-    }
-  }
-
-  #parseDerivation(path: string, name: string, bytes: Buffer): Derivation {
-    try {
-      const drv = parseDerivation(bytes, {
-        name: name.slice(0, -".drv".length),
-        storeDir: this.#ctx.storeDir,
-        source: path,
-      });
-      validateDerivation(drv, this.#ctx.storeDir, path);
-      return drv;
-    } catch (e) {
-      throw new StoreError(
-        `cannot add '${name}': its name ends in .drv but it is not a valid derivation: ${(e as Error).message}`,
-        { cause: e },
-      );
     }
   }
 
