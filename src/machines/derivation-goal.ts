@@ -15,7 +15,7 @@ import type {
   RunBuildInput,
 } from "../build/build-attempt.ts";
 import type { Derivation } from "../derivation/derivation.ts";
-import { hintfmt, thrownErrorText } from "../protocol/nix-hint.ts";
+import { hintfmt } from "../protocol/nix-hint.ts";
 import type { GoalInput, GoalOutcome, InputsResult, WaiteesResult } from "./goal-types.ts";
 import {
   allWantedValid,
@@ -392,7 +392,7 @@ export const derivationGoalMachine = setup({
                   const hint = hintfmt`dependency '${event.output.missingSource!}' of '${context.input.drvPath}' does not exist, and substitution is disabled`;
                   // Nix throws this out of the whole build: its text is the error's, "error:" first.
                   return {
-                    outcome: outcome("MiscFailure", hint, { errorMsgAnsi: thrownErrorText(hint) }),
+                    outcome: outcome("MiscFailure", hint, { errorThrown: true }),
                   };
                 }),
               },

@@ -9,7 +9,7 @@ import {
   type BuiltOutput,
   buildResult,
 } from "../protocol/build-result.ts";
-import { Bold, goalErrorText, hintfmt, type NixHint, Uncoloured } from "../protocol/nix-hint.ts";
+import { Bold, hintfmt, type NixHint, Uncoloured } from "../protocol/nix-hint.ts";
 import type { GoalFlags, GoalOutcome } from "./goal-types.ts";
 
 export const NO_FLAGS: GoalFlags = {
@@ -28,7 +28,7 @@ export function outcome(
   const message =
     typeof error === "string"
       ? { errorMsg: error }
-      : { errorMsg: error.plain, errorMsgAnsi: goalErrorText(error) };
+      : { errorMsg: error.plain, errorAnsi: error.ansi };
   return {
     result: buildResult(status, { ...message, ...extra }),
     flags: {

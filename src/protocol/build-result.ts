@@ -58,8 +58,10 @@ export interface BuiltOutput {
 export interface BuildResult {
   status: BuildStatusName;
   errorMsg: string;
-  /** errorMsg as Nix 2.8 renders it (ANSI colours, see nix-hint.ts); absent = same as errorMsg. */
-  errorMsgAnsi?: string;
+  /** errorMsg in Nix 2.8's colours (see nix-hint.ts); absent = errorMsg has none. */
+  errorAnsi?: string;
+  /** Nix throws this error out of the whole build rather than ending the goal with it. */
+  errorThrown?: boolean;
   timesBuilt: number;
   isNonDeterministic: boolean;
   /** Unix seconds; 0 when not built. */

@@ -50,30 +50,28 @@ export function hintfmt(strings: TemplateStringsArray, ...args: HintArg[]): NixH
   return { plain, ansi };
 }
 
-/**
- * A goal's error as DerivationGoal::done puts it in BuildResult.errorMsg
- * (`fmt("%s", normaltxt(msg))`): after ANSI normal.
- */
-export function goalErrorText(hint: NixHint): string {
-  return `${ANSI_NORMAL}${hint.ansi}`;
-}
-
 const ERROR_PREFIX = `${ANSI_RED}error:${ANSI_NORMAL} `;
 
-/** An error's msg() (showErrorInfo), as a thrown error reaches the wire: red "error:" first. */
-export function thrownErrorText(hint: NixHint): string {
-  return `${ERROR_PREFIX}${hint.ansi}`;
+/** What a BuildResult knows of its error's Nix rendering (see BuildResult.errorAnsi). */
+interface ResultError {
+  errorMsg: string;
+  errorAnsi?: string;
+  errorThrown?: boolean;
 }
 
 /**
- * The text of a failed goal's error when it is rethrown (BuildPaths' reply): its msg(). From
- * what a BuildResult carries: the goal's text loses its ANSI normal, a thrown one stays.
+ * errorMsg as BuildDerivation sends it: a goal's error as DerivationGoal::done puts it
+ * (`fmt("%s", normaltxt(msg))`: ANSI normal first), an error thrown out of the build as its
+ * msg() (red "error:" first).
  */
-export function rethrownErrorText(result: { errorMsg: string; errorMsgAnsi?: string }): string {
-  const text = result.errorMsgAnsi;
-  if (text === undefined) return `${ERROR_PREFIX}${result.errorMsg}`;
-  if (text.startsWith(ERROR_PREFIX)) return text;
-  return `${ERROR_PREFIX}${text.startsWith(ANSI_NORMAL) ? text.slice(ANSI_NORMAL.length) : text}`;
+export function buildResultErrorText(r: ResultError): string {
+  if (r.errorAnsi === undefined) return r.errorMsg;
+  return r.errorThrown ? `${ERROR_PREFIX}${r.errorAnsi}` : `${ANSI_NORMAL}${r.errorAnsi}`;
+}
+
+/** A failed goal's error as msg() renders it when rethrown (BuildPaths' reply): "error:" first. */
+export function errorText(r: ResultError | NixHint): string {
+  return `${ERROR_PREFIX}${"ansi" in r ? r.ansi : (r.errorAnsi ?? r.errorMsg)}`;
 }
 
 const ANSI_ESCAPE = /\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07]*\x07/g;

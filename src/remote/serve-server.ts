@@ -11,7 +11,7 @@ import { writeChunks } from "../io/writable-sink.ts";
 import { Worker } from "../machines/worker.ts";
 import { dumpNar } from "../nar/nar-dump.ts";
 import { type BuildResult, isSuccess } from "../protocol/build-result.ts";
-import { hintfmt, rethrownErrorText, thrownErrorText } from "../protocol/nix-hint.ts";
+import { buildResultErrorText, errorText, hintfmt } from "../protocol/nix-hint.ts";
 import type { BuildOptions } from "../protocol/serve/build-options.ts";
 import {
   readClientMagic,
@@ -207,8 +207,8 @@ class ServeSession {
           // reply is the error's text, "error:" and colours included.
           const errorMsg =
             failed.length === 1
-              ? rethrownErrorText(results.find((r) => !isSuccess(r.status)) as BuildResult)
-              : thrownErrorText(
+              ? errorText(results.find((r) => !isSuccess(r.status)) as BuildResult)
+              : errorText(
                   hintfmt`build of ${failed.map((t) => `'${"drvPath" in t ? t.drvPath : t.path}'`).join(", ")} failed`,
                 );
           writeBuildPathsReply(e, { status: worker.exitStatus(), errorMsg });
@@ -219,7 +219,7 @@ class ServeSession {
         await this.#build(request.options, async (worker) => {
           const result = await worker.buildDerivation(request.drvPath, request.drv);
           // Nix's bytes: its error messages carry ANSI colours on the wire.
-          const errorMsg = result.errorMsgAnsi ?? result.errorMsg;
+          const errorMsg = buildResultErrorText(result);
           writeBuildResult(e, { ...result, errorMsg }, this.#version, {
             builtOutputsBelow206: this.#options.builtOutputsQuirk ?? false,
           });

@@ -4,11 +4,10 @@ import { fc, test } from "@fast-check/vitest";
 import { describe, expect, it } from "vitest";
 import {
   Bold,
-  goalErrorText,
+  buildResultErrorText,
+  errorText,
   hintfmt,
-  rethrownErrorText,
   stripAnsi,
-  thrownErrorText,
   Uncoloured,
 } from "../../src/protocol/nix-hint.ts";
 
@@ -29,17 +28,19 @@ describe("Nix 2.8 message renderings", () => {
   it("gives a goal's error ANSI normal first and a thrown one a red 'error:', as Nix 2.8's bytes", () => {
     const h = hintfmt`builder for '${"/nix/store/a.drv"}' ${new Uncoloured("failed with exit code 3")}`;
     // build-derivation-fail-0x207 and build-paths-0x207.
-    expect(goalErrorText(h)).toBe(
+    const goal = { errorMsg: h.plain, errorAnsi: h.ansi };
+    expect(buildResultErrorText(goal)).toBe(
       "\x1b[0mbuilder for '\x1b[35;1m/nix/store/a.drv\x1b[0m' failed with exit code 3",
     );
     const rethrown =
       "\x1b[31;1merror:\x1b[0m builder for '\x1b[35;1m/nix/store/a.drv\x1b[0m' failed with exit code 3";
-    expect(rethrownErrorText({ errorMsg: h.plain, errorMsgAnsi: goalErrorText(h) })).toBe(rethrown);
-    expect(thrownErrorText(h)).toBe(rethrown);
-    expect(rethrownErrorText({ errorMsg: h.plain, errorMsgAnsi: thrownErrorText(h) })).toBe(
-      rethrown,
-    );
-    expect(rethrownErrorText({ errorMsg: "plain" })).toBe("\x1b[31;1merror:\x1b[0m plain");
+    expect(errorText(goal)).toBe(rethrown);
+    expect(errorText(h)).toBe(rethrown);
+    // A thrown error (build-derivation-missing-input-0x207) is sent as its msg() in both replies.
+    expect(buildResultErrorText({ ...goal, errorThrown: true })).toBe(rethrown);
+    expect(errorText({ ...goal, errorThrown: true })).toBe(rethrown);
+    expect(errorText({ errorMsg: "plain" })).toBe("\x1b[31;1merror:\x1b[0m plain");
+    expect(buildResultErrorText({ errorMsg: "plain" })).toBe("plain");
   });
 
   test.prop([fc.array(fc.tuple(text, fc.oneof(text, fc.nat())), { maxLength: 5 }), text])(
@@ -50,8 +51,9 @@ describe("Nix 2.8 message renderings", () => {
       });
       const h = hintfmt(strings, ...parts.map(([, a]) => a));
       expect(stripAnsi(h.ansi)).toBe(h.plain);
-      expect(stripAnsi(goalErrorText(h))).toBe(h.plain);
-      expect(stripAnsi(thrownErrorText(h))).toBe(`error: ${h.plain}`);
+      const r = { errorMsg: h.plain, errorAnsi: h.ansi };
+      expect(stripAnsi(buildResultErrorText(r))).toBe(h.plain);
+      expect(stripAnsi(errorText(r))).toBe(`error: ${h.plain}`);
     },
   );
 });
