@@ -8,7 +8,7 @@ import { chmodSync, mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { nixSystem } from "../../src/build/local-build-effects.ts";
+import { nixSystem } from "../../src/builder/local-build-effects.ts";
 import { deleteTree } from "../../src/store/canonical-tree.ts";
 import { LocalStore } from "../../src/store/local-store.ts";
 import { nixEnv, type Run, timed } from "./bench-process.ts";

@@ -4,11 +4,11 @@
 
 import { existsSync } from "node:fs";
 import { dirname, resolve } from "node:path";
-import type { BuildTarget } from "../build/build-attempt.ts";
-import { addJsonDerivation, type JsonDrvContext } from "../build/json-derivation.ts";
+import type { BuildTarget } from "../machines/build-attempt.ts";
 import type { LocalStore } from "../store/local-store.ts";
 import { findNixDbFile, NixDbReader } from "../store/nix-db-reader.ts";
 import { importDerivations } from "../store/nix-store-import.ts";
+import { addJsonDerivation, type JsonDrvContext } from "../targets/json-derivation.ts";
 import { CliUsageError } from "./cli-error.ts";
 
 export async function resolveTargets(

@@ -4,6 +4,8 @@
 // in replay from recorded actor outputs.
 
 import { assign, setup } from "xstate";
+import type { Derivation } from "../derivation/derivation.ts";
+import { hintfmt } from "../protocol/nix-hint.ts";
 import type {
   AnyDerivation,
   BuildAttempt,
@@ -13,9 +15,7 @@ import type {
   QueryOutputsInput,
   RepairInput,
   RunBuildInput,
-} from "../build/build-attempt.ts";
-import type { Derivation } from "../derivation/derivation.ts";
-import { hintfmt } from "../protocol/nix-hint.ts";
+} from "./build-attempt.ts";
 import type { GoalInput, GoalOutcome, InputsResult, WaiteesResult } from "./goal-types.ts";
 import {
   allWantedValid,

@@ -1,7 +1,7 @@
 // What goals hold while they build or substitute: build slots (at most `limit` at once), output
 // locks, and the effects still running for them. Released when a goal ends, or as soon as its
 // builder exits for the slot.
-import type { OutputLock } from "../build/worker-effects.ts";
+import type { OutputLock } from "./worker-effects.ts";
 
 export class WorkerError extends Error {
   override name = "WorkerError";

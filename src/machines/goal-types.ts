@@ -1,8 +1,9 @@
 // Data exchanged between a derivation goal machine and the effects the worker provides to it.
 // Everything here is plain data so a run can be logged and replayed.
-import type { BuildMode } from "../build/build-attempt.ts";
+
 import type { BasicDerivation } from "../derivation/derivation.ts";
 import type { BuildResult } from "../protocol/build-result.ts";
+import type { BuildMode } from "./build-attempt.ts";
 
 export interface GoalSettings {
   /** Try substituters before building (`--no-substitute` turns it off). */

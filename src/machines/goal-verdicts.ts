@@ -1,6 +1,6 @@
 // Pure decisions a derivation goal makes from facts: which status a build attempt gets, the
 // messages Nix prints, and what the worker must remember for its exit code.
-import type { BuildAttempt, OutputStatus } from "../build/build-attempt.ts";
+
 import type { BasicDerivation } from "../derivation/derivation.ts";
 import { isFixedOutput } from "../derivation/derivation.ts";
 import {
@@ -10,6 +10,7 @@ import {
   buildResult,
 } from "../protocol/build-result.ts";
 import { Bold, hintfmt, type NixHint, Uncoloured } from "../protocol/nix-hint.ts";
+import type { BuildAttempt, OutputStatus } from "./build-attempt.ts";
 import type { GoalFlags, GoalOutcome } from "./goal-types.ts";
 
 export const NO_FLAGS: GoalFlags = {

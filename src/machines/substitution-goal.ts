@@ -5,10 +5,10 @@
 // the NAR. Every effect is an invoked actor supplied through `provide` (see worker.ts).
 
 import { assign, setup } from "xstate";
-import type { ImportResult } from "../build/worker-effects.ts";
 import type { PathInfoInput } from "../store/path-info.ts";
 import type { SubstitutionOutcome, WaiteesResult } from "./goal-types.ts";
 import { injectedEffect } from "./injected-effect.ts";
+import type { ImportResult } from "./worker-effects.ts";
 
 export interface SubstitutionGoalInput {
   /** The worker's id for this goal, passed to effects that hold per-goal resources. */

@@ -3,11 +3,10 @@
 // slots, wakes goals when slots or locks free up, and turns goal outcomes into Nix's exit status.
 
 import { type Actor, createActor, fromPromise } from "xstate";
-import type { BuildMode, BuildTarget, OutputStatus } from "../build/build-attempt.ts";
-import type { ImportResult, SubstitutionEffects, WorkerEffects } from "../build/worker-effects.ts";
 import type { BasicDerivation } from "../derivation/derivation.ts";
 import type { BuildResult } from "../protocol/build-result.ts";
 import { isSuccess } from "../protocol/build-result.ts";
+import type { BuildMode, BuildTarget, OutputStatus } from "./build-attempt.ts";
 import {
   derivationGoalMachine,
   type LockInput,
@@ -32,6 +31,7 @@ import {
   substitutionGoalMachine,
   substitutionOutcomeOf,
 } from "./substitution-goal.ts";
+import type { ImportResult, SubstitutionEffects, WorkerEffects } from "./worker-effects.ts";
 import type { WorkerEvent, WorkerListener } from "./worker-events.ts";
 
 export interface WorkerSettings extends GoalSettings {

@@ -2,7 +2,7 @@
 // is followed while the builder writes it (polled), and whatever is left is sent once the builds
 // are over (the log may be compressed by then). Nothing is sent twice.
 import { open } from "node:fs/promises";
-import { logPaths, readBuildLog } from "../build/build-log.ts";
+import { logPaths, readBuildLog } from "../builder/build-log.ts";
 
 const POLL_MS = 100;
 

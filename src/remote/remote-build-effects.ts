@@ -2,16 +2,16 @@
 // (build-remote.cc's choice), waits when every fitting machine is busy and it cannot be built
 // here, and is built here when no machine fits. The remote's stderr is the derivation's log.
 import { closeSync, mkdirSync, openSync, writeSync } from "node:fs";
-import type { BuildAttempt, RunBuildInput } from "../build/build-attempt.ts";
-import { compressLog, logPaths } from "../build/build-log.ts";
+import { compressLog, logPaths } from "../builder/build-log.ts";
 import {
   LocalBuildEffects,
   type LocalBuildSettings,
   requiredFeatures,
-} from "../build/local-build-effects.ts";
-import type { Substituter } from "../build/substituters/substituter.ts";
-import type { BuildHooks } from "../build/worker-effects.ts";
+} from "../builder/local-build-effects.ts";
+import type { BuildAttempt, RunBuildInput } from "../machines/build-attempt.ts";
+import type { BuildHooks } from "../machines/worker-effects.ts";
 import type { LocalStore } from "../store/local-store.ts";
+import type { Substituter } from "../substituters/substituter.ts";
 import { chooseMachine } from "./choose-machine.ts";
 import type { Machine } from "./machines-file.ts";
 import {

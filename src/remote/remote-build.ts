@@ -2,9 +2,10 @@
 // (src/build-remote/build-remote.cc): over a session with the machine's serve program, copy the
 // input closure there, BuildDerivation with the derivation as a BasicDerivation, copy the
 // outputs back. Sessions outlive a build (RemoteBuildEffects keeps them for the next).
-import type { BuildAttempt, RunBuildInput } from "../build/build-attempt.ts";
-import type { BuildHooks } from "../build/worker-effects.ts";
+
 import type { BasicDerivation } from "../derivation/derivation.ts";
+import type { BuildAttempt, RunBuildInput } from "../machines/build-attempt.ts";
+import type { BuildHooks } from "../machines/worker-effects.ts";
 import { isSuccess } from "../protocol/build-result.ts";
 import { stripAnsi } from "../protocol/nix-hint.ts";
 import {

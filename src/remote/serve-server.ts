@@ -4,10 +4,10 @@
 // ProtocolError, which the caller reports as `error: …` on stderr with exit status 1.
 
 import type { Writable } from "node:stream";
-import type { BuildTarget } from "../build/build-attempt.ts";
-import { LocalBuildEffects, type LocalBuildSettings } from "../build/local-build-effects.ts";
+import { LocalBuildEffects, type LocalBuildSettings } from "../builder/local-build-effects.ts";
 import { ByteReader, type ByteSource } from "../io/byte-reader.ts";
 import { writeChunks } from "../io/writable-sink.ts";
+import type { BuildTarget } from "../machines/build-attempt.ts";
 import { Worker } from "../machines/worker.ts";
 import { dumpNar } from "../nar/nar-dump.ts";
 import { type BuildResult, isSuccess } from "../protocol/build-result.ts";

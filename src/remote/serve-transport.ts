@@ -9,7 +9,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { nixstateBin } from "../build/package-files.ts";
+import { nixstateBin } from "../builder/package-files.ts";
 import type { StoreDir } from "../store-path/store-path.ts";
 import { ServeClient, type ServeClientOptions } from "./serve-client.ts";
 

@@ -5,13 +5,13 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { NarFolderSubstituter } from "../../src/build/substituters/nar-folder-substituter.ts";
-import { writeNarFolder } from "../../src/build/substituters/nar-folder-writer.ts";
-import { LocalSubstitutionEffects } from "../../src/build/substitution-effects.ts";
-import type { WorkerEffects } from "../../src/build/worker-effects.ts";
 import { Worker } from "../../src/machines/worker.ts";
+import type { WorkerEffects } from "../../src/machines/worker-effects.ts";
 import { LocalStore } from "../../src/store/local-store.ts";
 import { pathInfoJson } from "../../src/store/path-info.ts";
+import { NarFolderSubstituter } from "../../src/substituters/nar-folder-substituter.ts";
+import { writeNarFolder } from "../../src/substituters/nar-folder-writer.ts";
+import { LocalSubstitutionEffects } from "../../src/substituters/substitution-effects.ts";
 import { haveRealNix, makeNixEnv, type NixEnv } from "./real-nix.ts";
 
 const EXPR = `

@@ -1,12 +1,13 @@
 // In-memory substituters for goal machines: which caches offer which paths (with references),
 // and substitutes that are corrupt, gone, unqueryable or about another path. Importing a path
 // makes it valid in the FakeWorld.
+
+import { Hash } from "../../src/hash/hash.ts";
 import type {
   ImportResult,
   OutputLock,
   SubstitutionEffects,
-} from "../../src/build/worker-effects.ts";
-import { Hash } from "../../src/hash/hash.ts";
+} from "../../src/machines/worker-effects.ts";
 import type { PathInfoInput } from "../../src/store/path-info.ts";
 
 export interface FakeSubstitute {

@@ -1,12 +1,13 @@
 // An in-memory world for goal machines: derivations, valid paths, builders that succeed or
 // fail on command, and a lock another "process" can hold. No files, no processes.
-import type { BuildAttempt, OutputStatus } from "../../src/build/build-attempt.ts";
+
+import type { Derivation, DerivationOutput } from "../../src/derivation/derivation.ts";
+import type { BuildAttempt, OutputStatus } from "../../src/machines/build-attempt.ts";
 import type {
   OutputLock,
   SubstitutionEffects,
   WorkerEffects,
-} from "../../src/build/worker-effects.ts";
-import type { Derivation, DerivationOutput } from "../../src/derivation/derivation.ts";
+} from "../../src/machines/worker-effects.ts";
 
 export interface FakeDrv {
   name: string;

@@ -11,7 +11,7 @@ import {
 } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { sandboxAvailable } from "../../src/build/sandbox.ts";
+import { sandboxAvailable } from "../../src/builder/sandbox.ts";
 import { nixstateServeCommand } from "../../src/remote/serve-transport.ts";
 import { LocalStore } from "../../src/store/local-store.ts";
 import { runCli } from "../cli/run-cli.ts";

@@ -4,21 +4,21 @@
 import { readFileSync } from "node:fs";
 import { cpus } from "node:os";
 import type { Command } from "commander";
-import type { BuildMode, BuildTarget } from "../../build/build-attempt.ts";
 import {
   LocalBuildEffects,
   type LocalBuildSettings,
   nixSystem,
-} from "../../build/local-build-effects.ts";
-import { plannedBuilds } from "../../build/planned-builds.ts";
-import { openSubstituter } from "../../build/substituters/open-substituter.ts";
+} from "../../builder/local-build-effects.ts";
 import { parseDerivation } from "../../derivation/aterm-parse.ts";
 import { derivationNameFromFile } from "../../derivation/drv-file.ts";
+import type { BuildMode, BuildTarget } from "../../machines/build-attempt.ts";
 import { Worker } from "../../machines/worker.ts";
 import { isSuccess } from "../../protocol/build-result.ts";
 import { parseMachines } from "../../remote/machines-file.ts";
 import { RemoteBuildEffects } from "../../remote/remote-build-effects.ts";
 import type { LocalStore } from "../../store/local-store.ts";
+import { openSubstituter } from "../../substituters/open-substituter.ts";
+import { plannedBuilds } from "../../targets/planned-builds.ts";
 import { resolveTargets } from "../build-targets.ts";
 import { CliUsageError } from "../cli-error.ts";
 import { writeStdout } from "../stdout.ts";

@@ -3,7 +3,7 @@
 
 import { resolve } from "node:path";
 import type { Command } from "commander";
-import { readBuildLog } from "../../build/build-log.ts";
+import { readBuildLog } from "../../builder/build-log.ts";
 import { CliUsageError } from "../cli-error.ts";
 import { writeStdout } from "../stdout.ts";
 import { addStoreOptions, type StoreCliOptions, withStore } from "../store-options.ts";

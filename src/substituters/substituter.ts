@@ -1,6 +1,6 @@
 // A source of store paths to copy instead of building them (Nix's substituters). Substitution
 // goals ask each configured substituter in turn; the store checks what it delivers.
-import type { PathInfoInput } from "../../store/path-info.ts";
+import type { PathInfoInput } from "../store/path-info.ts";
 
 export interface Substituter {
   /** Shown in messages, e.g. `file:///srv/cache`. */

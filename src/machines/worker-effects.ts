@@ -1,5 +1,5 @@
 // What the worker needs from the outside world: the store, locks, the builder. Live runs
-// implement it over the SQLite store and real processes (src/build); tests use fakes.
+// implement it over the SQLite store and real processes (src/builder); tests use fakes.
 import type { Derivation } from "../derivation/derivation.ts";
 import type { PathInfoInput } from "../store/path-info.ts";
 import type {

@@ -1,14 +1,10 @@
 import { fc, test } from "@fast-check/vitest";
 import { describe, expect, it } from "vitest";
-import {
-  type NarInfo,
-  parseNarInfo,
-  renderNarInfo,
-} from "../../../src/build/substituters/narinfo.ts";
-import { NarInfoError } from "../../../src/build/substituters/substituter-errors.ts";
-import { Hash } from "../../../src/hash/hash.ts";
-import { StoreDir } from "../../../src/store-path/store-path.ts";
-import { storePath } from "../../derivation/arbitrary.ts";
+import { Hash } from "../../src/hash/hash.ts";
+import { StoreDir } from "../../src/store-path/store-path.ts";
+import { type NarInfo, parseNarInfo, renderNarInfo } from "../../src/substituters/narinfo.ts";
+import { NarInfoError } from "../../src/substituters/substituter-errors.ts";
+import { storePath } from "../derivation/arbitrary.ts";
 
 const sd = StoreDir.nix;
 const parse = (text: string) => parseNarInfo(text, sd, "x.narinfo");

@@ -1,7 +1,7 @@
 // From a substituter URI as Nix's `substituters` setting spells it to a Substituter. Only local
 // binary-cache folders (`file:///path`) exist so far.
 import { fileURLToPath } from "node:url";
-import type { StoreDir } from "../../store-path/store-path.ts";
+import type { StoreDir } from "../store-path/store-path.ts";
 import { NarFolderSubstituter } from "./nar-folder-substituter.ts";
 import type { Substituter } from "./substituter.ts";
 import { SubstituterLocationError } from "./substituter-errors.ts";

@@ -46,7 +46,7 @@ function nodeSpawner(): SpawnerKind {
   const fromSources = runningFromSources();
   const script = join(
     packageRoot(),
-    fromSources ? "src/build/spawner-process.ts" : "dist/build/spawner-process.js",
+    fromSources ? "src/builder/spawner-process.ts" : "dist/builder/spawner-process.js",
   );
   const args = fromSources
     ? ["--import", import.meta.resolve("tsx/esm"), script, "--serve-spawns"]

@@ -7,8 +7,8 @@ import {
   describeExit,
   type RunBuilderOptions,
   runBuilder as run,
-} from "../../src/build/run-builder.ts";
-import { Spawner } from "../../src/build/spawner.ts";
+} from "../../src/builder/run-builder.ts";
+import { Spawner } from "../../src/builder/spawner.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "nixstate-run-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

@@ -7,10 +7,10 @@ import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from "node:f
 import { open } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
-import { Hash } from "../../hash/hash.ts";
-import { dumpNar } from "../../nar/nar-dump.ts";
-import type { LocalStore } from "../../store/local-store.ts";
-import { NarHashMismatchError } from "../../store/store-errors.ts";
+import { Hash } from "../hash/hash.ts";
+import { dumpNar } from "../nar/nar-dump.ts";
+import type { LocalStore } from "../store/local-store.ts";
+import { NarHashMismatchError } from "../store/store-errors.ts";
 import { renderNarInfo } from "./narinfo.ts";
 import { ensureCacheInfo } from "./nix-cache-info.ts";
 

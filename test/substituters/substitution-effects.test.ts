@@ -3,16 +3,16 @@
 import { chmodSync, existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { LocalBuildEffects } from "../../src/build/local-build-effects.ts";
-import { NarFolderSubstituter } from "../../src/build/substituters/nar-folder-substituter.ts";
-import { writeNarFolder } from "../../src/build/substituters/nar-folder-writer.ts";
+import { LocalBuildEffects } from "../../src/builder/local-build-effects.ts";
 import { Hash } from "../../src/hash/hash.ts";
 import { Worker, type WorkerSettings } from "../../src/machines/worker.ts";
 import { regularFileNar } from "../../src/nar/nar-dump.ts";
 import { regularFileNarHash } from "../../src/nar/nar-hash.ts";
 import type { LocalStore } from "../../src/store/local-store.ts";
+import { NarFolderSubstituter } from "../../src/substituters/nar-folder-substituter.ts";
+import { writeNarFolder } from "../../src/substituters/nar-folder-writer.ts";
+import { makeDrv, outPath } from "../builder/make-drv.ts";
 import { useTempStores } from "../store/temp-store.ts";
-import { makeDrv, outPath } from "./make-drv.ts";
 
 const stores = useTempStores();
 

@@ -1,10 +1,10 @@
 // Nix's `.narinfo` text format (nar-info.cc): one `Name: value` line per field, in a binary
 // cache as `<hashPart>.narinfo` next to the NAR it points to with `URL:`. Paths are full store
 // paths here; the file holds references and deriver as base names.
-import { Hash, HashParseError } from "../../hash/hash.ts";
-import type { PathInfoInput } from "../../store/path-info.ts";
-import { parseContentAddress } from "../../store-path/content-address.ts";
-import { type StoreDir, StorePath, StorePathError } from "../../store-path/store-path.ts";
+import { Hash, HashParseError } from "../hash/hash.ts";
+import type { PathInfoInput } from "../store/path-info.ts";
+import { parseContentAddress } from "../store-path/content-address.ts";
+import { type StoreDir, StorePath, StorePathError } from "../store-path/store-path.ts";
 import { NarInfoError } from "./substituter-errors.ts";
 
 export interface NarInfo {

@@ -1,6 +1,6 @@
 import { fc, test } from "@fast-check/vitest";
 import { describe, expect, it } from "vitest";
-import { ReferenceScanner } from "../../src/build/reference-scanner.ts";
+import { ReferenceScanner } from "../../src/builder/reference-scanner.ts";
 import { nix32Encode } from "../../src/hash/nix32.ts";
 import { haveVectors, readVectorJson } from "../vectors.ts";
 

@@ -1,11 +1,11 @@
 // The substitution goals' effects for a local store: ask the configured substituters, lock the
 // path, stream the NAR into the store (which checks its hash and size and registers atomically).
 
+import type { ImportResult, OutputLock, SubstitutionEffects } from "../machines/worker-effects.ts";
 import type { LocalStore } from "../store/local-store.ts";
 import type { PathInfoInput } from "../store/path-info.ts";
-import type { Substituter } from "./substituters/substituter.ts";
-import { SubstituteGoneError, SubstituterError } from "./substituters/substituter-errors.ts";
-import type { ImportResult, OutputLock, SubstitutionEffects } from "./worker-effects.ts";
+import type { Substituter } from "./substituter.ts";
+import { SubstituteGoneError, SubstituterError } from "./substituter-errors.ts";
 
 export class LocalSubstitutionEffects implements SubstitutionEffects {
   readonly substituters: readonly string[];

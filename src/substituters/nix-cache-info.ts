@@ -2,7 +2,7 @@
 // Priority). Nix refuses a cache made for another store directory; so do we.
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import type { StoreDir } from "../../store-path/store-path.ts";
+import type { StoreDir } from "../store-path/store-path.ts";
 import { ForeignCacheError } from "./substituter-errors.ts";
 
 export const CACHE_INFO_FILE = "nix-cache-info";

@@ -6,6 +6,7 @@ import { createHash } from "node:crypto";
 import { copyFileSync, lstatSync, readdirSync, readFileSync, renameSync } from "node:fs";
 import { join } from "node:path";
 import { Hash } from "../hash/hash.ts";
+import type { AnyDerivation, BuildMode, OutputStatus } from "../machines/build-attempt.ts";
 import type { BuiltOutput } from "../protocol/build-result.ts";
 import { hintfmt, type NixHint } from "../protocol/nix-hint.ts";
 import { canonicaliseTree, deleteTree } from "../store/canonical-tree.ts";
@@ -13,7 +14,6 @@ import type { LocalStore } from "../store/local-store.ts";
 import type { PathInfoInput } from "../store/path-info.ts";
 import { renderContentAddress } from "../store-path/content-address.ts";
 import { makeFixedOutputPath } from "../store-path/make-store-path.ts";
-import type { AnyDerivation, BuildMode, OutputStatus } from "./build-attempt.ts";
 import { checkOutputReferences, OutputCheckError } from "./output-checks.ts";
 import { scanOutput } from "./output-scan.ts";
 

@@ -9,23 +9,23 @@ import {
 } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { NarFolderSubstituter } from "../../../src/build/substituters/nar-folder-substituter.ts";
-import { writeNarFolder } from "../../../src/build/substituters/nar-folder-writer.ts";
-import { parseNarInfo } from "../../../src/build/substituters/narinfo.ts";
-import { openSubstituter } from "../../../src/build/substituters/open-substituter.ts";
+import { Hash } from "../../src/hash/hash.ts";
+import { dumpNar } from "../../src/nar/nar-dump.ts";
+import type { LocalStore } from "../../src/store/local-store.ts";
+import { NarHashMismatchError } from "../../src/store/store-errors.ts";
+import { StoreDir } from "../../src/store-path/store-path.ts";
+import { NarFolderSubstituter } from "../../src/substituters/nar-folder-substituter.ts";
+import { writeNarFolder } from "../../src/substituters/nar-folder-writer.ts";
+import { parseNarInfo } from "../../src/substituters/narinfo.ts";
+import { openSubstituter } from "../../src/substituters/open-substituter.ts";
 import {
   ForeignCacheError,
   NarInfoError,
   SubstituteGoneError,
   SubstituterLocationError,
   UnsupportedCompressionError,
-} from "../../../src/build/substituters/substituter-errors.ts";
-import { Hash } from "../../../src/hash/hash.ts";
-import { dumpNar } from "../../../src/nar/nar-dump.ts";
-import type { LocalStore } from "../../../src/store/local-store.ts";
-import { NarHashMismatchError } from "../../../src/store/store-errors.ts";
-import { StoreDir } from "../../../src/store-path/store-path.ts";
-import { useTempStores } from "../../store/temp-store.ts";
+} from "../../src/substituters/substituter-errors.ts";
+import { useTempStores } from "../store/temp-store.ts";
 
 const stores = useTempStores();
 

@@ -7,16 +7,16 @@ import { parseDerivation } from "../derivation/aterm-parse.ts";
 import type { Derivation } from "../derivation/derivation.ts";
 import { derivationNameFromFile } from "../derivation/drv-file.ts";
 import { type DrvHashCache, hashDerivationModulo } from "../derivation/hash-modulo.ts";
-import { narHash } from "../nar/nar-hash.ts";
-import type { LocalStore } from "../store/local-store.ts";
 import type {
   AnyDerivation,
   InputPathsInput,
   OutputStatus,
   QueryOutputsInput,
   RepairInput,
-} from "./build-attempt.ts";
-import type { OutputLock } from "./worker-effects.ts";
+} from "../machines/build-attempt.ts";
+import type { OutputLock } from "../machines/worker-effects.ts";
+import { narHash } from "../nar/nar-hash.ts";
+import type { LocalStore } from "../store/local-store.ts";
 
 export class StoreQueryEffects {
   private readonly drvs = new Map<string, Derivation>();

@@ -7,10 +7,13 @@ import { cpus } from "node:os";
 import { join } from "node:path";
 import { isFixedOutput } from "../derivation/derivation.ts";
 import { nix32Encode } from "../hash/nix32.ts";
+import type { AnyDerivation, BuildAttempt, RunBuildInput } from "../machines/build-attempt.ts";
+import type { BuildHooks, SubstitutionEffects, WorkerEffects } from "../machines/worker-effects.ts";
 import { deleteTree } from "../store/canonical-tree.ts";
 import type { LocalStore } from "../store/local-store.ts";
 import { makeTempName } from "../store/temp-names.ts";
-import type { AnyDerivation, BuildAttempt, RunBuildInput } from "./build-attempt.ts";
+import type { Substituter } from "../substituters/substituter.ts";
+import { LocalSubstitutionEffects } from "../substituters/substitution-effects.ts";
 import { BuildDirPool } from "./build-dir-pool.ts";
 import { compressLog, logPaths, logTail } from "./build-log.ts";
 import { builderEnv } from "./builder-env.ts";
@@ -25,9 +28,6 @@ import {
 } from "./sandbox.ts";
 import { Spawner } from "./spawner.ts";
 import { StoreQueryEffects } from "./store-query-effects.ts";
-import type { Substituter } from "./substituters/substituter.ts";
-import { LocalSubstitutionEffects } from "./substitution-effects.ts";
-import type { BuildHooks, SubstitutionEffects, WorkerEffects } from "./worker-effects.ts";
 
 export interface LocalBuildSettings {
   /** This machine's platform, e.g. x86_64-linux. */

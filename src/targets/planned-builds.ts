@@ -2,7 +2,7 @@
 // with a wanted output that is not valid, found by walking input derivations.
 
 import type { Derivation } from "../derivation/derivation.ts";
-import type { BuildTarget } from "./build-attempt.ts";
+import type { BuildTarget } from "../machines/build-attempt.ts";
 
 export function plannedBuilds(
   targets: BuildTarget[],
