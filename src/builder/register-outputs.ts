@@ -139,9 +139,10 @@ export async function registerOutputs(o: RegisterOutputsInput): Promise<Register
     }
     throw e;
   }
-  const builtOutputs: Record<string, BuiltOutput> = {};
-  for (const out of o.outputs)
-    if (out.wanted) builtOutputs[out.name] = { id: out.id, outPath: out.path };
+  // Object.fromEntries, not assignment: an output may be named `__proto__`.
+  const builtOutputs: Record<string, BuiltOutput> = Object.fromEntries(
+    o.outputs.filter((x) => x.wanted).map((x) => [x.name, { id: x.id, outPath: x.path }]),
+  );
   return { kind: "registered", builtOutputs };
 }
 

@@ -42,8 +42,8 @@ export function outcome(
 }
 
 /** The wanted outputs as built outputs (for AlreadyValid/Substituted results). */
-export function validOutputs(outputs: OutputStatus[]): Map<string, BuiltOutput> {
-  return new Map(
+export function validOutputs(outputs: OutputStatus[]): Record<string, BuiltOutput> {
+  return Object.fromEntries(
     outputs.filter((o) => o.wanted && o.valid).map((o) => [o.name, { id: o.id, outPath: o.path }]),
   );
 }
@@ -69,7 +69,7 @@ export function verdictOfAttempt(
       return outcome("Built", "", {
         ...times,
         timesBuilt: 1,
-        builtOutputs: new Map(Object.entries(attempt.builtOutputs)),
+        builtOutputs: { ...attempt.builtOutputs },
       });
     case "builderFailed": {
       const how = new Uncoloured(attempt.how);

@@ -52,7 +52,7 @@ export interface BuiltOutput {
   /** `keyName:base64` signatures of the realisation, sorted; absent = none. */
   signatures?: string[];
   /** DrvOutput id → full path of realisations this one depends on; absent = none. */
-  dependentRealisations?: Map<string, string>;
+  dependentRealisations?: Record<string, string>;
 }
 
 export interface BuildResult {
@@ -67,8 +67,12 @@ export interface BuildResult {
   /** Unix seconds; 0 when not built. */
   startTime: number;
   stopTime: number;
-  /** Output name → built output, for the wanted outputs of a successful goal. */
-  builtOutputs: Map<string, BuiltOutput>;
+  /**
+   * Output name → built output, for the wanted outputs of a successful goal. A plain object (a
+   * BuildResult is JSON data): every name is an own property, `__proto__` too (see setEntry);
+   * look names up with Object.hasOwn, not `in`. No order: writers sort.
+   */
+  builtOutputs: Record<string, BuiltOutput>;
 }
 
 /** A result with every field at its "nothing happened" value, overridden by `fields`. */
@@ -83,7 +87,21 @@ export function buildResult(
     isNonDeterministic: false,
     startTime: 0,
     stopTime: 0,
-    builtOutputs: new Map(),
+    builtOutputs: {},
     ...fields,
   };
+}
+
+/**
+ * Set `key` in a plain-object map as an own, enumerable property. Assignment would not do for
+ * every key: `o["__proto__"] = v` sets the prototype instead (Object.fromEntries and spreading
+ * are safe as they are).
+ */
+export function setEntry<T>(record: Record<string, T>, key: string, value: T): void {
+  Object.defineProperty(record, key, {
+    value,
+    enumerable: true,
+    writable: true,
+    configurable: true,
+  });
 }

@@ -44,7 +44,7 @@ describe("local builds", () => {
     // The dev output refers to the out output.
     expect(store.queryPathInfo(outPath(b.drv, "dev")).references).toEqual([bOut]);
     expect(readBuildLog(store.layout.logDir, b.drvPath)?.toString()).toBe("building b\n");
-    expect(r!.builtOutputs.get("out")!.id).toMatch(/^sha256:[0-9a-f]{64}!out$/);
+    expect(r!.builtOutputs.out!.id).toMatch(/^sha256:[0-9a-f]{64}!out$/);
   });
 
   it("a failing builder leaves no output, no lock, and quotes the log", async () => {

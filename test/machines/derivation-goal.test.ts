@@ -26,7 +26,7 @@ describe("derivation goal", () => {
     const { worker, statesOf } = run(world);
     const [r] = await worker.buildPaths([{ drvPath: p, outputs: [] }]);
     expect(r!.status).toBe("Built");
-    expect(r!.builtOutputs.get("out")?.outPath).toBe(world.outPath("hello", "out"));
+    expect(r!.builtOutputs.out?.outPath).toBe(world.outPath("hello", "out"));
     expect(statesOf(p)).toEqual([
       "getDerivation",
       "loadDerivation",
@@ -47,7 +47,7 @@ describe("derivation goal", () => {
     const { worker, statesOf } = run(world);
     const [r] = await worker.buildPaths([{ drvPath: p, outputs: [] }]);
     expect(r!.status).toBe("AlreadyValid");
-    expect(r!.builtOutputs.get("out")?.outPath).toBe(world.outPath("done", "out"));
+    expect(r!.builtOutputs.out?.outPath).toBe(world.outPath("done", "out"));
     expect(statesOf(p)).toEqual([
       "getDerivation",
       "loadDerivation",

@@ -248,7 +248,7 @@ describe("substitution goals in derivation goals", () => {
     const { worker, statesOf } = run(world);
     const [r] = await worker.buildPaths([{ drvPath: p, outputs: [] }]);
     expect(r!.status).toBe("Substituted");
-    expect(r!.builtOutputs.get("out")?.outPath).toBe(world.outPath("hello", "out"));
+    expect(r!.builtOutputs.out?.outPath).toBe(world.outPath("hello", "out"));
     expect(world.builds).toEqual([]);
     expect(statesOf(p, "derivation")).toEqual([
       "getDerivation",

@@ -81,7 +81,7 @@ describe("substitution into a local store", () => {
     const { store, worker, top, depOut, topOut } = setup(folder);
     const [r] = await worker.buildPaths([{ drvPath: top.drvPath, outputs: [] }]);
     expect(r!.status).toBe("Substituted");
-    expect(r!.builtOutputs.get("out")?.outPath).toBe(topOut);
+    expect(r!.builtOutputs.out?.outPath).toBe(topOut);
     expect(readFileSync(store.toRealPath(topOut), "utf8")).toBe(topContents);
     const info = store.queryPathInfo(topOut);
     expect(info.references).toEqual([depOut]);

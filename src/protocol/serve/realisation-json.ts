@@ -25,7 +25,7 @@ export interface RealisationJson {
   /** Sorted, without duplicates. */
   signatures: string[];
   /** DrvOutput id → full output path of realisations this one depends on. */
-  dependentRealisations: Map<string, string>;
+  dependentRealisations: Record<string, string>;
 }
 
 /** JSON that is not a realisation Nix could read. */
@@ -45,22 +45,19 @@ export function parseRealisationJson(bytes: Uint8Array, storeDir: StoreDir): Rea
   const id = checkId(requiredString(value, "id"));
   const outPath = fullPath(storeDir, requiredString(value, "outPath"), "outPath");
   const signatures = parseSignatures(value.signatures);
-  const dependentRealisations = new Map<string, string>();
   const deps = value.dependentRealisations;
-  if (deps !== undefined) {
-    if (!isObject(deps)) {
-      throw new RealisationJsonError("realisation field 'dependentRealisations' is not an object");
-    }
-    for (const [depId, depPath] of Object.entries(deps)) {
+  if (deps !== undefined && !isObject(deps)) {
+    throw new RealisationJsonError("realisation field 'dependentRealisations' is not an object");
+  }
+  // Object.fromEntries makes every key an own property (the ids cannot be `__proto__` anyway).
+  const dependentRealisations = Object.fromEntries(
+    Object.entries(deps ?? {}).map(([depId, depPath]) => {
       if (typeof depPath !== "string") {
         throw new RealisationJsonError(`dependent realisation '${depId}' is not a store path`);
       }
-      dependentRealisations.set(
-        checkId(depId),
-        fullPath(storeDir, depPath, `dependent realisation '${depId}'`),
-      );
-    }
-  }
+      return [checkId(depId), fullPath(storeDir, depPath, `dependent realisation '${depId}'`)];
+    }),
+  );
   return { id, outPath, signatures, dependentRealisations };
 }
 
@@ -72,10 +69,10 @@ export function renderRealisationJson(
   const id = JSON.stringify(r.id);
   const outPath = JSON.stringify(baseName(storeDir, r.outPath));
   if (form === "compat") return `{"id":${id},"outPath":${outPath}}`;
-  const deps = sortBytewise(r.dependentRealisations.keys())
+  const deps = sortBytewise(Object.keys(r.dependentRealisations))
     .map(
       (k) =>
-        `${JSON.stringify(k)}:${JSON.stringify(baseName(storeDir, r.dependentRealisations.get(k)!))}`,
+        `${JSON.stringify(k)}:${JSON.stringify(baseName(storeDir, r.dependentRealisations[k]!))}`,
     )
     .join(",");
   const sigs = sortBytewise(new Set(r.signatures))

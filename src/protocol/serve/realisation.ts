@@ -30,7 +30,7 @@ export interface Realisation {
   /** `keyName:base64` strings, sorted. */
   signatures: string[];
   /** DrvOutput id → full output path; only carried before 0x208 (always empty from Nix 2.8). */
-  dependentRealisations: Map<string, string>;
+  dependentRealisations: Record<string, string>;
 }
 
 /** A realisation without its DrvOutput (0x208: values of builtOutputs). */
@@ -68,7 +68,7 @@ export function writeUnkeyedRealisation(e: WireEncoder, r: UnkeyedRealisation): 
 export async function readRealisation(d: WireDecoder, version: number): Promise<Realisation> {
   if (supportsServeFeature(version, "keyedRealisations")) {
     const id = await readDrvOutput(d, version);
-    return { id, ...(await readUnkeyedRealisation(d)), dependentRealisations: new Map() };
+    return { id, ...(await readUnkeyedRealisation(d)), dependentRealisations: {} };
   }
   const json = await readRealisationJson(d);
   return {
@@ -86,7 +86,7 @@ export function writeRealisation(
   jsonForm: RealisationJsonForm = "nix-2.8",
 ): void {
   if (supportsServeFeature(version, "keyedRealisations")) {
-    if (r.dependentRealisations.size > 0) {
+    if (Object.keys(r.dependentRealisations).length > 0) {
       throw new WireValueError("protocol 0x208 cannot carry dependent realisations");
     }
     writeDrvOutput(e, r.id, version);

@@ -9,6 +9,7 @@ import {
   type BuiltOutput,
   buildResult,
   buildStatusFromCode,
+  setEntry,
 } from "../build-result.ts";
 import type { WireDecoder } from "../wire/wire-decoder.ts";
 import type { WireEncoder } from "../wire/wire-encoder.ts";
@@ -71,15 +72,15 @@ export async function readBuildResult(
 export async function readBuiltOutputs(
   d: WireDecoder,
   version: number,
-): Promise<Map<string, BuiltOutput>> {
+): Promise<Record<string, BuiltOutput>> {
   return supportsServeFeature(version, "keyedRealisations")
     ? readKeyedBuiltOutputs(d)
     : readJsonBuiltOutputs(d);
 }
 
 /** 0x206 – 0x207: map of DrvOutput id → realisation JSON whose `id` repeats the key. */
-async function readJsonBuiltOutputs(d: WireDecoder): Promise<Map<string, BuiltOutput>> {
-  const out = new Map<string, BuiltOutput>();
+async function readJsonBuiltOutputs(d: WireDecoder): Promise<Record<string, BuiltOutput>> {
+  const out: Record<string, BuiltOutput> = {};
   const n = await d.count("builtOutputs");
   for (let i = 0; i < n; i++) {
     const keyAt = d.offset;
@@ -91,7 +92,7 @@ async function readJsonBuiltOutputs(d: WireDecoder): Promise<Map<string, BuiltOu
       if (!(error instanceof DrvOutputIdError)) throw error;
       throw d.fail("invalid", "builtOutputs key (DrvOutput id)", keyAt, error.message);
     }
-    if (out.has(outputName)) {
+    if (Object.hasOwn(out, outputName)) {
       throw d.fail("invalid", "builtOutputs key", keyAt, `output '${outputName}' appears twice`);
     }
     const valueAt = d.offset;
@@ -104,11 +105,11 @@ async function readJsonBuiltOutputs(d: WireDecoder): Promise<Map<string, BuiltOu
         `its id '${json.id}' differs from its key`,
       );
     }
-    out.set(outputName, {
+    setEntry(out, outputName, {
       id: key,
       outPath: json.outPath,
       ...(json.signatures.length > 0 ? { signatures: json.signatures } : {}),
-      ...(json.dependentRealisations.size > 0
+      ...(Object.keys(json.dependentRealisations).length > 0
         ? { dependentRealisations: json.dependentRealisations }
         : {}),
     });
@@ -117,18 +118,18 @@ async function readJsonBuiltOutputs(d: WireDecoder): Promise<Map<string, BuiltOu
 }
 
 /** 0x208: map of output name → (outPath, signatures). */
-async function readKeyedBuiltOutputs(d: WireDecoder): Promise<Map<string, BuiltOutput>> {
-  const out = new Map<string, BuiltOutput>();
+async function readKeyedBuiltOutputs(d: WireDecoder): Promise<Record<string, BuiltOutput>> {
+  const out: Record<string, BuiltOutput> = {};
   const n = await d.count("builtOutputs");
   for (let i = 0; i < n; i++) {
     const at = d.offset;
     const name = await d.token("builtOutputs output name");
-    if (out.has(name)) {
+    if (Object.hasOwn(out, name)) {
       throw d.fail("invalid", "builtOutputs output name", at, `output '${name}' appears twice`);
     }
     const outPath = await d.storePath(`builtOutputs outPath of '${name}'`);
     const signatures = await d.stringSet(`builtOutputs signatures of '${name}'`);
-    out.set(name, { id: "", outPath, ...(signatures.length > 0 ? { signatures } : {}) });
+    setEntry(out, name, { id: "", outPath, ...(signatures.length > 0 ? { signatures } : {}) });
   }
   return out;
 }
@@ -150,16 +151,16 @@ export function writeBuildResult(
     e.u64(r.startTime).u64(r.stopTime);
   }
   if (supportsServeFeature(version, "keyedRealisations")) {
-    const names = sortBytewise(r.builtOutputs.keys());
+    const names = sortBytewise(Object.keys(r.builtOutputs));
     e.u64(names.length);
     for (const name of names) {
-      const b = r.builtOutputs.get(name)!;
+      const b = r.builtOutputs[name]!;
       e.string(name).storePath(b.outPath, `builtOutputs outPath of '${name}'`);
       e.stringSet(b.signatures ?? []);
     }
   } else if (hasBuiltOutputs(version, options)) {
     const form = options.realisationJson ?? "nix-2.8";
-    const entries = [...r.builtOutputs].map(
+    const entries = Object.entries(r.builtOutputs).map(
       ([name, b]) => [checkBuiltOutputId(name, b), b] as const,
     );
     const ids = sortBytewise(entries.map(([id]) => id));
@@ -171,7 +172,7 @@ export function writeBuildResult(
         id,
         outPath: b.outPath,
         signatures: b.signatures ?? [],
-        dependentRealisations: b.dependentRealisations ?? new Map<string, string>(),
+        dependentRealisations: b.dependentRealisations ?? {},
       };
       e.string(id).string(renderRealisationJson(json, e.storeDir, form));
     }

@@ -42,6 +42,8 @@ export const pathSet = fc.uniqueArray(path, { maxLength: 4 }).map((xs) => sortBy
 
 const outputName = fc.oneof(
   fc.constantFrom("out", "dev", "lib", "bin", "doc"),
+  // Names that are special to plain objects: builtOutputs is one, keyed by output name.
+  fc.constantFrom("__proto__", "constructor", "toString", "10", "9"),
   trickyString.filter((s) => s !== ""),
 );
 /** Output names BuildPaths can carry (no `,` or `!`). */
@@ -111,11 +113,11 @@ export function builtOutputsForm(
   return "none";
 }
 
-function builtOutputs(form: BuiltOutputsForm): fc.Arbitrary<Map<string, BuiltOutput>> {
-  if (form === "none") return fc.constant(new Map());
+function builtOutputs(form: BuiltOutputsForm): fc.Arbitrary<Record<string, BuiltOutput>> {
+  if (form === "none") return fc.constant({});
   const deps = fc
     .uniqueArray(fc.tuple(drvOutputId, path), { selector: (x) => x[0], maxLength: 2 })
-    .map((xs) => new Map(xs));
+    .map((xs) => Object.fromEntries(xs));
   return fc
     .tuple(
       sha256,
@@ -125,7 +127,7 @@ function builtOutputs(form: BuiltOutputsForm): fc.Arbitrary<Map<string, BuiltOut
       }),
     )
     .map(([drvHash, outs]) => {
-      const m = new Map<string, BuiltOutput>();
+      const m: [string, BuiltOutput][] = [];
       for (const [name, outPath, sigs, dependentRealisations] of outs) {
         const b: BuiltOutput = {
           id: form === "keyed" ? "" : `${drvHash.format("base16")}!${name}`,
@@ -134,13 +136,14 @@ function builtOutputs(form: BuiltOutputsForm): fc.Arbitrary<Map<string, BuiltOut
         if (form !== "compat" && sigs.length > 0) b.signatures = sigs;
         if (
           (form === "nix-2.8" || form === "signature-objects") &&
-          dependentRealisations.size > 0
+          Object.keys(dependentRealisations).length > 0
         ) {
           b.dependentRealisations = dependentRealisations;
         }
-        m.set(name, b);
+        m.push([name, b]);
       }
-      return m;
+      // fromEntries, not assignment: a name may be `__proto__` (outputName offers it).
+      return Object.fromEntries(m);
     });
 }
 
@@ -263,10 +266,10 @@ export function realisation(version: number, form: RealisationJsonForm): fc.Arbi
     signatures: keyed || form !== "compat" ? signatures : fc.constant([]),
     dependentRealisations:
       keyed || form === "compat"
-        ? fc.constant(new Map<string, string>())
+        ? fc.constant({})
         : fc
             .uniqueArray(fc.tuple(drvOutputId, path), { selector: (x) => x[0], maxLength: 2 })
-            .map((xs) => new Map(xs)),
+            .map((xs) => Object.fromEntries(xs)),
   });
 }
 

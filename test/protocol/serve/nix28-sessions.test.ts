@@ -131,10 +131,10 @@ function buildResultJson(r: BuildResult, version: number) {
         }
       : {}),
     builtOutputs: Object.fromEntries(
-      [...r.builtOutputs.values()].map((b) => [
+      Object.values(r.builtOutputs).map((b) => [
         b.id,
         renderRealisationJson(
-          { signatures: [], dependentRealisations: new Map(), ...b },
+          { signatures: [], dependentRealisations: {}, ...b },
           storeDir,
           "nix-2.8",
         ),

@@ -4,7 +4,7 @@
 import { describe, expect, it } from "vitest";
 import { Hash } from "../../../src/hash/hash.ts";
 import { regularFileNar } from "../../../src/nar/nar-dump.ts";
-import { buildResult } from "../../../src/protocol/build-result.ts";
+import { type BuildResult, buildResult } from "../../../src/protocol/build-result.ts";
 import { readBuildOptions, writeBuildOptions } from "../../../src/protocol/serve/build-options.ts";
 import {
   compatDrvOutputId,
@@ -253,7 +253,7 @@ describe("BuildResult", () => {
     timesBuilt: 1,
     startTime: 10,
     stopTime: 11,
-    builtOutputs: new Map([["out", { id: `${DRV_HASH}!out`, outPath: out }]]),
+    builtOutputs: { out: { id: `${DRV_HASH}!out`, outPath: out } },
   });
 
   it("knows statuses up to NoSubstituters (14) and refuses others", async () => {
@@ -271,7 +271,7 @@ describe("BuildResult", () => {
     const bytes = encode((e) => writeBuildResult(e, built, 0x202, quirk));
     const plain = decoderOver(bytes);
     const r = await readBuildResult(plain, 0x202);
-    expect(r.builtOutputs.size).toBe(0);
+    expect(Object.keys(r.builtOutputs)).toHaveLength(0);
     expect(plain.offset).toBe(16);
     expect(await plain.atEnd()).toBe(false);
     const read = await decodeAll(bytes, (d) => readBuildResult(d, 0x202, quirk));
@@ -307,14 +307,79 @@ describe("BuildResult", () => {
 
   it("writes ids that match their output names only, and drops ids at 0x208", async () => {
     const wrong = buildResult("Built", {
-      builtOutputs: new Map([["dev", { id: `${DRV_HASH}!out`, outPath: out }]]),
+      builtOutputs: { dev: { id: `${DRV_HASH}!out`, outPath: out } },
     });
     expect(() => encode((e) => writeBuildResult(e, wrong, 0x207))).toThrow(WireValueError);
     const at8 = await decodeAll(
       encode((e) => writeBuildResult(e, built, 0x208)),
       (d) => readBuildResult(d, 0x208),
     );
-    expect(at8.builtOutputs.get("out")).toEqual({ id: "", outPath: out });
+    expect(at8.builtOutputs.out).toEqual({ id: "", outPath: out });
+  });
+
+  it("keeps output names special to plain objects (__proto__, constructor, 9) as own entries", async () => {
+    // Bytewise, as both forms write them; a JS object lists "9" before "10" (integer-like keys
+    // first, ascending), so the writer must sort its keys itself.
+    const names = ["10", "9", "__proto__", "constructor", "out"];
+    const outputs = (id: (name: string) => string) =>
+      Object.fromEntries(names.map((n) => [n, { id: id(n), outPath: P(n) }]));
+    const check = (r: BuildResult, id: (name: string) => string) => {
+      expect(Object.getPrototypeOf(r.builtOutputs)).toBe(Object.prototype);
+      expect(Object.keys(r.builtOutputs).sort()).toEqual(names);
+      expect(Object.hasOwn(r.builtOutputs, "__proto__")).toBe(true);
+      expect(Object.getOwnPropertyDescriptor(r.builtOutputs, "__proto__")?.value).toEqual({
+        id: id("__proto__"),
+        outPath: P("__proto__"),
+      });
+      expect(r.builtOutputs).toEqual(outputs(id));
+      // Plain data: JSON.parse defines `__proto__` as an own key too.
+      expect(JSON.parse(JSON.stringify(r))).toEqual(r);
+    };
+    const head = (e: WireEncoder) => e.u64(0).string("").u64(1).u64(0).u64(10).u64(11);
+
+    // 0x208: output name → (outPath, signatures).
+    const keyed = encode((e) => {
+      head(e).u64(names.length);
+      for (const n of names) e.string(n).string(P(n)).u64(0);
+    });
+    const at8 = await decodeAll(keyed, (d) => readBuildResult(d, 0x208));
+    check(at8, () => "");
+    expect(Buffer.from(encode((e) => writeBuildResult(e, at8, 0x208)))).toEqual(Buffer.from(keyed));
+
+    // 0x206 – 0x207: DrvOutput id → realisation JSON.
+    const id = (n: string) => `${DRV_HASH}!${n}`;
+    const json = encode((e) => {
+      head(e).u64(names.length);
+      for (const n of names) {
+        const base = P(n).slice("/nix/store/".length);
+        e.string(id(n));
+        e.string(
+          `{"dependentRealisations":{},"id":"${id(n)}","outPath":"${base}","signatures":[]}`,
+        );
+      }
+    });
+    const at7 = await decodeAll(json, (d) => readBuildResult(d, 0x207));
+    check(at7, id);
+    expect(Buffer.from(encode((e) => writeBuildResult(e, at7, 0x207)))).toEqual(Buffer.from(json));
+    // Written from a result built in another order, the wire order is the same.
+    const reversed = buildResult("Built", {
+      timesBuilt: 1,
+      startTime: 10,
+      stopTime: 11,
+      builtOutputs: Object.fromEntries(Object.entries(outputs(id)).reverse()),
+    });
+    expect(Buffer.from(encode((e) => writeBuildResult(e, reversed, 0x207)))).toEqual(
+      Buffer.from(json),
+    );
+
+    // `__proto__` twice is a duplicate like any other name; `constructor` once is not.
+    const twice = encode((e) => {
+      head(e).u64(2);
+      for (let i = 0; i < 2; i++) e.string("__proto__").string(P("__proto__")).u64(0);
+    });
+    expect(await failure(twice, (d) => readBuildResult(d, 0x208))).toMatchObject({
+      code: "invalid",
+    });
   });
 
   it("renders DrvOutput ids as Nix does; the compat id has a zero hash", () => {

@@ -93,7 +93,7 @@ function realisationJson(r: Realisation, signatures: "as-is" | "objects"): Json 
   }
   return {
     dependentRealisations: Object.fromEntries(
-      [...r.dependentRealisations].map(([k, v]) => [k, base(v)]),
+      Object.entries(r.dependentRealisations).map(([k, v]) => [k, base(v)]),
     ),
     id: drvOutputJson(r.id),
     outPath: base(r.outPath),
@@ -107,14 +107,14 @@ function checkBuildResult(r: BuildResult, json: Record<string, Json>): void {
     if (key in json) expect(r[key as keyof BuildResult], key).toEqual(json[key]);
   }
   const expected = (json.builtOutputs ?? {}) as Record<string, Record<string, Json>>;
-  expect([...r.builtOutputs.keys()].sort()).toEqual(Object.keys(expected).sort());
-  for (const [name, b] of r.builtOutputs) {
+  expect(Object.keys(r.builtOutputs).sort()).toEqual(Object.keys(expected).sort());
+  for (const [name, b] of Object.entries(r.builtOutputs)) {
     const want = expected[name]!;
     expect(base(b.outPath)).toBe(want.outPath);
     expect(b.signatures ?? []).toEqual(want.signatures);
     if ("id" in want) expect(b.id).toBe(want.id);
     if ("dependentRealisations" in want) {
-      expect(Object.fromEntries(b.dependentRealisations ?? [])).toEqual(want.dependentRealisations);
+      expect(b.dependentRealisations ?? {}).toEqual(want.dependentRealisations);
     }
   }
 }
