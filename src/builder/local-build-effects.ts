@@ -1,7 +1,7 @@
 // The worker's effects for a local store: SQLite queries, locks, and real builder processes.
 
 import { randomBytes } from "node:crypto";
-import { existsSync, lstatSync, mkdirSync, renameSync, writeFileSync } from "node:fs";
+import { existsSync, lstatSync, mkdirSync, renameSync, statSync, writeFileSync } from "node:fs";
 import { rm } from "node:fs/promises";
 import { cpus } from "node:os";
 import { join } from "node:path";
@@ -242,10 +242,19 @@ export class LocalBuildEffects extends StoreQueryEffects implements WorkerEffect
           buildTimeout: s.buildTimeout,
           maxLogSize: s.maxLogSize,
           signal,
+          onStarted: (pid) =>
+            hooks?.builderStarted?.({ where: "local", machine: "localhost", pid }),
         },
         this.spawner,
       );
-      hooks?.builderExited();
+      hooks?.builderExited({
+        how: exit.kind === "exited" && exit.code === 0 ? "succeeded" : describeExit(exit),
+        ...stamp(),
+        logBytes:
+          exit.kind === "exited"
+            ? exit.logSize
+            : (statSync(log.raw, { throwIfNoEntry: false })?.size ?? 0),
+      });
       if (privateStore) {
         // Outputs were written into the sandbox's private store: move them into the real one.
         const inside = privateStore;

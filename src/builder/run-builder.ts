@@ -19,6 +19,8 @@ export interface RunBuilderOptions {
   /** Bytes of log output allowed (0: no limit). */
   maxLogSize: number;
   signal: AbortSignal;
+  /** The builder process started with this pid. */
+  onStarted?: (pid: number) => void;
 }
 
 export type BuilderExit =
@@ -93,6 +95,7 @@ export function runBuilder(o: RunBuilderOptions, spawner: Spawner): Promise<Buil
     builder.started.then(
       (p) => {
         pid = p;
+        o.onStarted?.(p);
         if (verdict) killGroup(p);
       },
       () => {},

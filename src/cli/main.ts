@@ -5,6 +5,7 @@ import { registerDerivationCommands } from "./commands/derivation.ts";
 import { registerHashCommands } from "./commands/hash.ts";
 import { registerLogCommands } from "./commands/log.ts";
 import { registerNarCommands } from "./commands/nar.ts";
+import { registerRunsCommands } from "./commands/runs.ts";
 import { registerServeCommands, serveFlagToCommand } from "./commands/serve.ts";
 import { registerStoreCommands } from "./commands/store.ts";
 
@@ -19,6 +20,7 @@ export function makeProgram(): Command {
   registerNarCommands(program);
   registerHashCommands(program);
   registerLogCommands(program);
+  registerRunsCommands(program);
   registerServeCommands(program);
   registerStoreCommands(program);
   return program;

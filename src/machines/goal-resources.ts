@@ -2,17 +2,26 @@
 // locks, and the effects still running for them. Released when a goal ends, or as soon as its
 // builder exits for the slot.
 import type { OutputLock } from "./worker-effects.ts";
+import type { GoalKey, WorkerEvent } from "./worker-events.ts";
 
 export class WorkerError extends Error {
   override name = "WorkerError";
 }
 
+type SlotReleaseReason = "builderExited" | "goalEnded" | "lockBusy";
+type SlotWaiter = (() => void) & { goalId?: number };
+
 export class GoalResources {
   private readonly locks = new Map<number, OutputLock>();
   private readonly slotHolders = new Set<number>();
-  private slotWaiters: (() => void)[] = [];
+  private slotWaiters: SlotWaiter[] = [];
   /** Builder runs and copies still going, per goal: a goal's slot and locks stay taken until they end. */
   private readonly inflight = new Map<number, Promise<unknown>>();
+
+  constructor(
+    private readonly emit: (event: WorkerEvent) => void = () => {},
+    private readonly keyOf: (goalId: number) => GoalKey = String,
+  ) {}
 
   /** Wait until every aborted builder has been reaped and its resources released. */
   async settle(): Promise<void> {
@@ -48,7 +57,8 @@ export class GoalResources {
         return;
       }
       // Another process holds the lock: give the slot back and look again later.
-      this.releaseSlot(goalId);
+      this.releaseSlot(goalId, "lockBusy");
+      this.emit({ type: "lock.busy", goal: this.keyOf(goalId), retryMs: backoff });
       await sleep(backoff, signal);
       backoff = Math.min(backoff * 2, 500);
     }
@@ -57,15 +67,16 @@ export class GoalResources {
   private acquireSlot(goalId: number, limit: number, signal: AbortSignal): Promise<void> {
     if (signal.aborted) return Promise.reject(new WorkerError("cancelled"));
     if (this.slotHolders.size < limit) {
-      this.slotHolders.add(goalId);
+      this.grant(goalId, limit);
       return Promise.resolve();
     }
     return new Promise((resolve, reject) => {
       const wake = () => {
         signal.removeEventListener("abort", onAbort);
-        this.slotHolders.add(goalId);
+        this.grant(goalId, limit);
         resolve();
       };
+      wake.goalId = goalId;
       const onAbort = () => {
         this.slotWaiters = this.slotWaiters.filter((w) => w !== wake);
         reject(new WorkerError("cancelled"));
@@ -75,10 +86,26 @@ export class GoalResources {
     });
   }
 
+  private grant(goalId: number, limit: number): void {
+    this.slotHolders.add(goalId);
+    this.emit({
+      type: "slot.granted",
+      goal: this.keyOf(goalId),
+      held: this.slotHolders.size,
+      limit,
+    });
+  }
+
   /** Give the slot to the next waiting goal (nothing if `goalId` holds none). */
-  releaseSlot(goalId: number): void {
+  releaseSlot(goalId: number, reason: SlotReleaseReason = "builderExited"): void {
     if (!this.slotHolders.delete(goalId)) return;
     const next = this.slotWaiters.shift();
+    this.emit({
+      type: "slot.released",
+      goal: this.keyOf(goalId),
+      reason,
+      ...(next ? { to: this.keyOf(next.goalId ?? -1) } : {}),
+    });
     if (next) next();
   }
 
@@ -99,7 +126,7 @@ export class GoalResources {
       this.locks.delete(goalId);
       lock.release(built);
     }
-    this.releaseSlot(goalId);
+    this.releaseSlot(goalId, "goalEnded");
   }
 }
 

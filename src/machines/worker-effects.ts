@@ -22,8 +22,24 @@ export interface OutputLock {
   release(built: boolean): void;
 }
 
+/** A builder process that started: here (its pid) or on a build machine (its name). */
+export interface BuilderStart {
+  where: "local" | "remote";
+  machine: string;
+  pid?: number;
+}
+
+/** How a builder ended: Nix's words for it ("exited with code 0"), times, bytes of log. */
+export interface BuilderEnd {
+  how: string;
+  startTime: number;
+  stopTime: number;
+  logBytes: number;
+}
+
 export interface BuildHooks {
-  builderExited(): void;
+  builderStarted?(start: BuilderStart): void;
+  builderExited(end?: BuilderEnd): void;
 }
 
 /** What substitution goals need: the configured substituters and a store to import into. */

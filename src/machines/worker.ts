@@ -2,17 +2,18 @@
 // one parent, so thousands of goals stay cheap), caches them per .drv or store path, lends build
 // slots, wakes goals when slots or locks free up, and turns goal outcomes into Nix's exit status.
 
-import { type Actor, createActor, fromPromise } from "xstate";
+import type { Actor } from "xstate";
 import type { BasicDerivation } from "../derivation/derivation.ts";
 import type { BuildResult } from "../protocol/build-result.ts";
 import { isSuccess } from "../protocol/build-result.ts";
-import type { BuildMode, BuildTarget, OutputStatus } from "./build-attempt.ts";
+import type { BuildMode, BuildTarget, OutputStatus, RunBuildInput } from "./build-attempt.ts";
 import {
   derivationGoalMachine,
   type LockInput,
   type RealiseInputsInput,
   type SubstituteInput,
 } from "./derivation-goal.ts";
+import { errorText, GoalTracer } from "./goal-actor.ts";
 import { GoalResources, WorkerError } from "./goal-resources.ts";
 import type {
   GoalFlags,
@@ -32,7 +33,15 @@ import {
   substitutionOutcomeOf,
 } from "./substitution-goal.ts";
 import type { ImportResult, SubstitutionEffects, WorkerEffects } from "./worker-effects.ts";
-import type { WorkerEvent, WorkerListener } from "./worker-events.ts";
+import {
+  derivationGoalKey,
+  type GoalCause,
+  type GoalKey,
+  type GoalKind,
+  substitutionGoalKey,
+  type WorkerEvent,
+  type WorkerListener,
+} from "./worker-events.ts";
 
 export interface WorkerSettings extends GoalSettings {
   /** Builds at once (`-j`); 0 means none locally. */
@@ -68,6 +77,7 @@ interface GoalActor {
 
 interface GoalHandle {
   id: number;
+  key: GoalKey;
   drvPath: string;
   wanted: string[];
   /** Dropped once the goal is done, so finished goals cost only their outcome. */
@@ -78,6 +88,7 @@ interface GoalHandle {
 
 interface SubstitutionHandle {
   id: number;
+  key: GoalKey;
   path: string;
   actor: Actor<typeof substitutionGoalMachine> | undefined;
   done: Promise<SubstitutionGoalOutcome>;
@@ -99,10 +110,15 @@ export class Worker {
   private readonly substitutions = new Map<string, SubstitutionHandle>();
   /** Store path → the references its substitution goal is waiting for. */
   private readonly referencesWaited = new Map<string, string[]>();
-  private readonly live = new Set<{ actor: GoalActor | undefined }>();
+  private readonly live = new Set<{ actor: GoalActor | undefined; key: GoalKey }>();
   private readonly topGoals = new Set<GoalHandle>();
   private readonly listeners = new Set<WorkerListener>();
-  private readonly resources = new GoalResources();
+  private readonly resources: GoalResources;
+  private readonly tracer: GoalTracer;
+  /** Goal id → key, for the goals that may still hold resources. */
+  private readonly keyOfId = new Map<number, GoalKey>();
+  /** How many goals each base key has had, for the `@n` of restarts. */
+  private readonly instances = new Map<GoalKey, number>();
   private nextId = 1;
   private cancelled = false;
   private flags: GoalFlags = { ...NO_FLAGS };
@@ -116,41 +132,61 @@ export class Worker {
     this.effects = effects;
     this.settings = { ...DEFAULT_WORKER_SETTINGS, ...settings };
     this.clock = clock;
+    const emit = (event: WorkerEvent) => this.emit(event);
+    this.resources = new GoalResources(emit, (id) => this.keyOfId.get(id) ?? `#${id}`);
+    this.tracer = new GoalTracer(emit);
+    const t = this.tracer;
     const e = effects;
     this.machine = derivationGoalMachine.provide({
       actors: {
-        queryDrvValid: fromPromise(async ({ input }) => e.isValidPath(input.drvPath)),
-        substitutePaths: fromPromise(({ input }) => this.substitutePaths(input)),
-        readDerivation: fromPromise(async ({ input }) => e.readDerivation(input.drvPath)),
-        queryOutputs: fromPromise(async ({ input }) => e.queryOutputs(input)),
-        realiseInputs: fromPromise(({ input }) => this.realiseInputs(input)),
-        computeInputPaths: fromPromise(async ({ input }) => e.computeInputPaths(input)),
-        lockOutputs: fromPromise(({ input, signal }) => this.lockOutputs(input, signal)),
-        runBuild: fromPromise(({ input, signal }) =>
-          this.resources.track(
-            input.goalId,
-            e.runBuild(input, signal, {
-              builderExited: () => this.resources.releaseSlot(input.goalId),
-            }),
-          ),
+        queryDrvValid: t.effect("queryDrvValid", (input) => e.isValidPath(input.drvPath)),
+        substitutePaths: t.effect("substitutePaths", (input, _, goal) =>
+          this.substitutePaths(input, goal),
         ),
-        checkOutputClosure: fromPromise(async ({ input }) =>
+        readDerivation: t.effect("readDerivation", (input) => e.readDerivation(input.drvPath)),
+        queryOutputs: t.effect("queryOutputs", (input) => e.queryOutputs(input)),
+        realiseInputs: t.effect("realiseInputs", (input, _, goal) =>
+          this.realiseInputs(input, goal),
+        ),
+        computeInputPaths: t.effect("computeInputPaths", (input) => e.computeInputPaths(input)),
+        lockOutputs: t.effect("lockOutputs", (input, signal) => this.lockOutputs(input, signal)),
+        runBuild: t.effect("runBuild", (input, signal) => this.runBuild(input, signal)),
+        checkOutputClosure: t.effect("checkOutputClosure", (input) =>
           e.checkOutputClosure ? e.checkOutputClosure(input) : [],
         ),
-        repairPaths: fromPromise(({ input }) => this.repairPaths(input)),
+        repairPaths: t.effect("repairPaths", (input, _, goal) => this.repairPaths(input, goal)),
       },
     });
     this.substitutionMachine = substitutionGoalMachine.provide({
       actors: {
-        queryValid: fromPromise(async ({ input }) => e.isValidPath(input.path)),
-        queryPathInfo: fromPromise(({ input }) =>
+        queryValid: t.effect("queryValid", (input) => e.isValidPath(input.path)),
+        queryPathInfo: t.effect("queryPathInfo", (input) =>
           this.substituters().queryPathInfo(input.substituter, input.path),
         ),
-        realiseReferences: fromPromise(({ input }) => this.realiseReferences(input)),
-        lockPath: fromPromise(({ input, signal }) => this.lockPath(input, signal)),
-        importSubstitute: fromPromise(({ input, signal }) => this.importSubstitute(input, signal)),
+        realiseReferences: t.effect("realiseReferences", (input, _, goal) =>
+          this.realiseReferences(input, goal),
+        ),
+        lockPath: t.effect("lockPath", (input, signal) => this.lockPath(input, signal)),
+        importSubstitute: t.effect("importSubstitute", (input, signal) =>
+          this.importSubstitute(input, signal),
+        ),
       },
     });
+  }
+
+  /** The builder runs; its slot goes as soon as it exits, before its outputs are registered. */
+  private runBuild(input: RunBuildInput, signal: AbortSignal) {
+    const goal = this.keyOfId.get(input.goalId) ?? `#${input.goalId}`;
+    return this.resources.track(
+      input.goalId,
+      this.effects.runBuild(input, signal, {
+        builderStarted: (start) => this.emit({ type: "builder.started", goal, ...start }),
+        builderExited: (end) => {
+          if (end) this.emit({ type: "builder.exited", goal, ...end });
+          this.resources.releaseSlot(input.goalId);
+        },
+      }),
+    );
   }
 
   /** The configured substituters; only asked for by goals that have some to try. */
@@ -178,19 +214,23 @@ export class Worker {
     let next = 0;
     const runOne = async (): Promise<void> => {
       while (next < targets.length) {
-        const i = next++;
-        const t = targets[i]!;
+        const index = next++;
+        const t = targets[index]!;
+        const cause: GoalCause = { kind: "target", index };
         if (this.cancelled) {
-          results[i] = outcome("MiscFailure", CANCELLED);
+          results[index] = outcome("MiscFailure", CANCELLED);
           continue;
         }
         if (!("drvPath" in t)) {
-          results[i] = await this.realiseOpaque(t.path);
+          results[index] = await this.realiseOpaque(t.path, cause);
           continue;
         }
-        const handle = this.derivationGoal(t.drvPath, t.outputs, mode);
+        const handle = this.derivationGoal(t.drvPath, t.outputs, mode, cause);
         this.topGoals.add(handle);
-        results[i] = await handle.done;
+        this.emit({ type: "target.started", index, goal: handle.key });
+        results[index] = await handle.done;
+        const status = results[index]!.result.status;
+        this.emit({ type: "target.done", index, goal: handle.key, status });
       }
     };
     await Promise.all(Array.from({ length: Math.min(TOP_GOAL_WINDOW, targets.length) }, runOne));
@@ -204,9 +244,12 @@ export class Worker {
     drv: BasicDerivation,
     mode: BuildMode = "normal",
   ): Promise<BuildResult> {
-    const handle = this.startGoal(drvPath, [], mode, drv);
+    const cause: GoalCause = { kind: "target", index: 0 };
+    const handle = this.startGoal(drvPath, [], mode, cause, "new", drv);
     this.topGoals.add(handle);
+    this.emit({ type: "target.started", index: 0, goal: handle.key });
     const result = (await handle.done).result;
+    this.emit({ type: "target.done", index: 0, goal: handle.key, status: result.status });
     await this.resources.settle();
     return result;
   }
@@ -222,29 +265,54 @@ export class Worker {
     return mask ? mask | 0x60 : 1;
   }
 
-  /** Stop every goal (killing builders) and wait until their effects have let go. */
-  async cancel(): Promise<void> {
+  /**
+   * Stop every goal (killing builders) and wait until their effects have let go. `cause` says
+   * why: the failed goal's key, or what asked (a signal, the client hanging up).
+   */
+  async cancel(cause = "cancelled"): Promise<void> {
+    if (!this.cancelled) this.emit({ type: "worker.cancelAll", cause });
     this.cancelled = true;
-    for (const g of [...this.live]) g.actor?.stop();
+    for (const g of [...this.live]) {
+      if (!g.actor) continue;
+      this.emit({ type: "goal.stopped", goal: g.key, by: cause });
+      g.actor.stop();
+    }
     await this.resources.settle();
   }
 
-  private derivationGoal(drvPath: string, wanted: string[], mode: BuildMode): GoalHandle {
+  /** The key for a new goal of `base`: `base`, then `base@2`, `base@3`… */
+  private newKey(base: GoalKey): GoalKey {
+    const n = (this.instances.get(base) ?? 0) + 1;
+    this.instances.set(base, n);
+    return n === 1 ? base : `${base}@${n}`;
+  }
+
+  private derivationGoal(
+    drvPath: string,
+    wanted: string[],
+    mode: BuildMode,
+    cause: GoalCause,
+  ): GoalHandle {
     // One goal per .drv and build mode: a repair or check run must not reuse a normal result.
-    const key = mode === "normal" ? drvPath : `${mode}:${drvPath}`;
-    const existing = this.goals.get(key);
+    const base = derivationGoalKey(drvPath, mode);
+    const existing = this.goals.get(base);
     if (existing) {
       if (!existing.outcome) {
+        this.emit({ type: "goal.reused", goal: existing.key, cause, running: true });
+        this.emit({ type: "goal.wants", goal: existing.key, outputs: wanted, cause });
         existing.actor?.send({ type: "addWantedOutputs", outputs: wanted });
         return existing;
       }
       const covered =
         existing.wanted.length === 0 ||
         (wanted.length > 0 && wanted.every((o) => existing.wanted.includes(o)));
-      if (covered || !isSuccess(existing.outcome.result.status)) return existing;
+      if (covered || !isSuccess(existing.outcome.result.status)) {
+        this.emit({ type: "goal.reused", goal: existing.key, cause, running: false });
+        return existing;
+      }
     }
-    const handle = this.startGoal(drvPath, wanted, mode);
-    this.goals.set(key, handle);
+    const handle = this.startGoal(drvPath, wanted, mode, cause, existing ? "restarted" : "new");
+    this.goals.set(base, handle);
     return handle;
   }
 
@@ -252,40 +320,39 @@ export class Worker {
     drvPath: string,
     wanted: string[],
     mode: BuildMode,
+    cause: GoalCause,
+    decision: "new" | "restarted",
     basicDrv?: BasicDerivation,
   ): GoalHandle {
     const id = this.nextId++;
+    const key = this.newKey(derivationGoalKey(drvPath, mode));
     const { useSubstitutes, cacheFailures, tryFallback } = this.settings;
-    const actor = createActor(this.machine, {
-      input: {
-        goalId: id,
-        drvPath,
-        wantedOutputs: wanted,
-        mode,
-        settings: {
-          useSubstitutes,
-          cacheFailures,
-          tryFallback,
-          haveSubstituters: this.effects.substitution !== undefined,
-        },
-        ...(basicDrv ? { basicDrv } : {}),
+    const input = {
+      goalId: id,
+      drvPath,
+      wantedOutputs: wanted,
+      mode,
+      settings: {
+        useSubstitutes,
+        cacheFailures,
+        tryFallback,
+        haveSubstituters: this.effects.substitution !== undefined,
       },
-    });
+      ...(basicDrv ? { basicDrv } : {}),
+    };
     let resolve!: (o: GoalOutcome) => void;
     const handle: GoalHandle = {
       id,
+      key,
       drvPath,
       wanted,
-      actor,
+      actor: undefined,
       done: new Promise((r) => (resolve = r)),
     };
-    this.emit({
-      type: "goal.created",
-      goalId: id,
-      kind: "derivation",
-      key: drvPath,
-      at: this.clock(),
-    });
+    this.keyOfId.set(id, key);
+    this.emit({ type: "goal.created", goal: key, kind: "derivation", decision, cause, input });
+    const actor = this.tracer.start(key, this.machine, input);
+    handle.actor = actor;
     const finish = (o: GoalOutcome) => {
       if (handle.outcome) return;
       handle.outcome = o;
@@ -293,7 +360,9 @@ export class Worker {
       this.live.delete(handle);
       this.resources.release(id, isSuccess(o.result.status));
       this.effects.forgetDerivation?.(drvPath);
-      this.emit({ type: "goal.done", goalId: id, outcome: o, at: this.clock() });
+      const outputs: Record<string, string> = {};
+      for (const [name, b] of Object.entries(o.result.builtOutputs)) outputs[name] = b.outPath;
+      this.goalDone(key, "derivation", o.result.status, o.result.errorMsg, outputs, o);
       resolve(o);
     };
     this.run(handle, actor, {
@@ -303,79 +372,89 @@ export class Worker {
     return handle;
   }
 
+  private goalDone(
+    goal: GoalKey,
+    kind: GoalKind,
+    status: string,
+    error: string,
+    outputs: Record<string, string>,
+    output: unknown,
+  ): void {
+    this.emit({ type: "goal.done", goal, kind, status, error, outputs, output });
+  }
+
   /**
-   * Start a goal's actor: report its top-level states, then exactly one of `done` (final state
-   * reached), or `failed` (the actor crashed, or was stopped: cancelled).
+   * Start a goal's actor, then call exactly one of `done` (final state reached), or `failed` (the
+   * actor crashed, or was stopped: cancelled).
    */
   private run(
-    handle: { id: number; actor: GoalActor | undefined },
+    handle: { id: number; actor: GoalActor | undefined; key: GoalKey },
     actor: GoalActor,
     end: { done: (output: unknown) => void; failed: (message: string) => void },
   ): void {
-    let lastState = "";
     actor.subscribe({
       next: (snap) => {
-        const state =
-          typeof snap.value === "string" ? snap.value : Object.keys(snap.value as object)[0]!;
-        if (state !== lastState) {
-          lastState = state;
-          this.emit({ type: "goal.state", goalId: handle.id, state, at: this.clock() });
-        }
         if (snap.status === "done") end.done(snap.output);
       },
-      error: (err) => end.failed(err instanceof Error ? err.message : String(err)),
+      error: (err) => end.failed(errorText(err)),
     });
     this.live.add(handle);
     actor.start();
-    if (this.cancelled) actor.stop();
+    if (this.cancelled && handle.actor) {
+      this.emit({ type: "goal.stopped", goal: handle.key, by: "cancelled" });
+      actor.stop();
+    }
     // A stopped actor never reaches a final state: report it as cancelled.
     actor.subscribe({ complete: () => end.failed(CANCELLED) });
   }
 
   /** The substitution goal for `path`: a running one, a successful one, or a new one. */
-  private substitutionGoal(path: string, repair: boolean): SubstitutionHandle {
+  private substitutionGoal(path: string, repair: boolean, cause: GoalCause): SubstitutionHandle {
+    const base = substitutionGoalKey(path);
     const existing = this.substitutions.get(path);
     if (existing) {
       const succeeded =
         existing.outcome !== undefined &&
         substitutionOutcomeOf(existing.outcome.status) === "substituted";
       // A failed goal may succeed now (its references got built); a repair redoes valid paths.
-      if (!existing.outcome || (succeeded && !repair)) return existing;
+      if (!existing.outcome || (succeeded && !repair)) {
+        this.emit({ type: "goal.reused", goal: existing.key, cause, running: !existing.outcome });
+        return existing;
+      }
     }
     const id = this.nextId++;
-    const actor = createActor(this.substitutionMachine, {
-      input: {
-        goalId: id,
-        path,
-        repair,
-        substituters: this.settings.useSubstitutes
-          ? (this.effects.substitution?.substituters ?? [])
-          : [],
-        tryFallback: this.settings.tryFallback,
-      },
-    });
+    const key = this.newKey(base);
+    const input = {
+      goalId: id,
+      path,
+      repair,
+      substituters: this.settings.useSubstitutes
+        ? (this.effects.substitution?.substituters ?? [])
+        : [],
+      tryFallback: this.settings.tryFallback,
+    };
     let resolve!: (o: SubstitutionGoalOutcome) => void;
     const handle: SubstitutionHandle = {
       id,
+      key,
       path,
-      actor,
+      actor: undefined,
       done: new Promise((r) => (resolve = r)),
     };
     this.substitutions.set(path, handle);
-    this.emit({
-      type: "goal.created",
-      goalId: id,
-      kind: "substitution",
-      key: path,
-      at: this.clock(),
-    });
+    this.keyOfId.set(id, key);
+    const decision = existing ? "restarted" : "new";
+    this.emit({ type: "goal.created", goal: key, kind: "substitution", decision, cause, input });
+    const actor = this.tracer.start(key, this.substitutionMachine, input);
+    handle.actor = actor;
     const finish = (o: SubstitutionGoalOutcome) => {
       if (handle.outcome) return;
       handle.outcome = o;
       handle.actor = undefined;
       this.live.delete(handle);
-      this.resources.release(id, substitutionOutcomeOf(o.status) === "substituted");
-      this.emit({ type: "substitution.done", goalId: id, outcome: o, at: this.clock() });
+      const ok = substitutionOutcomeOf(o.status) === "substituted";
+      this.resources.release(id, ok);
+      this.goalDone(key, "substitution", o.status, o.message, ok ? { [path]: path } : {}, o);
       resolve(o);
     };
     this.run(handle, actor, {
@@ -389,18 +468,29 @@ export class Worker {
    * Wait for substitution goals as Nix's waiteeDone counts them: wake when all are done, or at
    * the first that failed outright unless --keep-going.
    */
-  private waitForSubstitutions(handles: SubstitutionHandle[]): Promise<WaiteesResult> {
+  private waitForSubstitutions(
+    waiter: GoalKey,
+    handles: SubstitutionHandle[],
+  ): Promise<WaiteesResult> {
     const counts: WaiteesResult = { nrFailed: 0, nrNoSubstituters: 0, nrIncompleteClosure: 0 };
+    if (handles.length > 0) this.emit({ type: "goal.waits", goal: waiter, on: keys(handles) });
     return new Promise((resolve) => {
       let left = handles.length;
+      let woken = false;
       if (left === 0) resolve({ ...counts });
       for (const h of handles) {
         void h.done.then((o) => {
+          if (woken) return;
           const r: SubstitutionOutcome = substitutionOutcomeOf(o.status);
           if (r !== "substituted") counts.nrFailed++;
           if (r === "noSubstituters") counts.nrNoSubstituters++;
           if (r === "incompleteClosure") counts.nrIncompleteClosure++;
-          if (--left === 0 || (r === "failed" && !this.settings.keepGoing)) resolve({ ...counts });
+          const early = r === "failed" && !this.settings.keepGoing;
+          if (--left === 0 || early) {
+            woken = true;
+            if (left > 0) this.emit({ type: "goal.woken", goal: waiter, by: h.key });
+            resolve({ ...counts });
+          }
         });
       }
     });
@@ -419,20 +509,22 @@ export class Worker {
     // a failed dependency first reaches its waiters, which fail in turn.
     const stop =
       !isSuccess(o.result.status) && !this.settings.keepGoing && this.topGoals.has(handle);
-    if (stop && !this.cancelled) void this.cancel();
+    if (stop && !this.cancelled) void this.cancel(handle.key);
   }
 
-  private async realiseOpaque(path: string): Promise<GoalOutcome> {
-    const o = await this.substitutionGoal(path, false).done;
+  private async realiseOpaque(path: string, cause: GoalCause): Promise<GoalOutcome> {
+    const handle = this.substitutionGoal(path, false, cause);
+    const o = await handle.done;
     if (o.status === "alreadyValid") return outcome("AlreadyValid");
     if (o.status === "substituted") return outcome("Substituted");
     // As a failed top-level goal (not a missing substitute) stops the others in Nix.
-    if (o.status === "failed" && !this.settings.keepGoing && !this.cancelled) void this.cancel();
+    if (o.status === "failed" && !this.settings.keepGoing && !this.cancelled)
+      void this.cancel(handle.key);
     return outcome("MiscFailure", o.message);
   }
 
   /** Build the wanted outputs of the input derivations and make the input sources valid. */
-  private async realiseInputs(input: RealiseInputsInput): Promise<InputsResult> {
+  private async realiseInputs(input: RealiseInputsInput, goal: GoalKey): Promise<InputsResult> {
     const drv = input.drv;
     const missing: string[] = [];
     for (const src of drv.inputSrcs) if (!(await this.effects.isValidPath(src))) missing.push(src);
@@ -448,62 +540,78 @@ export class Worker {
     const subMode: BuildMode = input.mode === "repair" ? "repair" : "normal";
     const inputDrvs =
       "inputDrvs" in drv ? [...(drv as { inputDrvs: Map<string, string[]> }).inputDrvs] : [];
-    const waitees: Promise<{ ok: boolean; outputs?: [string, string][] }>[] = inputDrvs.map(
-      async ([path, outs]) => {
-        const o = await this.derivationGoal(path, outs, subMode).done;
-        const ok = isSuccess(o.result.status);
-        return {
-          ok,
-          outputs: [...o.result.builtOutputs].map(
-            ([name, b]) => [`${path}!${name}`, b.outPath] as [string, string],
-          ),
-        };
-      },
-    );
+    type Waitee = { key: GoalKey; done: Promise<{ ok: boolean; outputs?: [string, string][] }> };
+    const waitees: Waitee[] = inputDrvs.map(([path, outs]) => {
+      const h = this.derivationGoal(path, outs, subMode, { kind: "input", of: goal });
+      const done = h.done.then((o) => ({
+        ok: isSuccess(o.result.status),
+        outputs: Object.entries(o.result.builtOutputs).map(
+          ([name, b]) => [`${path}!${name}`, b.outPath] as [string, string],
+        ),
+      }));
+      return { key: h.key, done };
+    });
     for (const src of missing) {
-      waitees.push(
-        this.substitutionGoal(src, false).done.then((o) => ({
-          ok: substitutionOutcomeOf(o.status) === "substituted",
-        })),
-      );
+      const h = this.substitutionGoal(src, false, { kind: "inputSource", of: goal });
+      const done = h.done.then((o) => ({ ok: substitutionOutcomeOf(o.status) === "substituted" }));
+      waitees.push({ key: h.key, done });
     }
+    if (waitees.length > 0) this.emit({ type: "goal.waits", goal, on: keys(waitees) });
     const result: InputsResult = {
       nrFailed: 0,
       nrNoSubstituters: 0,
       nrIncompleteClosure: 0,
       inputDrvOutputs: {},
     };
-    await new Promise<void>((resolve) => {
+    // The machine gets a copy made when it wakes: waitees that end later must not change it.
+    return new Promise<InputsResult>((resolve) => {
       let left = waitees.length;
-      if (left === 0) resolve();
+      let woken = false;
+      const wake = () => {
+        woken = true;
+        resolve({ ...result, inputDrvOutputs: { ...result.inputDrvOutputs } });
+      };
+      if (left === 0) wake();
       for (const w of waitees) {
-        void w.then((r) => {
+        void w.done.then((r) => {
+          if (woken) return;
           if (!r.ok) result.nrFailed++;
           for (const [k, v] of r.outputs ?? []) result.inputDrvOutputs[k] = v;
           // Without --keep-going a waiter wakes at the first failed waitee.
-          if (--left === 0 || (!r.ok && !this.settings.keepGoing)) resolve();
+          const early = !r.ok && !this.settings.keepGoing;
+          if (--left === 0 || early) {
+            if (left > 0) this.emit({ type: "goal.woken", goal, by: w.key });
+            wake();
+          }
         });
       }
     });
-    return result;
   }
 
   /** A substitution goal per path; wait for them. */
-  private substitutePaths(input: SubstituteInput): Promise<WaiteesResult> {
+  private substitutePaths(input: SubstituteInput, goal: GoalKey): Promise<WaiteesResult> {
+    const cause: GoalCause = input.repair
+      ? { kind: "repair", for: goal }
+      : { kind: "substitution", for: goal };
     return this.waitForSubstitutions(
-      input.paths.map((p) => this.substitutionGoal(p, input.repair)),
+      goal,
+      input.paths.map((p) => this.substitutionGoal(p, input.repair, cause)),
     );
   }
 
   /** A substitution goal's references, realised before the path itself. */
-  private async realiseReferences(input: ReferencesInput): Promise<WaiteesResult> {
+  private async realiseReferences(input: ReferencesInput, goal: GoalKey): Promise<WaiteesResult> {
     // Real references cannot form a cycle (a path's hash covers them), but a broken cache can
     // claim one; waiting on it would hang, so such a reference counts as failed at once.
     const cyclic = input.references.filter((r) => this.waitsFor(r, input.path));
     const refs = input.references.filter((r) => !cyclic.includes(r));
     this.referencesWaited.set(input.path, refs);
     try {
-      const r = await this.waitForSubstitutions(refs.map((p) => this.substitutionGoal(p, false)));
+      const cause: GoalCause = { kind: "reference", of: goal };
+      const r = await this.waitForSubstitutions(
+        goal,
+        refs.map((p) => this.substitutionGoal(p, false, cause)),
+      );
       return { ...r, nrFailed: r.nrFailed + cyclic.length };
     } finally {
       this.referencesWaited.delete(input.path);
@@ -518,18 +626,20 @@ export class Worker {
     return (this.referencesWaited.get(from) ?? []).some((r) => this.waitsFor(r, to, seen));
   }
 
-  private async repairPaths(input: SubstituteInput): Promise<WaiteesResult> {
+  private async repairPaths(input: SubstituteInput, goal: GoalKey): Promise<WaiteesResult> {
     const result: WaiteesResult = { nrFailed: 0, nrNoSubstituters: 0, nrIncompleteClosure: 0 };
+    const cause: GoalCause = { kind: "repair", for: goal };
     for (const path of input.paths) {
       const deriver = this.effects.queryDeriver ? await this.effects.queryDeriver(path) : undefined;
       const ok = deriver
-        ? isSuccess((await this.derivationGoal(deriver, [], "repair").done).result.status)
-        : (await this.substitutePaths({ ...input, paths: [path] })).nrFailed === 0;
+        ? isSuccess((await this.derivationGoal(deriver, [], "repair", cause).done).result.status)
+        : (await this.substitutePaths({ ...input, paths: [path] }, goal)).nrFailed === 0;
       if (!ok) result.nrFailed++;
     }
     return result;
   }
 
+  /**
   /** Wait for a build slot and the output locks; then re-check validity under the locks. */
   private async lockOutputs(input: LockInput, signal: AbortSignal): Promise<OutputStatus[]> {
     const remoteSlots = this.settings.remoteSlots ?? 0;
@@ -576,4 +686,8 @@ export class Worker {
       this.resources.releaseLockAndSlot(input.goalId, imported);
     }
   }
+}
+
+function keys(handles: { key: GoalKey }[]): GoalKey[] {
+  return handles.map((h) => h.key);
 }

@@ -3,6 +3,8 @@
 // are over (the log may be compressed by then). Nothing is sent twice.
 import { open } from "node:fs/promises";
 import { logPaths, readBuildLog } from "../builder/build-log.ts";
+import type { RunEvent } from "../events/run-event.ts";
+import type { RunListener } from "../events/run-recorder.ts";
 
 const POLL_MS = 100;
 
@@ -64,4 +66,20 @@ export class BuildLogRelay {
     this.sent.clear();
     this.running.clear();
   }
+}
+
+/** Follow each builder's log from the moment its goal starts building until the goal ends. */
+export function logRelayListener(relay: BuildLogRelay): RunListener {
+  const building = new Set<string>();
+  return (e: RunEvent) => {
+    if (e.type === "goal.transition" && e.goal.startsWith("drv:")) {
+      const drvPath = e.goal.slice(4, e.goal.lastIndexOf("#"));
+      if (e.state === "buildDone" && !building.has(e.goal)) {
+        building.add(e.goal);
+        relay.started(drvPath);
+      }
+    } else if (e.type === "goal.done" && building.delete(e.goal)) {
+      relay.finished(e.goal.slice(4, e.goal.lastIndexOf("#")));
+    }
+  };
 }

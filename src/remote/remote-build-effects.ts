@@ -131,7 +131,12 @@ export class RemoteBuildEffects extends LocalBuildEffects {
     try {
       session =
         this.idle[index]?.pop() ?? (await openMachineSession(this.store, this.machines[index]!));
-      session.logTo = (chunk) => writeSync(fd, chunk);
+      const current = session;
+      current.logBytes = 0;
+      current.logTo = (chunk) => {
+        current.logBytes = (current.logBytes ?? 0) + chunk.length;
+        writeSync(fd, chunk);
+      };
       const s = this.settings;
       const settings = {
         maxSilentTime: s.maxSilentTime,

@@ -32,6 +32,8 @@ export interface MachineSession {
   readonly machine: Machine;
   readonly serve: ServeProcess;
   logTo: ((chunk: Buffer) => void) | undefined;
+  /** Bytes of log the current build has written. */
+  logBytes?: number;
 }
 
 /** The machine as messages name it: its store URI without the query (remote-program…). */
@@ -139,8 +141,14 @@ export async function buildRemotely(
       buildTimeout: settings.buildTimeout,
       maxLogSize: settings.maxLogSize,
     };
+    hooks?.builderStarted?.({ where: "remote", machine: where });
     const result = await serve.client.buildDerivation(drvPath, basic, options);
-    hooks?.builderExited();
+    hooks?.builderExited({
+      how: isSuccess(result.status) ? "succeeded" : result.status,
+      startTime: result.startTime || startTime,
+      stopTime: result.stopTime || stamp().stopTime,
+      logBytes: session.logBytes ?? 0,
+    });
     if (!isSuccess(result.status)) {
       const message = `build of '${drvPath}' on '${where}' failed: ${stripAnsi(result.errorMsg)}`;
       return {

@@ -5,6 +5,7 @@
 
 import type { Writable } from "node:stream";
 import { LocalBuildEffects, type LocalBuildSettings } from "../builder/local-build-effects.ts";
+import { RunSession } from "../events/run-session.ts";
 import { ByteReader, type ByteSource } from "../io/byte-reader.ts";
 import { writeChunks } from "../io/writable-sink.ts";
 import type { BuildTarget } from "../machines/build-attempt.ts";
@@ -38,7 +39,7 @@ import { WireEncoder } from "../protocol/wire/wire-encoder.ts";
 import { sizedNarChunks } from "../protocol/wire/wire-nar.ts";
 import type { LocalStore } from "../store/local-store.ts";
 import { NarHashMismatchError } from "../store/store-errors.ts";
-import { BuildLogRelay } from "./build-log-relay.ts";
+import { BuildLogRelay, logRelayListener } from "./build-log-relay.ts";
 import { ServeError } from "./serve-error.ts";
 
 export interface ServeServerOptions {
@@ -58,6 +59,8 @@ export interface ServeServerOptions {
    * On, replies match recorded Nix 2.8 sessions byte for byte (pre-2022 Hydra expects that).
    */
   builtOutputsQuirk?: boolean;
+  /** Write each build to the run log (`--no-record` turns it off). */
+  record?: boolean;
 }
 
 const WRITE_COMMANDS: ReadonlyMap<number, string> = new Map([
@@ -199,10 +202,16 @@ class ServeSession {
         const targets: BuildTarget[] = request.paths.map((p) =>
           p.path.endsWith(".drv") ? { drvPath: p.path, outputs: p.outputs } : { path: p.path },
         );
-        await this.#build(request.options, async (worker) => {
+        const names = request.paths.map((p) =>
+          p.outputs.length > 0 ? `${p.path}!${p.outputs.join(",")}` : p.path,
+        );
+        await this.#build(request.options, names, async (worker) => {
           const results = await worker.buildPaths(targets);
           const failed = targets.filter((_, i) => !isSuccess(results[i]!.status));
-          if (failed.length === 0) return writeBuildPathsReply(e, { status: 0 });
+          if (failed.length === 0) {
+            writeBuildPathsReply(e, { status: 0 });
+            return 0;
+          }
           // Nix rethrows a single failure's error, else one naming every failed path; the
           // reply is the error's text, "error:" and colours included.
           const errorMsg =
@@ -212,17 +221,19 @@ class ServeSession {
                   hintfmt`build of ${failed.map((t) => `'${"drvPath" in t ? t.drvPath : t.path}'`).join(", ")} failed`,
                 );
           writeBuildPathsReply(e, { status: worker.exitStatus(), errorMsg });
+          return worker.exitStatus();
         });
         break;
       }
       case "BuildDerivation":
-        await this.#build(request.options, async (worker) => {
+        await this.#build(request.options, [request.drvPath], async (worker) => {
           const result = await worker.buildDerivation(request.drvPath, request.drv);
           // Nix's bytes: its error messages carry ANSI colours on the wire.
           const errorMsg = buildResultErrorText(result);
           writeBuildResult(e, { ...result, errorMsg }, this.#version, {
             builtOutputsBelow206: this.#options.builtOutputsQuirk ?? false,
           });
+          return isSuccess(result.status) ? 0 : worker.exitStatus();
         });
         break;
       case "AddToStoreNar": {
@@ -252,7 +263,11 @@ class ServeSession {
    * Run builds with the client's options (Nix 2.8: no substitution, logs to stderr, not quoted
    * in errors), cancelling them if the client hangs up meanwhile.
    */
-  async #build(options: BuildOptions, body: (worker: Worker) => Promise<void>): Promise<void> {
+  async #build(
+    options: BuildOptions,
+    targets: string[],
+    body: (worker: Worker) => Promise<number>,
+  ): Promise<void> {
     // As current Nix (2.19 on): repeated builds are refused, not silently built once.
     if ((options.nrRepeats ?? 0) !== 0) {
       throw new ServeError(
@@ -271,27 +286,27 @@ class ServeSession {
     effects.onNote = (msg) => this.#log(`${msg}\n`);
     const worker = new Worker(effects, { useSubstitutes: false, keepGoing: false });
     const logs = new BuildLogRelay(this.#store.layout.logDir, (bytes) => this.#log(bytes));
-    const keyOf = new Map<number, string>();
-    worker.subscribe((ev) => {
-      if (ev.type === "goal.created") keyOf.set(ev.goalId, ev.key);
-      const key = keyOf.get("goalId" in ev ? ev.goalId : -1);
-      if (key === undefined) return;
-      // In buildDone the builder runs; its log is followed until the goal ends.
-      if (ev.type === "goal.state" && ev.state === "buildDone") logs.started(key);
-      else if (ev.type === "goal.done") logs.finished(key);
-    });
+    // Each build received is a recorded run; the log relay follows the builders it sees start.
+    const session = RunSession.start(
+      worker,
+      { command: "serve", targets, options: { ...options }, cwd: process.cwd() },
+      { stateDir: this.#store.layout.stateDir, record: this.#options.record ?? true },
+      [logRelayListener(logs)],
+    );
     this.#peek = this.#d.atEnd();
     let hungUp = false;
     const watch = this.#peek.then(async (ended) => {
       if (!ended) return;
       hungUp = true;
-      await worker.cancel();
+      await worker.cancel("the client hung up");
     });
+    let code = 1;
     try {
-      await body(worker);
+      code = await body(worker);
     } finally {
       await effects.drain();
       await logs.flush();
+      session.end(hungUp ? 1 : code);
     }
     if (hungUp) {
       await watch;

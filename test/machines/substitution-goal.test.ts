@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import type { SubstitutionGoalOutcome } from "../../src/machines/substitution-goal.ts";
 import { Worker, type WorkerSettings } from "../../src/machines/worker.ts";
 import type { WorkerEvent } from "../../src/machines/worker-events.ts";
+import { goalKeys, topStates } from "./event-views.ts";
 import { FakeSubstituters } from "./fake-substituters.ts";
 import { FakeWorld } from "./fake-world.ts";
 
@@ -20,21 +21,14 @@ function run(world: FakeWorld, settings: Partial<WorkerSettings> = {}) {
   const worker = new Worker(world, { maxJobs: 2, ...settings });
   const events: WorkerEvent[] = [];
   worker.subscribe((e) => events.push(e));
-  const idsOf = (key: string, kind: "derivation" | "substitution") =>
-    events
-      .filter((e) => e.type === "goal.created" && e.key === key && e.kind === kind)
-      .map((e) => e.goalId);
+  const idsOf = (key: string, kind: "derivation" | "substitution") => goalKeys(events, key, kind);
   /** Top-level states of the substitution goal(s) for `path`, in order. */
-  const statesOf = (path: string, kind: "derivation" | "substitution" = "substitution") => {
-    const ids = idsOf(path, kind);
-    return events
-      .filter((e) => e.type === "goal.state" && ids.includes(e.goalId))
-      .map((e) => (e as { state: string }).state);
-  };
+  const statesOf = (path: string, kind: "derivation" | "substitution" = "substitution") =>
+    topStates(events, idsOf(path, kind));
   const outcomeOf = (path: string): SubstitutionGoalOutcome | undefined => {
     const ids = idsOf(path, "substitution");
-    const done = events.filter((e) => e.type === "substitution.done" && ids.includes(e.goalId));
-    return (done.at(-1) as { outcome: SubstitutionGoalOutcome } | undefined)?.outcome;
+    const done = events.filter((e) => e.type === "goal.done" && ids.includes(e.goal));
+    return (done.at(-1) as { output: SubstitutionGoalOutcome } | undefined)?.output;
   };
   /** Index in the event stream of the first event matching. */
   const indexOf = (pred: (e: WorkerEvent) => boolean) => events.findIndex(pred);
@@ -114,9 +108,12 @@ describe("substitution goal", () => {
     // R is done before P takes its lock.
     const [rId] = idsOf(R, "substitution");
     const [pId] = idsOf(P, "substitution");
-    const rDone = indexOf((e) => e.type === "substitution.done" && e.goalId === rId);
+    const rDone = indexOf((e) => e.type === "goal.done" && e.goal === rId);
     const pRun = indexOf(
-      (e) => e.type === "goal.state" && e.goalId === pId && e.state === "tryToRun",
+      (e) =>
+        e.type === "goal.transition" &&
+        e.goal === pId &&
+        (e.state === "tryToRun" || Object.keys(e.state as object)[0] === "tryToRun"),
     );
     expect(rDone).toBeGreaterThan(-1);
     expect(rDone).toBeLessThan(pRun);

@@ -3,6 +3,7 @@
 
 import { readFileSync } from "node:fs";
 import { cpus } from "node:os";
+import { resolve } from "node:path";
 import type { Command } from "commander";
 import {
   LocalBuildEffects,
@@ -11,6 +12,8 @@ import {
 } from "../../builder/local-build-effects.ts";
 import { parseDerivation } from "../../derivation/aterm-parse.ts";
 import { derivationNameFromFile } from "../../derivation/drv-file.ts";
+import { parseRetention } from "../../events/run-log.ts";
+import { RunSession } from "../../events/run-session.ts";
 import type { BuildMode, BuildTarget } from "../../machines/build-attempt.ts";
 import { Worker } from "../../machines/worker.ts";
 import { isSuccess } from "../../protocol/build-result.ts";
@@ -19,6 +22,7 @@ import { RemoteBuildEffects } from "../../remote/remote-build-effects.ts";
 import type { LocalStore } from "../../store/local-store.ts";
 import { openSubstituter } from "../../substituters/open-substituter.ts";
 import { plannedBuilds } from "../../targets/planned-builds.ts";
+import { buildPrinter } from "../build-printer.ts";
 import { resolveTargets } from "../build-targets.ts";
 import { CliUsageError } from "../cli-error.ts";
 import { writeStdout } from "../stdout.ts";
@@ -42,6 +46,15 @@ interface BuildOptions extends StoreCliOptions {
   fallback?: boolean;
   builders: string;
   systemFeatures?: string;
+  record: boolean;
+  keepRuns?: string;
+}
+
+/** Where a build was asked for, so `runs resume` can ask again. */
+export interface BuildInvocation {
+  cwd: string;
+  /** The run this build resumes. */
+  resumes?: number;
 }
 
 function count(value: string, flag: string): number {
@@ -98,8 +111,24 @@ export function registerBuildCommands(program: Command): void {
       .option(
         "--sandbox",
         "build in a bubblewrap sandbox: no network (but for fixed outputs), only the inputs and system paths visible",
+      )
+      .option("--no-record", "do not write this run to the run log (see 'nixstate runs')")
+      .option(
+        "--keep-runs <n>",
+        "runs the log keeps: a count (100) or days (30d); older ones are dropped as this run starts",
       ),
   ).action(async (args: string[], o: BuildOptions) => {
+    process.exitCode = await buildCommand(args, o, { cwd: process.cwd() });
+  });
+}
+
+/** `nixstate build ARGS` with these options; the exit code. Also what `runs resume` runs. */
+export async function buildCommand(
+  args: string[],
+  o: BuildOptions,
+  invocation: BuildInvocation,
+): Promise<number> {
+  {
     if (o.check && o.repair)
       throw new CliUsageError("--check and --repair cannot be used together");
     const mode: BuildMode = o.check ? "check" : o.repair ? "repair" : "normal";
@@ -128,11 +157,15 @@ export function registerBuildCommands(program: Command): void {
           ? new RemoteBuildEffects(store, { machines, maxJobs }, settings, substituters)
           : new LocalBuildEffects(store, settings, substituters);
       effects.onNote = (msg) => process.stderr.write(`${msg}\n`);
-      const targets = await resolveTargets(store, args, {
+      const targets = await resolveTargets(
         store,
-        system: nixSystem(),
-        readDerivation: (p) => effects.readDerivation(p),
-      });
+        args.map((a) => resolveArg(a, invocation.cwd)),
+        {
+          store,
+          system: nixSystem(),
+          readDerivation: (p) => effects.readDerivation(p),
+        },
+      );
       const plan = plannedBuilds(
         targets,
         (p) => effects.parseDerivation(p),
@@ -146,10 +179,15 @@ export function registerBuildCommands(program: Command): void {
         );
       }
       if (o.dryRun) return 0;
-      return runBuild(store, effects, targets, mode, o);
+      return runBuild(store, effects, targets, mode, o, { ...invocation, args });
     });
-    process.exitCode = code;
-  });
+    return code;
+  }
+}
+
+/** Relative JSON targets are found from where the build was asked for. */
+function resolveArg(arg: string, cwd: string): string {
+  return arg.startsWith("/") || !arg.endsWith(".json") ? arg : resolve(cwd, arg);
 }
 
 async function runBuild(
@@ -158,6 +196,7 @@ async function runBuild(
   targets: BuildTarget[],
   mode: BuildMode,
   o: BuildOptions,
+  invocation: BuildInvocation & { args: string[] },
 ): Promise<number> {
   const worker = new Worker(effects, {
     maxJobs: count(o.maxJobs, "--max-jobs"),
@@ -167,30 +206,40 @@ async function runBuild(
     cacheFailures: !!o.cacheFailures,
     tryFallback: !!o.fallback,
   });
-  const drvOf = new Map<number, string>();
-  worker.subscribe((e) => {
-    if (e.type === "goal.created") drvOf.set(e.goalId, e.key);
-    else if (e.type === "goal.state" && e.state === "buildDone") {
-      process.stderr.write(
-        `${mode === "check" ? "checking outputs of" : "building"} '${drvOf.get(e.goalId)}'...\n`,
-      );
-    } else if (e.type === "substitution.done" && e.outcome.status === "failed") {
-      process.stderr.write(`error: ${[e.outcome.message, ...e.outcome.errors].join("\n")}\n`);
-    } else if (
-      e.type === "goal.done" &&
-      !isSuccess(e.outcome.result.status) &&
-      !e.outcome.result.errorMsg.startsWith("build cancelled")
-    ) {
-      process.stderr.write(`error: ${e.outcome.result.errorMsg}\n`);
-    }
-  });
-  const onSignal = () => void worker.cancel();
+  const session = RunSession.start(
+    worker,
+    { command: "build", targets: invocation.args, options: { ...o }, cwd: invocation.cwd },
+    {
+      stateDir: store.layout.stateDir,
+      record: o.record !== false,
+      ...(o.keepRuns === undefined ? {} : { retention: parseRetention(o.keepRuns) }),
+      ...(invocation.resumes === undefined ? {} : { resumes: invocation.resumes }),
+    },
+    [buildPrinter((line) => process.stderr.write(line))],
+  );
+  const onSignal = (signal: NodeJS.Signals) => void worker.cancel(`interrupted by ${signal}`);
   process.once("SIGINT", onSignal);
   process.once("SIGTERM", onSignal);
+  let code = 1;
+  try {
+    code = await finishBuild(store, worker, effects, targets, mode);
+    return code;
+  } finally {
+    process.off("SIGINT", onSignal);
+    process.off("SIGTERM", onSignal);
+    session.end(code);
+  }
+}
+
+async function finishBuild(
+  store: LocalStore,
+  worker: Worker,
+  effects: LocalBuildEffects,
+  targets: BuildTarget[],
+  mode: BuildMode,
+): Promise<number> {
   const results = await worker.buildPaths(targets, mode);
   await effects.drain();
-  process.off("SIGINT", onSignal);
-  process.off("SIGTERM", onSignal);
 
   const failed = targets.filter((_, i) => !isSuccess(results[i]!.status));
   if (failed.length > 0) {

@@ -11,6 +11,7 @@ interface ServeCliOptions extends StoreCliOptions {
   write?: boolean;
   nix28Compat?: boolean;
   systemFeatures?: string;
+  record?: boolean;
 }
 
 /**
@@ -39,12 +40,14 @@ export function registerServeCommands(program: Command): void {
       .option(
         "--system-features <features>",
         "space-separated features this machine offers builders (Nix's system-features)",
-      ),
+      )
+      .option("--no-record", "do not write builds received to the run log"),
   ).action(async (o: ServeCliOptions) => {
     await withStore(o, (store) =>
       runServeServer(process.stdin, process.stdout, {
         store,
         write: !!o.write,
+        record: o.record !== false,
         ...(o.systemFeatures === undefined
           ? {}
           : { buildSettings: { systemFeatures: o.systemFeatures.split(/\s+/).filter(Boolean) } }),

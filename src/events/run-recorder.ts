@@ -1,0 +1,81 @@
+// The run's stream: takes the worker's events, stamps each with the next sequence number and the
+// injected clock's times, makes it plain JSON and hands it to every listener in order (the run
+// log, printers, progress displays, the inspector bridge). Nothing here prints or writes.
+import type { WorkerEvent } from "../machines/worker-events.ts";
+import { EventEncoder, type KeptDrv } from "./event-values.ts";
+import type { RunEvent, RunLevelEvent } from "./run-event.ts";
+
+/** Time as the run sees it: injected so replay and tests control it. */
+export interface RunClock {
+  /** Milliseconds on a monotonic clock (any origin). */
+  monotonic(): number;
+  /** Unix milliseconds. */
+  wall(): number;
+}
+
+export const SYSTEM_CLOCK: RunClock = {
+  monotonic: () => performance.now(),
+  wall: () => Date.now(),
+};
+
+export type RunListener = (event: RunEvent) => void;
+
+/** Receives each derivation text the events refer to, once per run. */
+export type DrvKeeper = (drv: KeptDrv) => void;
+
+export class RunRecorder {
+  private seq = 0;
+  private readonly origin: number;
+  private readonly listeners: RunListener[] = [];
+  private readonly keepers: DrvKeeper[] = [];
+  private readonly encoder: EventEncoder;
+  private readonly kept = new Set<string>();
+
+  constructor(private readonly clock: RunClock = SYSTEM_CLOCK) {
+    this.origin = clock.monotonic();
+    this.encoder = new EventEncoder((drv) => {
+      if (this.kept.has(drv.hash)) return;
+      this.kept.add(drv.hash);
+      for (const k of this.keepers) k(drv);
+    });
+  }
+
+  /** Listen to every event from now on; returns a function that stops listening. */
+  listen(listener: RunListener): () => void {
+    this.listeners.push(listener);
+    return () => {
+      const i = this.listeners.indexOf(listener);
+      if (i >= 0) this.listeners.splice(i, 1);
+    };
+  }
+
+  /** Receive the derivation texts events refer to (the run log keeps them for replay). */
+  keepDerivations(keeper: DrvKeeper): void {
+    this.keepers.push(keeper);
+  }
+
+  /** The worker's listener: `worker.subscribe(recorder.worker)`. */
+  readonly worker = (e: WorkerEvent): void => {
+    this.publish(this.encoder.encode(e));
+  };
+
+  /** A run-level event (start, end). */
+  run(e: RunLevelEvent): void {
+    this.publish(e);
+  }
+
+  /** The last sequence number given out. */
+  get lastSeq(): number {
+    return this.seq;
+  }
+
+  private publish(e: WorkerEvent | RunLevelEvent): void {
+    const event = {
+      seq: ++this.seq,
+      mono: Math.round((this.clock.monotonic() - this.origin) * 1000) / 1000,
+      wall: this.clock.wall(),
+      ...e,
+    } as RunEvent;
+    for (const l of this.listeners) l(event);
+  }
+}

@@ -1,0 +1,78 @@
+// One run of the worker as the event log sees it: the recorder between the worker and its
+// listeners, the run's start and end events, and (unless recording is off) the durable log.
+// `nixstate build`, `runs resume` and `nixstate serve` all start runs through here.
+import { hostname } from "node:os";
+import type { Worker } from "../machines/worker.ts";
+import type { RunRequest } from "./run-event.ts";
+import { DEFAULT_RETENTION, RunLog, type RunRetention, type RunWriter } from "./run-log.ts";
+import { type RunClock, type RunListener, RunRecorder, SYSTEM_CLOCK } from "./run-recorder.ts";
+
+export const NIXSTATE_VERSION = "0.1.0";
+
+export interface RunSessionOptions {
+  /** Where `runs.sqlite` lives (the store's state directory). */
+  stateDir: string;
+  /** Write the durable log (`--no-record` turns it off; listeners still get every event). */
+  record: boolean;
+  retention?: RunRetention;
+  /** The run this one resumes. */
+  resumes?: number;
+  clock?: RunClock;
+}
+
+export class RunSession {
+  readonly recorder: RunRecorder;
+  private readonly log: RunLog | undefined;
+  private readonly writer: RunWriter | undefined;
+  private ended = false;
+
+  private constructor(recorder: RunRecorder, log?: RunLog, writer?: RunWriter) {
+    this.recorder = recorder;
+    this.log = log;
+    this.writer = writer;
+  }
+
+  /** Start a run: open the log, listen to the worker, emit `run.started`. */
+  static start(
+    worker: Worker,
+    request: RunRequest,
+    opts: RunSessionOptions,
+    listeners: RunListener[] = [],
+  ): RunSession {
+    const recorder = new RunRecorder(opts.clock ?? SYSTEM_CLOCK);
+    let log: RunLog | undefined;
+    let writer: RunWriter | undefined;
+    if (opts.record) {
+      log = RunLog.open(opts.stateDir);
+      writer = log.begin(request, opts.resumes, opts.retention ?? DEFAULT_RETENTION);
+      recorder.listen(writer.append);
+      recorder.keepDerivations(writer.keep);
+    }
+    for (const l of listeners) recorder.listen(l);
+    worker.subscribe(recorder.worker);
+    recorder.run({
+      type: "run.started",
+      request,
+      settings: { ...worker.settings },
+      version: NIXSTATE_VERSION,
+      host: hostname(),
+      pid: process.pid,
+      ...(opts.resumes === undefined ? {} : { resumes: opts.resumes }),
+    });
+    return new RunSession(recorder, log, writer);
+  }
+
+  /** The run's id in the log; undefined when not recorded. */
+  get runId(): number | undefined {
+    return this.writer?.runId;
+  }
+
+  /** The run ended with this exit code: record it, write the rest, close the log. */
+  end(exitCode: number): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.recorder.run({ type: "run.ended", exitCode });
+    this.writer?.end(exitCode);
+    this.log?.close();
+  }
+}

@@ -1,0 +1,34 @@
+// Views of a worker's event stream that the machine tests assert on.
+import type { WorkerEvent } from "../../src/machines/worker-events.ts";
+
+/** The path a goal key names (`drv:<path>#<mode>[@n]` or `sub:<path>[@n]`). */
+export function pathOfKey(key: string): string {
+  return key.startsWith("drv:")
+    ? key.slice(4, key.lastIndexOf("#"))
+    : key.slice(4).replace(/@\d+$/, "");
+}
+
+/** Keys of the goals created for `path` of this kind, in order. */
+export function goalKeys(
+  events: WorkerEvent[],
+  path: string,
+  kind: "derivation" | "substitution",
+): string[] {
+  return events
+    .filter((e) => e.type === "goal.created" && e.kind === kind && pathOfKey(e.goal) === path)
+    .map((e) => (e as { goal: string }).goal);
+}
+
+/** Top-level states the goals entered, in order (a state repeated by one goal counts once). */
+export function topStates(events: WorkerEvent[], keys: string[]): string[] {
+  const last = new Map<string, string>();
+  const out: string[] = [];
+  for (const e of events) {
+    if (e.type !== "goal.transition" || !keys.includes(e.goal)) continue;
+    const s = typeof e.state === "string" ? e.state : Object.keys(e.state as object)[0]!;
+    if (last.get(e.goal) === s) continue;
+    last.set(e.goal, s);
+    out.push(s);
+  }
+  return out;
+}
