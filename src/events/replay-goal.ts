@@ -131,6 +131,9 @@ export async function replayGoal(
   const actor = tracer.start(goal, logic, drvs.decode(created.input));
   let steps = 0;
   let stopped = false;
+  let ending: Extract<GoalEvent, { type: "goal.done" }> | undefined;
+  /** The last state record and replay agreed on: where a divergence is reported. */
+  let agreed = "";
   const stateNow = () => statePath((actor.getSnapshot() as { value?: unknown }).value);
   const result = (divergence?: Divergence): GoalReplay => {
     const snap = actor.getSnapshot() as { status: string };
@@ -139,7 +142,7 @@ export async function replayGoal(
     return divergence ? { ...r, divergence } : r;
   };
   const diverge = (seq: number, expected: string, got: string) =>
-    result({ seq, goal, state: stateNow(), expected, got });
+    result({ seq, goal, state: agreed || stateNow(), expected, got });
 
   actor.start();
   await flush();
@@ -161,29 +164,39 @@ export async function replayGoal(
       stopped = true;
       actor.stop();
       await flush();
-    } else if (e.type === "goal.done" && !stopped) {
-      const snap = actor.getSnapshot() as { status: string; output?: unknown };
-      if (snap.status !== "done") {
-        return diverge(e.seq, `ended with ${e.status}`, `is still in state '${stateNow()}'`);
-      }
-      if (!isDeepStrictEqual(plain(snap.output), plain(e.output))) {
-        const got = (snap.output as { result?: { status?: string }; status?: string }) ?? {};
-        return diverge(
-          e.seq,
-          `ended with ${e.status}: ${brief(e.output)}`,
-          `ended with ${got.result?.status ?? got.status}: ${brief(snap.output)}`,
-        );
-      }
+    } else if (e.type === "goal.done") {
+      // The worker hears of the end before the machine's last snapshot is inspected: the final
+      // transition follows in the record, so the outcome is compared after it.
+      ending = e;
     }
     if (!CHECKED.has(e.type)) continue;
     const next = produced.shift();
-    if (!next || !sameStep(e, next)) return diverge(e.seq, describeStep(e), describeStep(next));
+    if (!next || !sameStep(e, next)) {
+      // Say where the replay went, when the record has a move to another state.
+      const moved =
+        e.type === "goal.transition"
+          ? [next, ...produced].find((p) => p?.type === "goal.transition")
+          : undefined;
+      return diverge(e.seq, describeStep(e), describeStep(moved ?? next));
+    }
+    if (e.type === "goal.transition") agreed = statePath(e.state);
     steps++;
   }
-  const ended = events.some((e) => e.type === "goal.done" && e.seq <= untilSeq);
-  if (ended && !stopped && produced.length > 0) {
-    const last = events.findLast((e) => e.seq <= untilSeq)!;
-    return diverge(last.seq, "nothing more", describeStep(produced[0]));
+  if (ending && !stopped) {
+    const e = ending;
+    const snap = actor.getSnapshot() as { status: string; output?: unknown };
+    if (snap.status !== "done") {
+      return diverge(e.seq, `ended with ${e.status}`, `is still in state '${stateNow()}'`);
+    }
+    if (!isDeepStrictEqual(plain(snap.output), plain(e.output))) {
+      const got = (snap.output as { result?: { status?: string }; status?: string }) ?? {};
+      return diverge(
+        e.seq,
+        `ended with ${e.status}: ${brief(e.output)}`,
+        `ended with ${got.result?.status ?? got.status}: ${brief(snap.output)}`,
+      );
+    }
+    if (produced.length > 0) return diverge(e.seq, "nothing more", describeStep(produced[0]));
   }
   return result();
 }
