@@ -3,8 +3,9 @@
 // invoked actor supplied through `provide`, so the same machine runs live, against fakes, and
 // in replay from recorded actor outputs.
 
-import { assign, setup } from "xstate";
+import { and, assign, not, type OutputFrom, setup } from "xstate";
 import type { Derivation } from "../derivation/derivation.ts";
+import type { BuildStatusName } from "../protocol/build-result.ts";
 import { hintfmt } from "../protocol/nix-hint.ts";
 import type {
   AnyDerivation,
@@ -80,6 +81,56 @@ function substitutesAllowed(c: GoalContext): boolean {
   );
 }
 
+/** The effects a goal invokes, by the names the worker provides them under. */
+const effects = {
+  queryDrvValid: injectedEffect<boolean, DrvInput>("queryDrvValid"),
+  substitutePaths: injectedEffect<WaiteesResult, SubstituteInput>("substitutePaths"),
+  readDerivation: injectedEffect<Derivation, DrvInput>("readDerivation"),
+  queryOutputs: injectedEffect<OutputStatus[], QueryOutputsInput>("queryOutputs"),
+  realiseInputs: injectedEffect<InputsResult, RealiseInputsInput>("realiseInputs"),
+  computeInputPaths: injectedEffect<string[], InputPathsInput>("computeInputPaths"),
+  lockOutputs: injectedEffect<OutputStatus[], LockInput>("lockOutputs"),
+  runBuild: injectedEffect<BuildAttempt, RunBuildInput>("runBuild"),
+  checkOutputClosure: injectedEffect<string[], RepairInput>("checkOutputClosure"),
+  repairPaths: injectedEffect<WaiteesResult, SubstituteInput>("repairPaths"),
+};
+type Effect = keyof typeof effects;
+
+/**
+ * Each invoke's id (the name its child actor, done and error events carry) → the effect it runs.
+ * Ids say what the state does; one effect may serve several states (substitutePaths for the .drv
+ * and for the outputs, queryOutputs before and after substituting).
+ */
+export const DERIVATION_GOAL_INVOKES = {
+  checkDrvValid: "queryDrvValid",
+  substituteDrv: "substitutePaths",
+  readDrv: "readDerivation",
+  checkOutputs: "queryOutputs",
+  substituteOutputs: "substitutePaths",
+  recheckOutputs: "queryOutputs",
+  realiseInputs: "realiseInputs",
+  computeInputPaths: "computeInputPaths",
+  lockOutputs: "lockOutputs",
+  runBuild: "runBuild",
+  checkOutputClosure: "checkOutputClosure",
+  repairClosure: "repairPaths",
+} as const satisfies Record<string, Effect>;
+
+/**
+ * What effect `E` returned, read from the done event a guard or action runs on. Guards and actions
+ * named in `setup` are typed for the machine's own events only, so each says which effects it
+ * follows.
+ */
+const resultOf = <E extends Effect>(event: { type: string }) =>
+  (event as unknown as { output: OutputFrom<(typeof effects)[E]> }).output;
+/** Why an effect failed, from its error event. */
+const errorOf = (event: { type: string }) => {
+  const error = (event as unknown as { error: unknown }).error;
+  return error instanceof Error ? error.message : String(error);
+};
+/** Some of the goals waited for (substitutions, inputs, repairs) failed. */
+const someFailed = (r: WaiteesResult) => r.nrFailed > 0;
+
 const FINALS = {
   built: "Built",
   substituted: "Substituted",
@@ -108,7 +159,7 @@ const finalStates = Object.fromEntries(
 
 /** Guarded transitions to the final state matching `context.outcome` (set by the same transition). */
 const toOutcomeFinal = Object.entries(FINALS).map(([state, status]) => ({
-  guard: ({ context }: { context: GoalContext }) => context.outcome?.result.status === status,
+  guard: { type: "outcomeIs" as const, params: { status } },
   target: `#goal.${state}`,
 }));
 
@@ -122,26 +173,136 @@ export const derivationGoalMachine = setup({
     output: {} as GoalOutcome,
     events: {} as GoalEvent,
   },
-  actors: {
-    queryDrvValid: injectedEffect<boolean, DrvInput>("queryDrvValid"),
-    substitutePaths: injectedEffect<WaiteesResult, SubstituteInput>("substitutePaths"),
-    readDerivation: injectedEffect<Derivation, DrvInput>("readDerivation"),
-    queryOutputs: injectedEffect<OutputStatus[], QueryOutputsInput>("queryOutputs"),
-    realiseInputs: injectedEffect<InputsResult, RealiseInputsInput>("realiseInputs"),
-    computeInputPaths: injectedEffect<string[], InputPathsInput>("computeInputPaths"),
-    lockOutputs: injectedEffect<OutputStatus[], LockInput>("lockOutputs"),
-    runBuild: injectedEffect<BuildAttempt, RunBuildInput>("runBuild"),
-    checkOutputClosure: injectedEffect<string[], RepairInput>("checkOutputClosure"),
-    repairPaths: injectedEffect<WaiteesResult, SubstituteInput>("repairPaths"),
+  actors: effects,
+  guards: {
+    inMemoryDerivation: ({ context }) => inMemory(context),
+    normalMode: ({ context }) => context.input.mode === "normal",
+    repairMode: ({ context }) => context.input.mode === "repair",
+    checkMode: ({ context }) => context.input.mode === "check",
+    // As Nix's getDerivation: outside normal mode even a valid .drv goes through a substitution
+    // goal first.
+    drvValidInNormalMode: ({ context, event }) =>
+      resultOf<"queryDrvValid">(event) && context.input.mode === "normal",
+    drvSubstitutionFailed: ({ event }) => someFailed(resultOf<"substitutePaths">(event)),
+    allWantedOutputsValid: ({ event }) =>
+      allWantedValid(resultOf<"queryOutputs" | "lockOutputs">(event)),
+    failedBefore: ({ context, event }) =>
+      context.input.settings.cacheFailures &&
+      resultOf<"queryOutputs">(event).some((o) => o.wanted && !o.valid && o.failedBefore),
+    substitutesAllowed: ({ context }) => substitutesAllowed(context),
+    // Substituters that had the outputs but failed to deliver them: stop rather than build,
+    // unless --fallback (missing substitutes only mean "build it").
+    substitutesFailedWithoutFallback: ({ context, event }) => {
+      const r = resultOf<"substitutePaths">(event);
+      return (
+        r.nrFailed > r.nrNoSubstituters + r.nrIncompleteClosure &&
+        !context.input.settings.tryFallback
+      );
+    },
+    needsRestart: ({ context }) => context.needRestart,
+    missingInputSource: ({ event }) => resultOf<"realiseInputs">(event).missingSource !== undefined,
+    inputsFailed: ({ event }) => someFailed(resultOf<"realiseInputs">(event)),
+    shouldRetrySubstitution: ({ context }) =>
+      context.retrySubstitution && !context.retriedSubstitution,
+    outputClosureValid: ({ event }) => resultOf<"checkOutputClosure">(event).length === 0,
+    repairFailed: ({ event }) => someFailed(resultOf<"repairPaths">(event)),
+    outcomeIs: ({ context }, { status }: { status: BuildStatusName }) =>
+      context.outcome?.result.status === status,
   },
   actions: {
+    addWantedOutputs: assign(({ context, event }) => {
+      // Wanting all outputs (empty list) subsumes everything; otherwise add what is new.
+      if (context.wantedOutputs.length === 0) return {};
+      if (event.outputs.length === 0) return { wantedOutputs: [], needRestart: true };
+      const added = event.outputs.filter((o) => !context.wantedOutputs.includes(o));
+      return added.length === 0
+        ? {}
+        : { wantedOutputs: [...context.wantedOutputs, ...added], needRestart: true };
+    }),
     // An effect that threw: the goal fails with its message, as a Nix goal does on an Error.
-    failWithError: assign(({ event }) => {
-      const error = (event as unknown as { error: unknown }).error;
+    failWithError: assign(({ event }) => ({ outcome: outcome("MiscFailure", errorOf(event)) })),
+    rememberDerivation: assign({ drv: ({ event }) => resultOf<"readDerivation">(event) }),
+    rememberOutputs: assign({
+      outputs: ({ event }) => resultOf<"queryOutputs" | "lockOutputs">(event),
+    }),
+    // Only holes in the substitutes' closures: build the inputs, then retry (as Nix; a hole
+    // that is one of our own outputs would loop, hence the equality).
+    rememberRetrySubstitution: assign(({ event }) => {
+      const r = resultOf<"substitutePaths">(event);
       return {
-        outcome: outcome("MiscFailure", error instanceof Error ? error.message : String(error)),
+        retrySubstitution: r.nrIncompleteClosure > 0 && r.nrIncompleteClosure === r.nrFailed,
       };
     }),
+    clearNeedRestart: assign({ needRestart: false }),
+    markSubstitutionRetried: assign({ retriedSubstitution: true }),
+    rememberInputDrvOutputs: assign({
+      inputDrvOutputs: ({ event }) => resultOf<"realiseInputs">(event).inputDrvOutputs,
+    }),
+    rememberInputPaths: assign({ inputPaths: ({ event }) => resultOf<"computeInputPaths">(event) }),
+    // The invalid paths of the output closure, kept where the repair reads its paths from.
+    rememberPathsToRepair: assign({
+      inputPaths: ({ event }) => resultOf<"checkOutputClosure">(event),
+    }),
+    // The conclusions below that report outputs read them from context: `rememberOutputs` runs
+    // first in the same transition where they were just learned.
+    concludeAlreadyValid: assign(({ context }) => ({
+      outcome: outcome("AlreadyValid", "", { builtOutputs: validOutputs(context.outputs) }),
+    })),
+    concludeSubstituted: assign(({ context }) => ({
+      outcome: outcome("Substituted", "", { builtOutputs: validOutputs(context.outputs) }),
+    })),
+    concludeCachedFailure: assign(({ context }) => ({
+      outcome: outcome(
+        "CachedFailure",
+        `build of '${context.input.drvPath}' previously failed (output '${context.outputs.find((o) => o.failedBefore)!.path}' is in the failed-path cache; run 'nixstate failed clear' to retry)`,
+      ),
+    })),
+    concludeMissingDerivation: assign(({ context }) => ({
+      outcome: outcome("MiscFailure", `cannot build missing derivation '${context.input.drvPath}'`),
+    })),
+    concludeSubstitutesFailed: assign(({ context }) => ({
+      outcome: outcome(
+        "TransientFailure",
+        `some substitutes for the outputs of derivation '${context.input.drvPath}' failed (usually happens due to networking issues); try '--fallback' to build derivation from source `,
+      ),
+    })),
+    concludeCheckImpossible: assign(({ context }) => ({
+      outcome: outcome(
+        "MiscFailure",
+        `some outputs of '${context.input.drvPath}' are not valid, so checking is not possible`,
+      ),
+    })),
+    concludeMissingSource: assign(({ context, event }) => {
+      const hint = hintfmt`dependency '${resultOf<"realiseInputs">(event).missingSource!}' of '${context.input.drvPath}' does not exist, and substitution is disabled`;
+      // Nix throws this out of the whole build: its text is the error's, "error:" first.
+      return { outcome: outcome("MiscFailure", hint, { errorThrown: true }) };
+    }),
+    concludeMissingDependencies: assign(({ context }) => ({
+      outcome: outcome(
+        "MiscFailure",
+        `some dependencies of '${context.input.drvPath}' are missing`,
+      ),
+    })),
+    concludeDependencyFailed: assign(({ context, event }) => ({
+      outcome: outcome(
+        "DependencyFailed",
+        `${resultOf<"realiseInputs">(event).nrFailed} dependencies of derivation '${context.input.drvPath}' failed to build`,
+      ),
+    })),
+    concludeBuild: assign(({ context, event }) => ({
+      outcome: verdictOfAttempt(
+        resultOf<"runBuild">(event),
+        context.drv!,
+        context.input.drvPath,
+        nameOf(context),
+      ),
+    })),
+    concludeRepairFailed: assign(({ context }) => ({
+      outcome: outcome(
+        "MiscFailure",
+        `some paths in the output closure of derivation '${context.input.drvPath}' could not be repaired`,
+      ),
+    })),
   },
 }).createMachine({
   id: "goal",
@@ -160,23 +321,13 @@ export const derivationGoalMachine = setup({
   initial: "start",
   output: ({ context }) => context.outcome!,
   on: {
-    addWantedOutputs: {
-      actions: assign(({ context, event }) => {
-        // Wanting all outputs (empty list) subsumes everything; otherwise add what is new.
-        if (context.wantedOutputs.length === 0) return {};
-        if (event.outputs.length === 0) return { wantedOutputs: [], needRestart: true };
-        const added = event.outputs.filter((o) => !context.wantedOutputs.includes(o));
-        return added.length === 0
-          ? {}
-          : { wantedOutputs: [...context.wantedOutputs, ...added], needRestart: true };
-      }),
-    },
+    addWantedOutputs: { actions: "addWantedOutputs" },
   },
   states: {
     // A goal for an in-memory derivation (the serve protocol's BuildDerivation) has no .drv.
     start: {
       always: [
-        { guard: ({ context }) => inMemory(context), target: "haveDerivation" },
+        { guard: "inMemoryDerivation", target: "haveDerivation" },
         { target: "getDerivation" },
       ],
     },
@@ -185,13 +336,11 @@ export const derivationGoalMachine = setup({
       states: {
         checking: {
           invoke: {
+            id: "checkDrvValid",
             src: "queryDrvValid",
             input: ({ context }) => ({ drvPath: context.input.drvPath }),
             onDone: [
-              {
-                guard: ({ context, event }) => event.output && context.input.mode === "normal",
-                target: "#goal.loadDerivation",
-              },
+              { guard: "drvValidInNormalMode", target: "#goal.loadDerivation" },
               { target: "substituting" },
             ],
             onError: ON_EFFECT_ERROR,
@@ -199,6 +348,7 @@ export const derivationGoalMachine = setup({
         },
         substituting: {
           invoke: {
+            id: "substituteDrv",
             src: "substitutePaths",
             input: ({ context }) => ({
               drvPath: context.input.drvPath,
@@ -207,14 +357,9 @@ export const derivationGoalMachine = setup({
             }),
             onDone: [
               {
-                guard: ({ event }) => event.output.nrFailed > 0,
+                guard: "drvSubstitutionFailed",
                 target: "#goal.miscFailure",
-                actions: assign(({ context }) => ({
-                  outcome: outcome(
-                    "MiscFailure",
-                    `cannot build missing derivation '${context.input.drvPath}'`,
-                  ),
-                })),
+                actions: "concludeMissingDerivation",
               },
               { target: "#goal.loadDerivation" },
             ],
@@ -225,9 +370,10 @@ export const derivationGoalMachine = setup({
     },
     loadDerivation: {
       invoke: {
+        id: "readDrv",
         src: "readDerivation",
         input: ({ context }) => ({ drvPath: context.input.drvPath }),
-        onDone: { target: "haveDerivation", actions: assign({ drv: ({ event }) => event.output }) },
+        onDone: { target: "haveDerivation", actions: "rememberDerivation" },
         onError: ON_EFFECT_ERROR,
       },
     },
@@ -236,6 +382,7 @@ export const derivationGoalMachine = setup({
       states: {
         checking: {
           invoke: {
+            id: "checkOutputs",
             src: "queryOutputs",
             input: ({ context }) => ({
               drvPath: context.input.drvPath,
@@ -246,44 +393,24 @@ export const derivationGoalMachine = setup({
             }),
             onDone: [
               {
-                guard: ({ context, event }) =>
-                  allWantedValid(event.output) && context.input.mode === "normal",
+                guard: and(["allWantedOutputsValid", "normalMode"]),
                 target: "#goal.alreadyValid",
-                actions: assign(({ event }) => ({
-                  outputs: event.output,
-                  outcome: outcome("AlreadyValid", "", {
-                    builtOutputs: validOutputs(event.output),
-                  }),
-                })),
+                actions: ["rememberOutputs", "concludeAlreadyValid"],
               },
               {
-                guard: ({ context, event }) =>
-                  context.input.settings.cacheFailures &&
-                  event.output.some((o) => o.wanted && !o.valid && o.failedBefore),
+                guard: "failedBefore",
                 target: "#goal.cachedFailure",
-                actions: assign(({ context, event }) => ({
-                  outputs: event.output,
-                  outcome: outcome(
-                    "CachedFailure",
-                    `build of '${context.input.drvPath}' previously failed (output '${event.output.find((o) => o.failedBefore)!.path}' is in the failed-path cache; run 'nixstate failed clear' to retry)`,
-                  ),
-                })),
+                actions: ["rememberOutputs", "concludeCachedFailure"],
               },
-              {
-                guard: ({ context }) => substitutesAllowed(context),
-                target: "substituting",
-                actions: assign({ outputs: ({ event }) => event.output }),
-              },
-              {
-                target: "#goal.outputsSubstituted",
-                actions: assign({ outputs: ({ event }) => event.output }),
-              },
+              { guard: "substitutesAllowed", target: "substituting", actions: "rememberOutputs" },
+              { target: "#goal.outputsSubstituted", actions: "rememberOutputs" },
             ],
             onError: ON_EFFECT_ERROR,
           },
         },
         substituting: {
           invoke: {
+            id: "substituteOutputs",
             src: "substitutePaths",
             input: ({ context }) => ({
               drvPath: context.input.drvPath,
@@ -294,30 +421,11 @@ export const derivationGoalMachine = setup({
             }),
             onDone: [
               {
-                // Substituters that had the outputs but failed to deliver them: stop rather than
-                // build, unless --fallback (missing substitutes only mean "build it").
-                guard: ({ context, event }) =>
-                  event.output.nrFailed >
-                    event.output.nrNoSubstituters + event.output.nrIncompleteClosure &&
-                  !context.input.settings.tryFallback,
+                guard: "substitutesFailedWithoutFallback",
                 target: "#goal.transientFailure",
-                actions: assign(({ context }) => ({
-                  outcome: outcome(
-                    "TransientFailure",
-                    `some substitutes for the outputs of derivation '${context.input.drvPath}' failed (usually happens due to networking issues); try '--fallback' to build derivation from source `,
-                  ),
-                })),
+                actions: "concludeSubstitutesFailed",
               },
-              {
-                // Only holes in the substitutes' closures: build the inputs, then retry (as Nix;
-                // a hole that is one of our own outputs would loop, hence the equality).
-                target: "#goal.outputsSubstituted",
-                actions: assign(({ event }) => ({
-                  retrySubstitution:
-                    event.output.nrIncompleteClosure > 0 &&
-                    event.output.nrIncompleteClosure === event.output.nrFailed,
-                })),
-              },
+              { target: "#goal.outputsSubstituted", actions: "rememberRetrySubstitution" },
             ],
             onError: ON_EFFECT_ERROR,
           },
@@ -326,6 +434,7 @@ export const derivationGoalMachine = setup({
     },
     outputsSubstituted: {
       invoke: {
+        id: "recheckOutputs",
         src: "queryOutputs",
         input: ({ context }) => ({
           drvPath: context.input.drvPath,
@@ -335,39 +444,24 @@ export const derivationGoalMachine = setup({
           cacheFailures: false,
         }),
         onDone: [
+          { guard: "needsRestart", target: "haveDerivation", actions: "clearNeedRestart" },
           {
-            guard: ({ context }) => context.needRestart,
-            target: "haveDerivation",
-            actions: assign({ needRestart: false }),
-          },
-          {
-            guard: ({ context, event }) =>
-              context.input.mode === "normal" && allWantedValid(event.output),
+            guard: and(["normalMode", "allWantedOutputsValid"]),
             target: "substituted",
-            actions: assign(({ event }) => ({
-              outputs: event.output,
-              outcome: outcome("Substituted", "", { builtOutputs: validOutputs(event.output) }),
-            })),
+            actions: ["rememberOutputs", "concludeSubstituted"],
           },
           {
-            guard: ({ context, event }) =>
-              context.input.mode === "repair" && allWantedValid(event.output),
+            guard: and(["repairMode", "allWantedOutputsValid"]),
             target: "repairClosure",
-            actions: assign({ outputs: ({ event }) => event.output }),
+            actions: "rememberOutputs",
           },
           {
-            guard: ({ context, event }) =>
-              context.input.mode === "check" && !allWantedValid(event.output),
+            guard: and(["checkMode", not("allWantedOutputsValid")]),
             target: "miscFailure",
-            actions: assign(({ context }) => ({
-              outcome: outcome(
-                "MiscFailure",
-                `some outputs of '${context.input.drvPath}' are not valid, so checking is not possible`,
-              ),
-            })),
+            actions: "concludeCheckImpossible",
           },
           // Gave up on substitution: realise the inputs, then build.
-          { target: "inputsRealised", actions: assign({ outputs: ({ event }) => event.output }) },
+          { target: "inputsRealised", actions: "rememberOutputs" },
         ],
         onError: ON_EFFECT_ERROR,
       },
@@ -377,6 +471,7 @@ export const derivationGoalMachine = setup({
       states: {
         waiting: {
           invoke: {
+            id: "realiseInputs",
             src: "realiseInputs",
             input: ({ context }) => ({
               drvPath: context.input.drvPath,
@@ -386,61 +481,40 @@ export const derivationGoalMachine = setup({
             }),
             onDone: [
               {
-                guard: ({ event }) => event.output.missingSource !== undefined,
+                guard: "missingInputSource",
                 target: "#goal.miscFailure",
-                actions: assign(({ context, event }) => {
-                  const hint = hintfmt`dependency '${event.output.missingSource!}' of '${context.input.drvPath}' does not exist, and substitution is disabled`;
-                  // Nix throws this out of the whole build: its text is the error's, "error:" first.
-                  return {
-                    outcome: outcome("MiscFailure", hint, { errorThrown: true }),
-                  };
-                }),
+                actions: "concludeMissingSource",
               },
               {
-                guard: ({ context, event }) => event.output.nrFailed > 0 && inMemory(context),
+                guard: and(["inputsFailed", "inMemoryDerivation"]),
                 target: "#goal.miscFailure",
-                actions: assign(({ context }) => ({
-                  outcome: outcome(
-                    "MiscFailure",
-                    `some dependencies of '${context.input.drvPath}' are missing`,
-                  ),
-                })),
+                actions: "concludeMissingDependencies",
               },
               {
-                guard: ({ event }) => event.output.nrFailed > 0,
+                guard: "inputsFailed",
                 target: "#goal.dependencyFailed",
-                actions: assign(({ context, event }) => ({
-                  outcome: outcome(
-                    "DependencyFailed",
-                    `${event.output.nrFailed} dependencies of derivation '${context.input.drvPath}' failed to build`,
-                  ),
-                })),
+                actions: "concludeDependencyFailed",
               },
               {
-                guard: ({ context }) => context.retrySubstitution && !context.retriedSubstitution,
+                guard: "shouldRetrySubstitution",
                 target: "#goal.haveDerivation",
-                actions: assign({ retriedSubstitution: true }),
+                actions: "markSubstitutionRetried",
               },
-              {
-                target: "closure",
-                actions: assign({ inputDrvOutputs: ({ event }) => event.output.inputDrvOutputs }),
-              },
+              { target: "closure", actions: "rememberInputDrvOutputs" },
             ],
             onError: ON_EFFECT_ERROR,
           },
         },
         closure: {
           invoke: {
+            id: "computeInputPaths",
             src: "computeInputPaths",
             input: ({ context }) => ({
               drvPath: context.input.drvPath,
               drv: context.drv!,
               inputDrvOutputs: context.inputDrvOutputs,
             }),
-            onDone: {
-              target: "#goal.tryToBuild",
-              actions: assign({ inputPaths: ({ event }) => event.output }),
-            },
+            onDone: { target: "#goal.tryToBuild", actions: "rememberInputPaths" },
             onError: ON_EFFECT_ERROR,
           },
         },
@@ -450,6 +524,7 @@ export const derivationGoalMachine = setup({
       // Waits for a build slot and the output locks, then re-checks validity: another process
       // may have built the outputs while we waited.
       invoke: {
+        id: "lockOutputs",
         src: "lockOutputs",
         input: ({ context }) => ({
           goalId: context.input.goalId,
@@ -460,21 +535,18 @@ export const derivationGoalMachine = setup({
         onDone: [
           {
             // Repair and check rebuild valid outputs on purpose: only normal builds skip here.
-            guard: ({ context, event }) =>
-              context.input.mode === "normal" && allWantedValid(event.output),
+            guard: and(["normalMode", "allWantedOutputsValid"]),
             target: "alreadyValid",
-            actions: assign(({ event }) => ({
-              outputs: event.output,
-              outcome: outcome("AlreadyValid", "", { builtOutputs: validOutputs(event.output) }),
-            })),
+            actions: ["rememberOutputs", "concludeAlreadyValid"],
           },
-          { target: "buildDone", actions: assign({ outputs: ({ event }) => event.output }) },
+          { target: "buildDone", actions: "rememberOutputs" },
         ],
         onError: ON_EFFECT_ERROR,
       },
     },
     buildDone: {
       invoke: {
+        id: "runBuild",
         src: "runBuild",
         input: ({ context }) => ({
           goalId: context.input.goalId,
@@ -485,17 +557,7 @@ export const derivationGoalMachine = setup({
           mode: context.input.mode,
           goalName: nameOf(context),
         }),
-        onDone: {
-          target: "decided",
-          actions: assign(({ context, event }) => ({
-            outcome: verdictOfAttempt(
-              event.output,
-              context.drv!,
-              context.input.drvPath,
-              nameOf(context),
-            ),
-          })),
-        },
+        onDone: { target: "decided", actions: "concludeBuild" },
         onError: ON_EFFECT_ERROR,
       },
     },
@@ -506,22 +568,16 @@ export const derivationGoalMachine = setup({
       states: {
         checking: {
           invoke: {
+            id: "checkOutputClosure",
             src: "checkOutputClosure",
             input: ({ context }) => ({ drvPath: context.input.drvPath, outputs: context.outputs }),
             onDone: [
               {
-                guard: ({ event }) => event.output.length === 0,
+                guard: "outputClosureValid",
                 target: "#goal.alreadyValid",
-                actions: assign(({ context }) => ({
-                  outcome: outcome("AlreadyValid", "", {
-                    builtOutputs: validOutputs(context.outputs),
-                  }),
-                })),
+                actions: "concludeAlreadyValid",
               },
-              {
-                target: "#goal.closureRepaired",
-                actions: assign({ inputPaths: ({ event }) => event.output }),
-              },
+              { target: "#goal.closureRepaired", actions: "rememberPathsToRepair" },
             ],
             onError: ON_EFFECT_ERROR,
           },
@@ -530,6 +586,7 @@ export const derivationGoalMachine = setup({
     },
     closureRepaired: {
       invoke: {
+        id: "repairClosure",
         src: "repairPaths",
         input: ({ context }) => ({
           drvPath: context.input.drvPath,
@@ -537,22 +594,8 @@ export const derivationGoalMachine = setup({
           repair: true,
         }),
         onDone: [
-          {
-            guard: ({ event }) => event.output.nrFailed > 0,
-            target: "miscFailure",
-            actions: assign(({ context }) => ({
-              outcome: outcome(
-                "MiscFailure",
-                `some paths in the output closure of derivation '${context.input.drvPath}' could not be repaired`,
-              ),
-            })),
-          },
-          {
-            target: "alreadyValid",
-            actions: assign(({ context }) => ({
-              outcome: outcome("AlreadyValid", "", { builtOutputs: validOutputs(context.outputs) }),
-            })),
-          },
+          { guard: "repairFailed", target: "miscFailure", actions: "concludeRepairFailed" },
+          { target: "alreadyValid", actions: "concludeAlreadyValid" },
         ],
         onError: ON_EFFECT_ERROR,
       },

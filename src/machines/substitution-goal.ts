@@ -4,7 +4,7 @@
 // lock (and look again: another process may have substituted it meanwhile) → fetch and import
 // the NAR. Every effect is an invoked actor supplied through `provide` (see worker.ts).
 
-import { assign, setup } from "xstate";
+import { and, assign, not, type OutputFrom, setup } from "xstate";
 import type { PathInfoInput } from "../store/path-info.ts";
 import type { SubstitutionOutcome, WaiteesResult } from "./goal-types.ts";
 import { injectedEffect } from "./injected-effect.ts";
@@ -87,25 +87,117 @@ export function substitutionOutcomeOf(status: SubstitutionStatus): SubstitutionO
   return status === "alreadyValid" ? "substituted" : status;
 }
 
+/** The effects a substitution goal invokes, by the names the worker provides them under. */
+const effects = {
+  queryValid: injectedEffect<boolean, PathInput>("queryValid"),
+  queryPathInfo: injectedEffect<PathInfoInput | undefined, QueryInfoInput>("queryPathInfo"),
+  realiseReferences: injectedEffect<WaiteesResult, ReferencesInput>("realiseReferences"),
+  lockPath: injectedEffect<boolean, LockPathInput>("lockPath"),
+  importSubstitute: injectedEffect<ImportResult, ImportInput>("importSubstitute"),
+};
+type Effect = keyof typeof effects;
+
+/** Each invoke's id (the name its child actor, done and error events carry) → the effect it runs. */
+export const SUBSTITUTION_GOAL_INVOKES = {
+  checkPathValid: "queryValid",
+  askSubstituter: "queryPathInfo",
+  realiseReferences: "realiseReferences",
+  lockPath: "lockPath",
+  importNar: "importSubstitute",
+} as const satisfies Record<string, Effect>;
+
+/**
+ * What effect `E` returned, read from the done event a guard or action runs on. Guards and actions
+ * named in `setup` are typed for the machine's own events only, so each says which effects it
+ * follows.
+ */
+const resultOf = <E extends Effect>(event: { type: string }) =>
+  (event as unknown as { output: OutputFrom<(typeof effects)[E]> }).output;
+/** Why an effect failed, from its error event. */
+const errorOf = (event: { type: string }) =>
+  errorText((event as unknown as { error: unknown }).error);
+/** The errors so far, with one more about the substituter being tried. */
+const withError = (c: SubstitutionContext, error: string) => [
+  ...c.errors,
+  `${subName(c)}: ${error}`,
+];
+
 export const substitutionGoalMachine = setup({
   types: {
     context: {} as SubstitutionContext,
     input: {} as SubstitutionGoalInput,
     output: {} as SubstitutionGoalOutcome,
   },
-  actors: {
-    queryValid: injectedEffect<boolean, PathInput>("queryValid"),
-    queryPathInfo: injectedEffect<PathInfoInput | undefined, QueryInfoInput>("queryPathInfo"),
-    realiseReferences: injectedEffect<WaiteesResult, ReferencesInput>("realiseReferences"),
-    lockPath: injectedEffect<boolean, LockPathInput>("lockPath"),
-    importSubstitute: injectedEffect<ImportResult, ImportInput>("importSubstitute"),
+  actors: effects,
+  guards: {
+    pathValid: ({ event }) => resultOf<"queryValid" | "lockPath">(event),
+    repairing: ({ context }) => context.input.repair,
+    substitutersExhausted: ({ context }) => context.next >= context.input.substituters.length,
+    someSubstituterFailed: ({ context }) => context.substituterFailed,
+    substituterLacksPath: ({ event }) => resultOf<"queryPathInfo">(event) === undefined,
+    substituterGaveWrongPath: ({ context, event }) =>
+      resultOf<"queryPathInfo">(event)!.path !== context.input.path,
+    fallbackAllowed: ({ context }) => context.input.tryFallback,
+    // A reference no substituter had, or whose own closure was incomplete: this path's closure is
+    // incomplete too, which waiters count apart from a substituter failing.
+    referencesUnavailable: ({ event }) => {
+      const r = resultOf<"realiseReferences">(event);
+      return r.nrFailed > 0 && (r.nrNoSubstituters > 0 || r.nrIncompleteClosure > 0);
+    },
+    referencesFailed: ({ event }) => resultOf<"realiseReferences">(event).nrFailed > 0,
+    narGone: ({ event }) => resultOf<"importSubstitute">(event) === "gone",
   },
   actions: {
     // An effect outside the substituters threw (the store, the worker): the goal fails.
-    failWithError: assign(({ context, event }) => {
-      const error = (event as unknown as { error: unknown }).error;
-      return done(context, "failed", errorText(error));
-    }),
+    failWithError: assign(({ context, event }) => done(context, "failed", errorOf(event))),
+    pickNextSubstituter: assign(({ context }) => ({
+      current: context.next,
+      next: context.next + 1,
+      info: undefined,
+    })),
+    rememberPathInfo: assign({ info: ({ event }) => resultOf<"queryPathInfo">(event) }),
+    noteWrongPath: assign(({ context, event }) => ({
+      errors: [
+        ...context.errors,
+        `asked '${subName(context)}' for '${context.input.path}' but got '${resultOf<"queryPathInfo">(event)!.path}'`,
+      ],
+    })),
+    noteQueryError: assign(({ context, event }) => ({
+      errors: withError(context, errorOf(event)),
+    })),
+    noteNarGone: assign(({ context }) => ({
+      errors: withError(context, `the NAR of '${context.input.path}' is gone`),
+    })),
+    noteSubstituterFailed: assign(({ context, event }) => ({
+      substituterFailed: true,
+      errors: withError(context, errorOf(event)),
+    })),
+    concludeAlreadyValid: assign(({ context }) => done(context, "alreadyValid")),
+    concludeSubstituted: assign(({ context }) => done(context, "substituted")),
+    // Whether running out of substituters is a failure is decided by the transition.
+    concludeNoSubstituter: assign(
+      ({ context }, { status }: { status: "noSubstituters" | "failed" }) =>
+        done(
+          context,
+          status,
+          `path '${context.input.path}' is required, but there is no substituter that can build it`,
+        ),
+    ),
+    concludeQueryFailed: assign(({ context, event }) =>
+      done(
+        context,
+        "failed",
+        `cannot query substituter '${subName(context)}' about '${context.input.path}': ${errorOf(event)}`,
+      ),
+    ),
+    concludeReferencesUnrealised: assign(
+      ({ context }, { status }: { status: "incompleteClosure" | "failed" }) =>
+        done(
+          context,
+          status,
+          `some references of path '${context.input.path}' could not be realised`,
+        ),
+    ),
   },
 }).createMachine({
   id: "substitution",
@@ -123,13 +215,14 @@ export const substitutionGoalMachine = setup({
   states: {
     init: {
       invoke: {
+        id: "checkPathValid",
         src: "queryValid",
         input: ({ context }) => ({ path: context.input.path }),
         onDone: [
           {
-            guard: ({ context, event }) => event.output && !context.input.repair,
+            guard: and(["pathValid", not("repairing")]),
             target: "alreadyValid",
-            actions: assign(({ context }) => done(context, "alreadyValid")),
+            actions: "concludeAlreadyValid",
           },
           { target: "tryNext" },
         ],
@@ -145,77 +238,35 @@ export const substitutionGoalMachine = setup({
           always: [
             // None left. Not a failure if no substituter had it: the caller should just build.
             {
-              guard: ({ context }) =>
-                context.next >= context.input.substituters.length && !context.substituterFailed,
+              guard: and(["substitutersExhausted", not("someSubstituterFailed")]),
               target: "#substitution.noSubstituters",
-              actions: assign(({ context }) =>
-                done(
-                  context,
-                  "noSubstituters",
-                  `path '${context.input.path}' is required, but there is no substituter that can build it`,
-                ),
-              ),
+              actions: { type: "concludeNoSubstituter", params: { status: "noSubstituters" } },
             },
             {
-              guard: ({ context }) => context.next >= context.input.substituters.length,
+              guard: "substitutersExhausted",
               target: "#substitution.failed",
-              actions: assign(({ context }) =>
-                done(
-                  context,
-                  "failed",
-                  `path '${context.input.path}' is required, but there is no substituter that can build it`,
-                ),
-              ),
+              actions: { type: "concludeNoSubstituter", params: { status: "failed" } },
             },
-            {
-              target: "querying",
-              actions: assign(({ context }) => ({
-                current: context.next,
-                next: context.next + 1,
-                info: undefined,
-              })),
-            },
+            { target: "querying", actions: "pickNextSubstituter" },
           ],
         },
         querying: {
           invoke: {
+            id: "askSubstituter",
             src: "queryPathInfo",
             input: ({ context }) => ({ path: context.input.path, substituter: context.current }),
             onDone: [
-              { guard: ({ event }) => event.output === undefined, target: "choosing" },
+              { guard: "substituterLacksPath", target: "choosing" },
               {
-                guard: ({ context, event }) => event.output!.path !== context.input.path,
+                guard: "substituterGaveWrongPath",
                 target: "choosing",
-                actions: assign(({ context, event }) => ({
-                  errors: [
-                    ...context.errors,
-                    `asked '${subName(context)}' for '${context.input.path}' but got '${event.output!.path}'`,
-                  ],
-                })),
+                actions: "noteWrongPath",
               },
-              {
-                target: "#substitution.referencesValid",
-                actions: assign({ info: ({ event }) => event.output }),
-              },
+              { target: "#substitution.referencesValid", actions: "rememberPathInfo" },
             ],
             onError: [
-              {
-                guard: ({ context }) => context.input.tryFallback,
-                target: "choosing",
-                actions: assign(({ context, event }) => ({
-                  errors: [...context.errors, `${subName(context)}: ${errorText(event.error)}`],
-                })),
-              },
-              {
-                target: "#substitution.failed",
-                actions: assign(({ context, event }) =>
-                  done(
-                    context,
-                    "failed",
-                    `cannot query substituter '${subName(context)}' about '${context.input.path}': ${errorText(event.error)}`,
-                  ),
-                ),
-              },
+              { guard: "fallbackAllowed", target: "choosing", actions: "noteQueryError" },
+              { target: "#substitution.failed", actions: "concludeQueryFailed" },
             ],
           },
         },
@@ -224,6 +275,7 @@ export const substitutionGoalMachine = setup({
     // To keep the closure invariant, the references are realised first.
     referencesValid: {
       invoke: {
+        id: "realiseReferences",
         src: "realiseReferences",
         input: ({ context }) => ({
           goalId: context.input.goalId,
@@ -232,28 +284,17 @@ export const substitutionGoalMachine = setup({
         }),
         onDone: [
           {
-            guard: ({ event }) =>
-              event.output.nrFailed > 0 &&
-              (event.output.nrNoSubstituters > 0 || event.output.nrIncompleteClosure > 0),
+            guard: "referencesUnavailable",
             target: "incompleteClosure",
-            actions: assign(({ context }) =>
-              done(
-                context,
-                "incompleteClosure",
-                `some references of path '${context.input.path}' could not be realised`,
-              ),
-            ),
+            actions: {
+              type: "concludeReferencesUnrealised",
+              params: { status: "incompleteClosure" },
+            },
           },
           {
-            guard: ({ event }) => event.output.nrFailed > 0,
+            guard: "referencesFailed",
             target: "failed",
-            actions: assign(({ context }) =>
-              done(
-                context,
-                "failed",
-                `some references of path '${context.input.path}' could not be realised`,
-              ),
-            ),
+            actions: { type: "concludeReferencesUnrealised", params: { status: "failed" } },
           },
           { target: "tryToRun" },
         ],
@@ -264,13 +305,14 @@ export const substitutionGoalMachine = setup({
     // substituted the path while we waited.
     tryToRun: {
       invoke: {
+        id: "lockPath",
         src: "lockPath",
         input: ({ context }) => ({ goalId: context.input.goalId, path: context.input.path }),
         onDone: [
           {
-            guard: ({ context, event }) => event.output && !context.input.repair,
+            guard: and(["pathValid", not("repairing")]),
             target: "alreadyValid",
-            actions: assign(({ context }) => done(context, "alreadyValid")),
+            actions: "concludeAlreadyValid",
           },
           { target: "finished" },
         ],
@@ -280,6 +322,7 @@ export const substitutionGoalMachine = setup({
     // Nix's state while the copy runs; its end decides: done, or the next substituter.
     finished: {
       invoke: {
+        id: "importNar",
         src: "importSubstitute",
         input: ({ context }) => ({
           goalId: context.input.goalId,
@@ -289,25 +332,14 @@ export const substitutionGoalMachine = setup({
         }),
         onDone: [
           {
-            guard: ({ event }) => event.output === "gone",
+            guard: "narGone",
             // A vanished substitute is as if it never existed: not a substituter failure.
             target: "tryNext",
-            actions: assign(({ context }) => ({
-              errors: [
-                ...context.errors,
-                `${subName(context)}: the NAR of '${context.input.path}' is gone`,
-              ],
-            })),
+            actions: "noteNarGone",
           },
-          { target: "substituted", actions: assign(({ context }) => done(context, "substituted")) },
+          { target: "substituted", actions: "concludeSubstituted" },
         ],
-        onError: {
-          target: "tryNext",
-          actions: assign(({ context, event }) => ({
-            substituterFailed: true,
-            errors: [...context.errors, `${subName(context)}: ${errorText(event.error)}`],
-          })),
-        },
+        onError: { target: "tryNext", actions: "noteSubstituterFailed" },
       },
     },
     alreadyValid: { type: "final" },

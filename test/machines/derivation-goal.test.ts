@@ -1,5 +1,11 @@
 import { describe, expect, it } from "vitest";
+import { type AnyStateNode, createActor, fromPromise, toPromise } from "xstate";
 import type { BasicDerivation } from "../../src/derivation/derivation.ts";
+import type { BuildAttempt, OutputStatus } from "../../src/machines/build-attempt.ts";
+import {
+  DERIVATION_GOAL_INVOKES,
+  derivationGoalMachine,
+} from "../../src/machines/derivation-goal.ts";
 import { Worker, type WorkerSettings } from "../../src/machines/worker.ts";
 import type { WorkerEvent } from "../../src/machines/worker-events.ts";
 import { FakeWorld } from "./fake-world.ts";
@@ -220,5 +226,120 @@ describe("derivation goal", () => {
     expect(created).toHaveLength(1);
     expect(world.builds.filter((x) => x === p)).toHaveLength(1);
     expect(world.valid.has(world.outPath("multi", "dev"))).toBe(true);
+  });
+});
+
+describe("derivation goal machine: named guards, actions and invokes", () => {
+  // An in-memory derivation whose one output is already valid; every effect is faked.
+  const OUT = "/s/o0000000000000000000000000000000-named";
+  const valid: OutputStatus[] = [
+    { name: "out", path: OUT, id: "sha256:00!out", valid: true, wanted: true, failedBefore: false },
+  ];
+  const basicDrv: BasicDerivation = {
+    name: "named",
+    outputs: new Map([["out", { type: "inputAddressed", path: OUT }]]),
+    inputSrcs: [],
+    platform: "x86_64-linux",
+    builder: "/bin/sh",
+    args: [],
+    env: new Map(),
+  };
+
+  /** Run the goal to its end: its status, the effects it ran and its top-level states. */
+  async function runGoal(machine: typeof derivationGoalMachine) {
+    const effects: string[] = [];
+    const states: string[] = [];
+    const ran = <T>(effect: string, result: T): T => {
+      effects.push(effect);
+      return result;
+    };
+    const actor = createActor(
+      machine.provide({
+        actors: {
+          queryOutputs: fromPromise(async () => ran("queryOutputs", valid)),
+          realiseInputs: fromPromise(async () =>
+            ran("realiseInputs", {
+              nrFailed: 0,
+              nrNoSubstituters: 0,
+              nrIncompleteClosure: 0,
+              inputDrvOutputs: {},
+            }),
+          ),
+          computeInputPaths: fromPromise(async () => ran<string[]>("computeInputPaths", [])),
+          lockOutputs: fromPromise(async () => ran("lockOutputs", valid)),
+          runBuild: fromPromise(async () =>
+            ran<BuildAttempt>("runBuild", {
+              kind: "success",
+              builtOutputs: { out: { id: "sha256:00!out", outPath: OUT } },
+              startTime: 1,
+              stopTime: 2,
+            }),
+          ),
+        },
+      }),
+      {
+        input: {
+          goalId: 1,
+          drvPath: "/s/d0000000000000000000000000000000-named.drv",
+          wantedOutputs: [],
+          mode: "normal",
+          basicDrv,
+          settings: { useSubstitutes: false, cacheFailures: false, tryFallback: false },
+        },
+      },
+    );
+    actor.subscribe((s) => {
+      const top = typeof s.value === "string" ? s.value : Object.keys(s.value)[0]!;
+      if (states.at(-1) !== top) states.push(top);
+    });
+    actor.start();
+    const outcome = await toPromise(actor);
+    return { status: outcome.result.status, effects, states };
+  }
+
+  it("valid outputs end AlreadyValid; with allWantedOutputsValid flipped, the goal builds", async () => {
+    const asDeclared = await runGoal(derivationGoalMachine);
+    expect(asDeclared).toEqual({
+      status: "AlreadyValid",
+      effects: ["queryOutputs"],
+      states: ["haveDerivation", "alreadyValid"],
+    });
+    // The guard is looked up by name, so providing it replaces every use: the outputs never
+    // count as valid, and the goal goes all the way to a build.
+    const flipped = derivationGoalMachine.provide({
+      guards: { allWantedOutputsValid: () => false },
+    });
+    expect(await runGoal(flipped)).toEqual({
+      status: "Built",
+      effects: [
+        "queryOutputs",
+        "queryOutputs",
+        "realiseInputs",
+        "computeInputPaths",
+        "lockOutputs",
+        "runBuild",
+      ],
+      states: [
+        "haveDerivation",
+        "outputsSubstituted",
+        "inputsRealised",
+        "tryToBuild",
+        "buildDone",
+        "built",
+      ],
+    });
+  });
+
+  it("DERIVATION_GOAL_INVOKES lists every invoke: its id and the effect it runs", () => {
+    const invokes: Record<string, string> = {};
+    const walk = (node: AnyStateNode) => {
+      for (const invoke of node.invoke) {
+        expect(invokes[invoke.id], `invoke id ${invoke.id} used twice`).toBeUndefined();
+        invokes[invoke.id] = invoke.src as string;
+      }
+      for (const child of Object.values(node.states)) walk(child);
+    };
+    walk(derivationGoalMachine.root);
+    expect(invokes).toEqual(DERIVATION_GOAL_INVOKES);
   });
 });

@@ -1,5 +1,10 @@
 import { describe, expect, it } from "vitest";
-import type { SubstitutionGoalOutcome } from "../../src/machines/substitution-goal.ts";
+import type { AnyStateNode } from "xstate";
+import {
+  SUBSTITUTION_GOAL_INVOKES,
+  type SubstitutionGoalOutcome,
+  substitutionGoalMachine,
+} from "../../src/machines/substitution-goal.ts";
 import { Worker, type WorkerSettings } from "../../src/machines/worker.ts";
 import type { WorkerEvent } from "../../src/machines/worker-events.ts";
 import { goalKeys, topStates } from "./event-views.ts";
@@ -313,5 +318,20 @@ describe("substitution goals in derivation goals", () => {
     expect(results.map((r) => r.status)).toEqual(["Built", "Built"]);
     expect(subs.imports.sort()).toEqual([`cache-a ${src}`, `cache-b ${a}`]);
     expect(idsOf(src, "substitution")).toHaveLength(1);
+  });
+});
+
+describe("substitution goal machine", () => {
+  it("SUBSTITUTION_GOAL_INVOKES lists every invoke: its id and the effect it runs", () => {
+    const invokes: Record<string, string> = {};
+    const walk = (node: AnyStateNode) => {
+      for (const invoke of node.invoke) {
+        expect(invokes[invoke.id], `invoke id ${invoke.id} used twice`).toBeUndefined();
+        invokes[invoke.id] = invoke.src as string;
+      }
+      for (const child of Object.values(node.states)) walk(child);
+    };
+    walk(substitutionGoalMachine.root);
+    expect(invokes).toEqual(SUBSTITUTION_GOAL_INVOKES);
   });
 });
