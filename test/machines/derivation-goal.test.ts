@@ -8,20 +8,14 @@ import {
 } from "../../src/machines/derivation-goal.ts";
 import { Worker, type WorkerSettings } from "../../src/machines/worker.ts";
 import type { WorkerEvent } from "../../src/machines/worker-events.ts";
+import { goalKeys, topStates } from "./event-views.ts";
 import { FakeWorld } from "./fake-world.ts";
 
 function run(world: FakeWorld, settings: Partial<WorkerSettings> = {}) {
   const worker = new Worker(world, { maxJobs: 2, ...settings });
   const events: WorkerEvent[] = [];
   worker.subscribe((e) => events.push(e));
-  const statesOf = (drvPath: string) => {
-    const ids = events
-      .filter((e) => e.type === "goal.created" && e.key === drvPath)
-      .map((e) => e.goalId);
-    return events
-      .filter((e) => e.type === "goal.state" && ids.includes(e.goalId))
-      .map((e) => (e as { state: string }).state);
-  };
+  const statesOf = (drvPath: string) => topStates(events, goalKeys(events, drvPath, "derivation"));
   return { worker, events, statesOf };
 }
 
@@ -222,7 +216,7 @@ describe("derivation goal", () => {
     ]);
     expect(results.map((r) => r.status)).toEqual(["Built", "Built"]);
     // One goal for the shared input, which built once, for its dev output.
-    const created = events.filter((e) => e.type === "goal.created" && e.key === p);
+    const created = goalKeys(events, p, "derivation");
     expect(created).toHaveLength(1);
     expect(world.builds.filter((x) => x === p)).toHaveLength(1);
     expect(world.valid.has(world.outPath("multi", "dev"))).toBe(true);
