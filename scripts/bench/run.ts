@@ -1,10 +1,12 @@
 // `npm run bench -- <name> [options]`: one benchmark per module in this folder.
 import { benchDag } from "./dag.ts";
+import { benchRecord } from "./record.ts";
 import { benchRemote } from "./remote.ts";
 
 const [name, ...rest] = process.argv.slice(2);
 const benches: Record<string, (argv: string[]) => Promise<void>> = {
   dag: benchDag,
+  record: benchRecord,
   remote: benchRemote,
 };
 const bench = benches[name ?? ""];

@@ -122,16 +122,10 @@ export class Worker {
   private nextId = 1;
   private cancelled = false;
   private flags: GoalFlags = { ...NO_FLAGS };
-  private readonly clock: () => number;
 
-  constructor(
-    effects: WorkerEffects,
-    settings: Partial<WorkerSettings> = {},
-    clock: () => number = Date.now,
-  ) {
+  constructor(effects: WorkerEffects, settings: Partial<WorkerSettings> = {}) {
     this.effects = effects;
     this.settings = { ...DEFAULT_WORKER_SETTINGS, ...settings };
-    this.clock = clock;
     const emit = (event: WorkerEvent) => this.emit(event);
     this.resources = new GoalResources(emit, (id) => this.keyOfId.get(id) ?? `#${id}`);
     this.tracer = new GoalTracer(emit);

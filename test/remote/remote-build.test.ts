@@ -12,6 +12,8 @@ import {
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { sandboxAvailable } from "../../src/builder/sandbox.ts";
+import { replayRun } from "../../src/events/replay-run.ts";
+import { RunLog } from "../../src/events/run-log.ts";
 import { nixstateServeCommand } from "../../src/remote/serve-transport.ts";
 import { LocalStore } from "../../src/store/local-store.ts";
 import { runCli } from "../cli/run-cli.ts";
@@ -187,6 +189,29 @@ describe.runIf(existsSync(SSH_STAND_IN))("remote builds through --builders", () 
       expect(log.stdout.toString()).toContain("building b remotely");
     } finally {
       local.close();
+    }
+    // Both sides recorded the run: here, builders started on the machine; there, each
+    // BuildDerivation received is a run of its own, which replays from its BasicDerivation.
+    const here = RunLog.open(s.localState);
+    const there = RunLog.open(s.serverState);
+    try {
+      const started = here.events(1).filter((e) => e.type === "builder.started");
+      expect(started).toHaveLength(2);
+      for (const e of started) {
+        expect(e).toMatchObject({ where: "remote", machine: "ssh://buildbox" });
+      }
+      const served = there.runs();
+      expect(served.map((r) => r.request.command)).toEqual(["serve", "serve"]);
+      for (const r of served) {
+        const created = there.events(r.id).find((e) => e.type === "goal.created");
+        expect(created).toMatchObject({ input: { basicDrv: { $drv: expect.any(String) } } });
+        const replay = await replayRun(there, r.id);
+        expect(replay.divergences).toEqual([]);
+        expect(replay.goals.every((g) => g.done)).toBe(true);
+      }
+    } finally {
+      here.close();
+      there.close();
     }
   });
 

@@ -1,0 +1,73 @@
+// `npm run bench -- record [--n 1000] [--rounds 5] [-j 2]`: what recording a run costs. The same
+// layered DAG is built from scratch by `nixstate build` with the run log on and with
+// `--no-record`, alternating, in fresh state directories; prints median wall times, the overhead
+// and the log's size per goal.
+import { mkdtempSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import Database from "better-sqlite3";
+import { nixSystem } from "../../src/builder/local-build-effects.ts";
+import { deleteTree } from "../../src/store/canonical-tree.ts";
+import { LocalStore } from "../../src/store/local-store.ts";
+import { type Run, timed } from "./bench-process.ts";
+import { writeDag } from "./nixstate-dag.ts";
+
+const repo = resolve(fileURLToPath(import.meta.url), "../../..");
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+export async function benchRecord(argv: string[]): Promise<void> {
+  const arg = (name: string, def: string) => {
+    const i = argv.indexOf(name);
+    return i >= 0 ? argv[i + 1]! : def;
+  };
+  const n = Number(arg("--n", "1000"));
+  const rounds = Number(arg("--rounds", "5"));
+  const j = Number(arg("-j", "2"));
+  const root = mkdtempSync(join(tmpdir(), "nixstate-bench-record-"));
+  const system = nixSystem();
+  console.log(`record benchmark: N=${n}, -j${j}, ${rounds} rounds (on and off alternate)`);
+  const on: Run[] = [];
+  const off: Run[] = [];
+  let logBytes = 0;
+  let rows = 0;
+  let goals = 0;
+  try {
+    for (let r = 0; r < rounds; r++) {
+      for (const record of r % 2 === 0 ? [true, false] : [false, true]) {
+        const stateDir = join(root, `r${r}-${record ? "on" : "off"}`);
+        const store = LocalStore.open({ stateDir });
+        const drvs = writeDag(store, n, `rec${r}`, system);
+        store.close();
+        const args = [join(repo, "bin/nixstate.js"), "build", `-j${j}`, "--state-dir", stateDir];
+        const run = await timed(
+          process.execPath,
+          [...args, ...(record ? [] : ["--no-record"]), ...drvs],
+          process.env,
+        );
+        (record ? on : off).push(run);
+        if (record) {
+          const file = join(stateDir, "runs.sqlite");
+          const db = new Database(file, { readonly: true });
+          const count = (sql: string) => (db.prepare(sql).pluck().get() as number) ?? 0;
+          rows = count("SELECT count(*) FROM events");
+          goals = count("SELECT count(*) FROM events WHERE type = 'goal.created'");
+          db.close();
+          // The database after its WAL is checkpointed into it (closing the last connection).
+          logBytes = statSync(file).size;
+        }
+        deleteTree(stateDir);
+      }
+    }
+    const [a, b] = [median(on.map((x) => x.ms)), median(off.map((x) => x.ms))];
+    console.log(
+      `N=${n}: record on ${(a / 1000).toFixed(2)} s | off ${(b / 1000).toFixed(2)} s | overhead ${(((a - b) / b) * 100).toFixed(1)} % | log ${(logBytes / 1e6).toFixed(1)} MB, ${rows} events, ${(logBytes / goals).toFixed(0)} bytes and ${(rows / goals).toFixed(1)} events per goal`,
+    );
+    console.log(
+      `  rounds: on ${on.map((x) => (x.ms / 1000).toFixed(2)).join(" ")} | off ${off.map((x) => (x.ms / 1000).toFixed(2)).join(" ")}`,
+    );
+    if (on.some((x) => !x.ok) || off.some((x) => !x.ok)) console.log("  (some runs failed)");
+  } finally {
+    deleteTree(root);
+  }
+}
