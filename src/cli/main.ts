@@ -8,6 +8,7 @@ import { registerNarCommands } from "./commands/nar.ts";
 import { registerRunsCommands } from "./commands/runs.ts";
 import { registerServeCommands, serveFlagToCommand } from "./commands/serve.ts";
 import { registerStoreCommands } from "./commands/store.ts";
+import { registerCriticalPathCommand, registerWhyCommand } from "./commands/why.ts";
 
 export function makeProgram(): Command {
   const program = new Command("nixstate")
@@ -20,7 +21,9 @@ export function makeProgram(): Command {
   registerNarCommands(program);
   registerHashCommands(program);
   registerLogCommands(program);
-  registerRunsCommands(program);
+  const runs = registerRunsCommands(program);
+  registerCriticalPathCommand(runs);
+  registerWhyCommand(program);
   registerServeCommands(program);
   registerStoreCommands(program);
   return program;

@@ -58,7 +58,12 @@ export class EventEncoder {
       case "goal.created":
         return { ...e, input: this.withoutDrvs(e.input) };
       case "effect.started":
-        return { ...e, input: this.withoutDrvs(e.input) };
+        return { ...e, input: inputFacts(e.input) };
+      case "goal.done": {
+        if (e.kind === "substitution") return e;
+        const { output: _, ...rest } = e;
+        return rest;
+      }
       case "effect.done":
         return isDerivation(e.output) ? { ...e, output: this.drvRef(e.output) } : e;
       default:
@@ -78,6 +83,38 @@ export class EventEncoder {
     }
     return copy ?? input;
   }
+}
+
+/** Fields of effect inputs that the goal's own record already says. */
+const KNOWN = new Set(["drv", "basicDrv", "drvPath", "goalId", "goalName"]);
+
+/**
+ * The key facts of an effect's input, as the log keeps them: what the goal's key, input and
+ * earlier answers do not already say (the derivation, its path, the goal's id and name go); of
+ * each output its name and whether it is valid and wanted; short lists of names or paths as they
+ * are, longer lists and maps (closures, input outputs: earlier answers passed on) by their size.
+ * Replay computes the same facts from what the machine passes, so any change in them shows.
+ */
+export function inputFacts(input: unknown): unknown {
+  if (typeof input !== "object" || input === null || Array.isArray(input)) return input;
+  const facts: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(input)) {
+    if (KNOWN.has(k)) continue;
+    if (k === "outputs" && Array.isArray(v)) {
+      facts[k] = v.map((o: { name: string; valid: boolean; wanted: boolean }) => ({
+        name: o.name,
+        valid: o.valid,
+        wanted: o.wanted,
+      }));
+    } else if (Array.isArray(v)) {
+      facts[k] = v.length <= 4 ? v : { count: v.length };
+    } else if (typeof v === "object" && v !== null) {
+      facts[k] = { count: Object.keys(v).length };
+    } else {
+      facts[k] = v;
+    }
+  }
+  return facts;
 }
 
 /** Turns references back into derivations, from the texts a run log kept. */

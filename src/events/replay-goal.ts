@@ -9,7 +9,7 @@ import type { AnyActorLogic, AnyStateMachine } from "xstate";
 import { derivationGoalMachine } from "../machines/derivation-goal.ts";
 import { GoalTracer } from "../machines/goal-actor.ts";
 import { substitutionGoalMachine } from "../machines/substitution-goal.ts";
-import type { WorkerEvent } from "../machines/worker-events.ts";
+import { goalEnd, type WorkerEvent } from "../machines/worker-events.ts";
 import { type DrvResolver, EventEncoder } from "./event-values.ts";
 import type { GoalEvent, RunEvent } from "./run-event.ts";
 
@@ -188,13 +188,11 @@ export async function replayGoal(
     if (snap.status !== "done") {
       return diverge(e.seq, `ended with ${e.status}`, `is still in state '${stateNow()}'`);
     }
-    if (!isDeepStrictEqual(plain(snap.output), plain(e.output))) {
-      const got = (snap.output as { result?: { status?: string }; status?: string }) ?? {};
-      return diverge(
-        e.seq,
-        `ended with ${e.status}: ${brief(e.output)}`,
-        `ended with ${got.result?.status ?? got.status}: ${brief(snap.output)}`,
-      );
+    const path = (created.input as { drvPath?: string; path?: string }).path ?? "";
+    const got = goalEnd(created.kind, snap.output, path);
+    const want = { status: e.status, error: e.error, outputs: e.outputs };
+    if (!isDeepStrictEqual(plain(got), plain(want))) {
+      return diverge(e.seq, `ended with ${brief(want)}`, `ended with ${brief(got)}`);
     }
     if (produced.length > 0) return diverge(e.seq, "nothing more", describeStep(produced[0]));
   }

@@ -4,6 +4,8 @@
 // `why`, progress displays and the inspector all read this one stream (src/events stamps it with
 // a sequence number and times). Values are the effects' own; src/events makes them plain JSON.
 import type { BuildMode } from "./build-attempt.ts";
+import type { GoalOutcome } from "./goal-types.ts";
+import type { SubstitutionGoalOutcome } from "./substitution-goal.ts";
 
 export type GoalKind = "derivation" | "substitution";
 
@@ -103,7 +105,8 @@ export type WorkerEvent =
       error: string;
       /** Output name (or the path, for substitutions) → store path, of what it made valid. */
       outputs: Record<string, string>;
-      output: unknown;
+      /** The machine's output; the log keeps it for substitutions only (the rest says it all). */
+      output?: unknown;
     }
   /** Top-level target `index` got its goal (targets start a window at a time). */
   | { type: "target.started"; index: number; goal: GoalKey }
@@ -112,4 +115,21 @@ export type WorkerEvent =
   | { type: "worker.cancelAll"; cause: string };
 
 export type WorkerEventType = WorkerEvent["type"];
+
+/** What `goal.done` says of a goal's machine output: its status, error and what it made valid. */
+export function goalEnd(
+  kind: GoalKind,
+  output: unknown,
+  path: string,
+): { status: string; error: string; outputs: Record<string, string> } {
+  if (kind === "derivation") {
+    const r = (output as GoalOutcome).result;
+    const outputs: Record<string, string> = {};
+    for (const [name, b] of Object.entries(r.builtOutputs)) outputs[name] = b.outPath;
+    return { status: r.status, error: r.errorMsg, outputs };
+  }
+  const o = output as SubstitutionGoalOutcome;
+  const ok = o.status === "substituted" || o.status === "alreadyValid";
+  return { status: o.status, error: o.message, outputs: ok ? { [path]: path } : {} };
+}
 export type WorkerListener = (event: WorkerEvent) => void;

@@ -38,6 +38,7 @@ import {
   type GoalCause,
   type GoalKey,
   type GoalKind,
+  goalEnd,
   substitutionGoalKey,
   type WorkerEvent,
   type WorkerListener,
@@ -354,9 +355,7 @@ export class Worker {
       this.live.delete(handle);
       this.resources.release(id, isSuccess(o.result.status));
       this.effects.forgetDerivation?.(drvPath);
-      const outputs: Record<string, string> = {};
-      for (const [name, b] of Object.entries(o.result.builtOutputs)) outputs[name] = b.outPath;
-      this.goalDone(key, "derivation", o.result.status, o.result.errorMsg, outputs, o);
+      this.goalDone(key, "derivation", drvPath, o);
       resolve(o);
     };
     this.run(handle, actor, {
@@ -366,15 +365,8 @@ export class Worker {
     return handle;
   }
 
-  private goalDone(
-    goal: GoalKey,
-    kind: GoalKind,
-    status: string,
-    error: string,
-    outputs: Record<string, string>,
-    output: unknown,
-  ): void {
-    this.emit({ type: "goal.done", goal, kind, status, error, outputs, output });
+  private goalDone(goal: GoalKey, kind: GoalKind, path: string, output: unknown): void {
+    this.emit({ type: "goal.done", goal, kind, ...goalEnd(kind, output, path), output });
   }
 
   /**
@@ -448,7 +440,7 @@ export class Worker {
       this.live.delete(handle);
       const ok = substitutionOutcomeOf(o.status) === "substituted";
       this.resources.release(id, ok);
-      this.goalDone(key, "substitution", o.status, o.message, ok ? { [path]: path } : {}, o);
+      this.goalDone(key, "substitution", path, o);
       resolve(o);
     };
     this.run(handle, actor, {

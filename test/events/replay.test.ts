@@ -46,9 +46,9 @@ describe("replay of a recorded run", () => {
       expect(statuses).toContain(s);
     // Outcomes are plain data: a built goal's outputs survive JSON.
     const built = done.find((e) => (e as { status: string }).status === "Built") as {
-      output: { result: { builtOutputs: Record<string, { outPath: string }> } };
+      outputs: Record<string, string>;
     };
-    expect(Object.keys(built.output.result.builtOutputs)).not.toHaveLength(0);
+    expect(Object.keys(built.outputs)).not.toHaveLength(0);
     // Multi-output nodes are asked for more outputs while they run (or restarted).
     expect(events.some((e) => e.type === "goal.wants" || e.type === "goal.reused")).toBe(true);
 

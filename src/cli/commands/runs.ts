@@ -106,7 +106,8 @@ export function registerRunsCommands(program: Command): Command {
       .description("summarize a run: outcome counts, root causes of failures")
       .argument("[run]", "run number or 'last'", "last")
       .option("--json", "print JSON"),
-  ).action(async (run: string, o: StoreCliOptions & JsonOption) => {
+  ).action(async (run: string, _o: unknown, cmd: Command) => {
+    const o = cmd.optsWithGlobals<StoreCliOptions & JsonOption>();
     await withRunLog(o, async (log) => {
       const id = runIdOf(log, run);
       const s = summarizeRun(log.run(id), log.events(id));
@@ -119,16 +120,24 @@ export function registerRunsCommands(program: Command): Command {
       .command("resume")
       .description("build an interrupted run's targets again, with its options (a new run)")
       .argument("<run>", "run number or 'last'"),
-  ).action(async (run: string, o: StoreCliOptions) => {
+  ).action(async (run: string, _o: unknown, cmd: Command) => {
+    // The parent `runs` takes the store options too: read them wherever they were given.
+    const o = cmd.optsWithGlobals<StoreCliOptions>();
     const old = await withRunLog(o, (log) => log.run(runIdOf(log, run)));
     if (old.request.command !== "build") {
       throw new CliUsageError(
         `run ${old.id} was a build received over 'serve'; the client that sent it must send it again`,
       );
     }
+    // The store named now wins over the one the old run named (it is where its log was found).
+    const store = Object.fromEntries(
+      (["stateDir", "storeDir", "storeRoot"] as const).flatMap((k) =>
+        o[k] === undefined ? [] : [[k, o[k]]],
+      ),
+    );
     process.exitCode = await buildCommand(
       old.request.targets,
-      old.request.options as unknown as Parameters<typeof buildCommand>[1],
+      { ...old.request.options, ...store } as unknown as Parameters<typeof buildCommand>[1],
       { cwd: old.request.cwd, resumes: old.id },
     );
   });
