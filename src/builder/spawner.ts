@@ -2,11 +2,12 @@
 // busy main process is slow and grows with its heap). It is the Perl one in spawner-perl.ts when
 // perl is installed, else the Node one in spawner-process.ts. One spawner serves a whole run and
 // is started on first use; replies give each builder's pid and exit status.
-import { type ChildProcess, spawn } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { accessSync, constants as fsConstants, statSync } from "node:fs";
 import { constants } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
+import { execa } from "execa";
 import { packageRoot, runningFromSources } from "./package-files.ts";
 import { PERL_SPAWNER } from "./spawner-perl.ts";
 import type { SpawnReply, SpawnRequest } from "./spawner-process.ts";
@@ -124,14 +125,33 @@ export class Spawner {
     defaultKind ??= chooseSpawner(undefined);
     const kind = this.prefer ? chooseSpawner(this.prefer) : defaultKind;
     const [cmd, args] = kind.command;
-    const child = spawn(cmd, args, { stdio: ["pipe", "pipe", "inherit"] });
+    const child = execa(cmd, args, {
+      stdin: "pipe",
+      stdout: "pipe",
+      stderr: "inherit",
+      // Replies are read line by line below, as they come.
+      buffer: false,
+      // The spawner ending is handled below whatever its status; the promise never rejects.
+      reject: false,
+      // It must see its stdin close to kill its builders' process groups: a SIGTERM from
+      // execa's exit cleanup would kill the spawner alone and leave the builders running.
+      cleanup: false,
+      forceKillAfterDelay: false,
+      verbose: "none",
+    });
     this.kind = kind;
-    const lines = createInterface({ input: child.stdout! });
+    const lines = createInterface({ input: child.stdout });
     lines.on("line", (line) => this.reply(kind.decode(line)));
-    child.on("exit", (code, signal) => {
-      this.child = undefined;
+    // Settles once the spawner has exited and every reply it wrote has been read.
+    void child.then((result) => {
+      if (this.child === child) this.child = undefined;
+      const how =
+        result.signal ??
+        (result.exitCode === undefined ? undefined : `exit code ${result.exitCode}`);
       const err = new SpawnerError(
-        `the builder spawner process ended (${signal ?? `exit code ${code}`})`,
+        how === undefined
+          ? `cannot start the builder spawner '${cmd}': ${result.originalMessage ?? result.message}`
+          : `the builder spawner process ended (${how})`,
       );
       for (const p of this.pending.values()) {
         p.started[1](err);

@@ -5,10 +5,11 @@
 // stderr is not protocol (build logs, the server's `error: …`): it is collected, its tail goes
 // into ServeClientErrors, and callers may watch it live.
 
-import { type ChildProcess, spawn } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { type ExecaError, execa, type Result } from "execa";
 import { nixstateBin } from "../builder/package-files.ts";
 import type { StoreDir } from "../store-path/store-path.ts";
 import { ServeClient, type ServeClientOptions } from "./serve-client.ts";
@@ -50,6 +51,21 @@ export interface ServeProcess {
   close(): Promise<ServeExit>;
 }
 
+/** How a serve process ended; `startError` when it could not be started at all. */
+interface ServeEnd {
+  exit: ServeExit;
+  startError: Error | undefined;
+}
+
+function serveEnd(result: Result | ExecaError): ServeEnd {
+  const exit: ServeExit = { code: result.exitCode ?? null, signal: result.signal ?? null };
+  // No exit code and no signal: the process never ran (e.g. ENOENT); execa keeps the spawn error
+  // as `cause`. Reported as an exit with neither, as before.
+  const notStarted = result.failed && result.exitCode === undefined && result.signal === undefined;
+  const cause = "cause" in result ? result.cause : undefined;
+  return { exit, startError: notStarted && cause instanceof Error ? cause : undefined };
+}
+
 /** Start `argv` and connect a ServeClient to it (handshake included). */
 export async function startServe(
   argv: string[],
@@ -57,22 +73,39 @@ export async function startServe(
 ): Promise<ServeProcess> {
   const [program, ...args] = argv;
   if (program === undefined) throw new ServeTransportError("no serve command given");
-  const child = spawn(program, args, {
+  const child = execa(program, args, {
     env: options.env ?? process.env,
-    stdio: ["pipe", "pipe", "pipe"],
+    // Exactly the environment given, not merged into this process's.
+    extendEnv: false,
+    stdin: "pipe",
+    stdout: "pipe",
+    stderr: "pipe",
+    // stdout is the protocol and stderr is collected below: both are read here, as raw bytes.
+    buffer: false,
+    encoding: "buffer",
+    // A non-zero exit or a failed start is a result (see `ended`), not a rejection.
+    reject: false,
+    // The session ends when our end of its stdin closes, also when this process dies: no SIGTERM
+    // on exit, no SIGKILL after kill(); and NODE_DEBUG=execa must not read the protocol stream.
+    cleanup: false,
+    forceKillAfterDelay: false,
+    verbose: "none",
   });
+  // With `buffer: false` execa resumes (and so discards) an output nobody reads by the next turn
+  // of the event loop; the client starts reading stdout only when it waits for the greeting.
+  child.stdout.pause();
   let tail = Buffer.alloc(0);
   child.stderr.on("data", (chunk: Buffer) => {
     options.onStderr?.(chunk);
     tail = Buffer.concat([tail, chunk]);
     if (tail.length > STDERR_TAIL_BYTES) tail = tail.subarray(tail.length - STDERR_TAIL_BYTES);
   });
-  const spawnError = new Promise<Error>((resolve) => child.once("error", resolve));
-  const exited = new Promise<ServeExit>((resolve) => {
-    child.once("close", (code, signal) => resolve({ code, signal }));
-    // A program that cannot be started never closes: report it as an exit.
-    void spawnError.then(() => resolve({ code: null, signal: null }));
-  });
+  // Settles once the process has exited and its stdio is closed (or it could not be started).
+  const ended: Promise<ServeEnd> = child.then(serveEnd, (error: unknown) => ({
+    exit: { code: null, signal: null },
+    startError: error instanceof Error ? error : new Error(String(error)),
+  }));
+  const exited = ended.then((end) => end.exit);
   const stderr = () => tail.toString("utf8");
   const server = options.server ?? argv.join(" ");
   const stderrTail = async (hungUp: boolean): Promise<string> => {
@@ -80,16 +113,17 @@ export async function startServe(
     const timeout = new Promise<"timeout">((resolve) => {
       setTimeout(() => resolve("timeout"), EXIT_GRACE_MS).unref();
     });
-    // The spawn error first: a program that could not start also counts as exited.
-    const how = await Promise.race([spawnError, exited, timeout]);
-    if (how instanceof Error) return `cannot start '${program}': ${how.message}`;
+    const how = await Promise.race([ended, timeout]);
+    if (how !== "timeout" && how.startError) {
+      return `cannot start '${program}': ${how.startError.message}`;
+    }
     const exit =
       how === "timeout"
         ? ""
-        : how.signal
-          ? `\n(killed by ${how.signal})`
-          : how.code !== null && how.code !== 0
-            ? `\n(exit status ${how.code})`
+        : how.exit.signal
+          ? `\n(killed by ${how.exit.signal})`
+          : how.exit.code !== null && how.exit.code !== 0
+            ? `\n(exit status ${how.exit.code})`
             : "";
     return `${stderr()}${exit}`;
   };

@@ -130,6 +130,29 @@ describe.each(["perl", "node"] as const)("runBuilder with the %s spawner", (kind
     }
   }, 60_000);
 
+  it("fails the running builders of a spawner that dies, and starts a new one for the next", async () => {
+    let pid = 0;
+    // Once the builder runs, kill its parent: the spawner (Perl forks it; Node spawns it).
+    const onStarted = (p: number) => {
+      pid = p;
+      const stat = readFileSync(`/proc/${p}/stat`, "utf8");
+      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+      process.kill(ppid, "SIGKILL");
+    };
+    const exit = await runBuilder(opts("sleep 5", { onStarted }));
+    expect(exit).toEqual({
+      kind: "spawnFailed",
+      message: "the builder spawner process ended (SIGKILL)",
+    });
+    // The orphaned builder's group is killed by runBuilder, not left running.
+    await new Promise((r) => setTimeout(r, 50));
+    expect(pid).toBeGreaterThan(0);
+    expect(
+      existsSync(`/proc/${pid}`) && !readFileSync(`/proc/${pid}/stat`, "utf8").includes(") Z"),
+    ).toBe(false);
+    expect(await runBuilder(opts("exit 4"))).toEqual({ kind: "exited", code: 4, logSize: 0 });
+  });
+
   it("describes signals as Nix does", () => {
     expect(describeExit({ kind: "signaled", signal: "SIGKILL" })).toBe(
       "failed due to signal 9 (Killed)",

@@ -96,6 +96,16 @@ describe("serve client: handshake", () => {
     await expect(attempt).rejects.toThrow(/cannot start '\/nonexistent\/nix-store'.*ENOENT/);
   });
 
+  it("gives the server exactly the environment asked for, and quotes its stderr and exit status", async () => {
+    const { local } = pair();
+    const attempt = startServe(["/bin/sh", "-c", "echo ONLY=$ONLY VITEST=$VITEST >&2; exit 7"], {
+      storeDir: local.storeDir,
+      env: { ONLY: "this" },
+    });
+    await expect(attempt).rejects.toMatchObject({ name: "ServeClientError", code: "hangup" });
+    await expect(attempt).rejects.toThrow(/ONLY=this VITEST=\s*\(exit status 7\)/);
+  });
+
   it("reports a greeting that is not the protocol's (a login banner)", async () => {
     const { local } = pair();
     const attempt = startServe(["sh", "-c", "echo 'Welcome to buildbox!'; cat >/dev/null"], {
