@@ -6,6 +6,7 @@ import { registerHashCommands } from "./commands/hash.ts";
 import { registerLogCommands } from "./commands/log.ts";
 import { registerNarCommands } from "./commands/nar.ts";
 import { registerRunsCommands } from "./commands/runs.ts";
+import { registerRunsDiffCommand } from "./commands/runs-diff.ts";
 import { registerServeCommands, serveFlagToCommand } from "./commands/serve.ts";
 import { registerStoreCommands } from "./commands/store.ts";
 import { registerCriticalPathCommand, registerWhyCommand } from "./commands/why.ts";
@@ -22,6 +23,7 @@ export function makeProgram(): Command {
   registerHashCommands(program);
   registerLogCommands(program);
   const runs = registerRunsCommands(program);
+  registerRunsDiffCommand(runs);
   registerCriticalPathCommand(runs);
   registerWhyCommand(program);
   registerServeCommands(program);

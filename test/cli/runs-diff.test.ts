@@ -1,5 +1,4 @@
 // `nixstate runs diff A B` on real runs: builds recorded by the real CLI, then diffed.
-import { spawnSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -7,7 +6,6 @@ import { afterAll, describe, expect, it } from "vitest";
 import type { RunDiff } from "../../src/events/run-diff.ts";
 import { RunLog } from "../../src/events/run-log.ts";
 import { deleteTree } from "../../src/store/canonical-tree.ts";
-import { repoRoot } from "../vectors.ts";
 import { type CliResult, runCli } from "./run-cli.ts";
 
 const root = mkdtempSync(join(tmpdir(), "nixstate-runs-diff-"));
@@ -16,34 +14,8 @@ afterAll(() => {
   rmSync(root, { recursive: true, force: true });
 });
 
-// Until main.ts registers `runs diff`, drive the same command modules through a program that
-// has it (the real `runs` commands plus registerRunsDiffCommand), in a process of its own.
-const registered = runCli(["runs", "diff", "--help"]).stdout.toString().includes("runs diff");
-const fallback = join(root, "cli.mts");
-writeFileSync(
-  fallback,
-  `import { createRequire } from "node:module";
-import { registerRunsCommands } from ${JSON.stringify(join(repoRoot, "src/cli/commands/runs.ts"))};
-import { registerRunsDiffCommand } from ${JSON.stringify(join(repoRoot, "src/cli/commands/runs-diff.ts"))};
-const { Command } = createRequire(${JSON.stringify(join(repoRoot, "package.json"))})("commander");
-const program = new Command("nixstate").exitOverride();
-registerRunsDiffCommand(registerRunsCommands(program));
-try {
-  await program.parseAsync(process.argv.slice(2), { from: "user" });
-} catch (e) {
-  if (!String(e.code).startsWith("commander.")) process.stderr.write("error: " + e.message + "\\n");
-  process.exit(1);
-}
-`,
-);
-
 function diffCli(args: string[]): CliResult {
-  if (registered) return runCli(["runs", "diff", ...args]);
-  const r = spawnSync(process.execPath, ["--import", "tsx", fallback, "runs", "diff", ...args], {
-    cwd: repoRoot,
-    maxBuffer: 1 << 28,
-  });
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr.toString("utf8") };
+  return runCli(["runs", "diff", ...args]);
 }
 
 interface Node {

@@ -1,11 +1,9 @@
 // `nixstate why` and `nixstate runs critical-path` on runs made by the real `nixstate build`.
-import { spawnSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { deleteTree } from "../../src/store/canonical-tree.ts";
-import { repoRoot } from "../vectors.ts";
 import { type CliResult, runCli } from "./run-cli.ts";
 
 const root = mkdtempSync(join(tmpdir(), "nixstate-why-cli-"));
@@ -16,40 +14,8 @@ afterAll(() => {
 let n = 0;
 const stateDir = () => join(root, `state-${n++}`);
 
-/**
- * The commands as `nixstate` runs them. Until src/cli/main.ts registers them (registerWhyCommand,
- * registerCriticalPathCommand), the same modules run behind the `runs` command in a stand-in.
- */
-const wired = (() => {
-  const help = runCli(["--help"]).stdout.toString();
-  const runsHelp = runCli(["runs", "--help"]).stdout.toString();
-  return /^\s+why\b/m.test(help) && /^\s+critical-path\b/m.test(runsHelp);
-})();
-const STAND_IN = `
-const { register } = await import("tsx/esm/api");
-register();
-const root = ${JSON.stringify(repoRoot)};
-const { Command, CommanderError } = await import("commander");
-const { registerRunsCommands } = await import(root + "/src/cli/commands/runs.ts");
-const why = await import(root + "/src/cli/commands/why.ts");
-const program = new Command("nixstate").exitOverride();
-why.registerWhyCommand(program);
-why.registerCriticalPathCommand(registerRunsCommands(program));
-try {
-  await program.parseAsync(process.argv.slice(1), { from: "user" });
-} catch (e) {
-  if (e instanceof CommanderError) process.exit(e.exitCode);
-  process.stderr.write("error: " + e.message + "\\n");
-  process.exit(1);
-}
-`;
 function nixstate(args: string[]): CliResult {
-  if (wired) return runCli(args);
-  const r = spawnSync(process.execPath, ["--input-type=module", "-e", STAND_IN, "--", ...args], {
-    cwd: repoRoot,
-    maxBuffer: 1 << 24,
-  });
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr.toString("utf8") };
+  return runCli(args);
 }
 const text = (r: CliResult) => r.stdout.toString();
 
