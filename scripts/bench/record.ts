@@ -6,8 +6,8 @@ import { mkdtempSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import Database from "better-sqlite3";
 import { nixSystem } from "../../src/builder/local-build-effects.ts";
+import { RunLog } from "../../src/events/run-log.ts";
 import { deleteTree } from "../../src/store/canonical-tree.ts";
 import { LocalStore } from "../../src/store/local-store.ts";
 import { type Run, timed } from "./bench-process.ts";
@@ -48,11 +48,11 @@ export async function benchRecord(argv: string[]): Promise<void> {
         (record ? on : off).push(run);
         if (record) {
           const file = join(stateDir, "runs.sqlite");
-          const db = new Database(file, { readonly: true });
-          const count = (sql: string) => (db.prepare(sql).pluck().get() as number) ?? 0;
-          rows = count("SELECT count(*) FROM events");
-          goals = count("SELECT count(*) FROM events WHERE type = 'goal.created'");
-          db.close();
+          const log = RunLog.open(stateDir);
+          const events = log.events(1);
+          log.close();
+          rows = events.length;
+          goals = events.filter((e) => e.type === "goal.created").length;
           // The database after its WAL is checkpointed into it (closing the last connection).
           logBytes = statSync(file).size;
         }

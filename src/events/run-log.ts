@@ -13,12 +13,14 @@ import type { RunEvent, RunRequest } from "./run-event.ts";
 /** At most this long between an event and its batch reaching the database. */
 export const BATCH_MS = 50;
 const BATCH_MAX = 5000;
-const SCHEMA_VERSION = 2;
+const SCHEMA_VERSION = 3;
 
 /**
- * An event's row key: run and sequence number in one integer, so that a run's events are one
- * range of the table's rowid order. Rows of ~1 kB insert several times faster into a rowid table
- * without secondary indexes than into a WITHOUT ROWID table keyed (run, seq).
+ * Events are stored a batch to a row: one row per flush, its events as lines of
+ * `type<TAB>goal number<TAB>JSON of the other fields`. Thousands of ~300-byte rows a second
+ * cost the main thread more than the build itself can spare; one row per batch costs a copy.
+ * A batch's row key is its run and first sequence number in one integer, so a run's batches
+ * are one range of the table.
  */
 const RUN_SPAN = 2 ** 32;
 const eventKey = (run: number, seq: number) => run * RUN_SPAN + seq;
@@ -35,14 +37,13 @@ CREATE TABLE runs (
   pid_start INTEGER NOT NULL,
   resumes INTEGER
 );
-CREATE TABLE goals (id INTEGER PRIMARY KEY, run INTEGER NOT NULL, key TEXT NOT NULL);
-CREATE INDEX goals_run ON goals (run, key);
-CREATE TABLE events (
-  key INTEGER PRIMARY KEY,
-  type TEXT NOT NULL,
-  goal INTEGER,
-  body TEXT NOT NULL
-);
+CREATE TABLE goals (
+  run INTEGER NOT NULL,
+  n INTEGER NOT NULL,
+  key TEXT NOT NULL,
+  PRIMARY KEY (run, n)
+) WITHOUT ROWID;
+CREATE TABLE batches (key INTEGER PRIMARY KEY, last INTEGER NOT NULL, lines TEXT NOT NULL);
 CREATE TABLE drvs (hash TEXT PRIMARY KEY, name TEXT NOT NULL, aterm BLOB NOT NULL) WITHOUT ROWID;
 CREATE TABLE run_drvs (run INTEGER NOT NULL, hash TEXT NOT NULL, PRIMARY KEY (run, hash)) WITHOUT ROWID;
 `;
@@ -102,16 +103,18 @@ export class RunLog {
       mkdirSync(stateDir, { recursive: true });
       db = new Database(file, { timeout: 10_000 });
       if (db.pragma("journal_mode", { simple: true }) !== "wal") db.pragma("journal_mode = WAL");
-      db.pragma("synchronous = NORMAL");
-      // Checkpoints copy the WAL into the database with fsyncs: fewer, larger ones cost less
-      // during a run (the default of 1000 pages more than doubled the cost of each event).
+      // No fsyncs: a killed process loses nothing it wrote (the kernel has it), and only an OS
+      // crash or power loss could lose or damage the log's tail; the log is a record, never what
+      // the store relies on, and a build goes on without it (RunSession). Fsyncs at checkpoints
+      // and on close cost a run more than the rest of its logging. Fewer, larger checkpoints too.
+      db.pragma("synchronous = OFF");
       db.pragma("wal_autocheckpoint = 8000");
       const v = db.pragma("user_version", { simple: true }) as number;
       if (v < SCHEMA_VERSION) {
         db.transaction(() => {
           if ((db.pragma("user_version", { simple: true }) as number) >= SCHEMA_VERSION) return;
           // Version 1 lived for one development day; its runs are not carried over.
-          for (const t of ["events", "goals", "run_drvs", "drvs", "runs"])
+          for (const t of ["events", "batches", "goals", "run_drvs", "drvs", "runs"])
             db.exec(`DROP TABLE IF EXISTS ${t}`);
           db.exec(SCHEMA);
           db.pragma(`user_version = ${SCHEMA_VERSION}`);
@@ -167,7 +170,7 @@ export class RunLog {
     this.db.transaction(() => {
       const del = (table: string, col: string) =>
         this.db.prepare(`DELETE FROM ${table} WHERE ${col} = ?`);
-      const e = this.db.prepare("DELETE FROM events WHERE key BETWEEN ? AND ?");
+      const e = this.db.prepare("DELETE FROM batches WHERE key BETWEEN ? AND ?");
       const [d, g, r] = [del("run_drvs", "run"), del("goals", "run"), del("runs", "id")];
       for (const id of old) {
         e.run(eventKey(id, 0), eventKey(id + 1, 0) - 1);
@@ -202,15 +205,34 @@ export class RunLog {
   /** A run's events in order; only one goal's, or only up to `untilSeq`, if asked. */
   events(run: number, filter: { goal?: string; untilSeq?: number } = {}): RunEvent[] {
     const until = Math.min(filter.untilSeq ?? RUN_SPAN - 1, RUN_SPAN - 1);
-    const range = [eventKey(run, 0), eventKey(run, until)];
-    const select =
-      "SELECT e.type, g.key AS goal, e.body FROM events e LEFT JOIN goals g ON g.id = e.goal WHERE e.key BETWEEN ? AND ?";
-    const rows = (
-      filter.goal === undefined
-        ? this.db.prepare(`${select} ORDER BY e.key`).all(...range)
-        : this.db.prepare(`${select} AND g.key = ? ORDER BY e.key`).all(...range, filter.goal)
-    ) as EventRow[];
-    return rows.map(fromRow);
+    const keys = new Map<number, string>(
+      (
+        this.db.prepare("SELECT n, key FROM goals WHERE run = ?").all(run) as {
+          n: number;
+          key: string;
+        }[]
+      ).map((g) => [g.n, g.key]),
+    );
+    const batches = this.db
+      .prepare("SELECT lines FROM batches WHERE key BETWEEN ? AND ? ORDER BY key")
+      .pluck()
+      .all(eventKey(run, 0), eventKey(run, until)) as string[];
+    const events: RunEvent[] = [];
+    for (const lines of batches) {
+      for (const line of lines.split("\n")) {
+        const t1 = line.indexOf("\t");
+        const t2 = line.indexOf("\t", t1 + 1);
+        const goal = t2 > t1 + 1 ? keys.get(Number(line.slice(t1 + 1, t2))) : undefined;
+        if (filter.goal !== undefined && goal !== filter.goal) continue;
+        const fields = JSON.parse(line.slice(t2 + 1)) as { seq: number };
+        if (fields.seq > until) break;
+        const type = line.slice(0, t1);
+        events.push(
+          (goal === undefined ? { type, ...fields } : { type, goal, ...fields }) as RunEvent,
+        );
+      }
+    }
+    return events;
   }
 
   drv(hash: string): KeptDrv | undefined {
@@ -221,23 +243,22 @@ export class RunLog {
   }
 }
 
-interface EventRow {
-  type: string;
-  goal: string | null;
-  body: string;
-}
-
-/** The body holds every field but the type and goal, which have columns of their own. */
-function fromRow(r: EventRow): RunEvent {
-  const fields = JSON.parse(r.body) as Record<string, unknown>;
-  return (r.goal === null
-    ? { type: r.type, ...fields }
-    : { type: r.type, goal: r.goal, ...fields }) as unknown as RunEvent;
-}
-
-function toBody(e: RunEvent): string {
-  const { type: _t, goal: _g, ...fields } = e as RunEvent & { goal?: string };
-  return JSON.stringify(fields);
+/**
+ * The event as JSON without its type and goal (the line's prefix has them). JSON.stringify leaves
+ * out fields that are undefined, so they are unset for the call and put back at once, which spares
+ * a copy of every event (a run logs tens of thousands).
+ */
+function jsonWithout(event: RunEvent): string {
+  const e = event as { type?: string; goal?: string };
+  const { type, goal } = e;
+  e.type = undefined;
+  if (goal !== undefined) e.goal = undefined;
+  try {
+    return JSON.stringify(e);
+  } finally {
+    e.type = type;
+    if (goal !== undefined) e.goal = goal;
+  }
 }
 
 interface DbRun {
@@ -271,15 +292,19 @@ function toRunRow(r: DbRun): RunRow {
 
 /** Appends one run's events in batches; `end` writes what is left and the exit code. */
 export class RunWriter {
-  private events: RunEvent[] = [];
   private drvs: KeptDrv[] = [];
   private timer: NodeJS.Timeout | undefined;
-  private readonly insertEvent;
+  private readonly insertBatch;
   private readonly insertDrv;
   private readonly linkDrv;
   private readonly insertGoal;
-  /** Goal key → its row: events name goals by number, keys are long. */
+  /** Goal key → its number in this run: lines name goals by number, keys are long. */
   private readonly goalIds = new Map<string, number>();
+  private newGoals: [number, string][] = [];
+  /** Event lines not yet written. */
+  private lines: string[] = [];
+  private firstSeq = 0;
+  private lastSeq = 0;
   private closed = false;
 
   constructor(
@@ -287,8 +312,8 @@ export class RunWriter {
     readonly runId: number,
   ) {
     const db = log.db;
-    this.insertEvent = db.prepare("INSERT INTO events (key, type, goal, body) VALUES (?, ?, ?, ?)");
-    this.insertGoal = db.prepare("INSERT INTO goals (run, key) VALUES (?, ?)");
+    this.insertBatch = db.prepare("INSERT INTO batches (key, last, lines) VALUES (?, ?, ?)");
+    this.insertGoal = db.prepare("INSERT INTO goals (run, n, key) VALUES (?, ?, ?)");
     this.insertDrv = db.prepare("INSERT OR IGNORE INTO drvs (hash, name, aterm) VALUES (?, ?, ?)");
     this.linkDrv = db.prepare("INSERT OR IGNORE INTO run_drvs (run, hash) VALUES (?, ?)");
   }
@@ -296,7 +321,19 @@ export class RunWriter {
   /** The recorder's listener. */
   readonly append = (event: RunEvent): void => {
     if (this.closed) return;
-    this.events.push(event);
+    let goal = "";
+    if ("goal" in event) {
+      let n = this.goalIds.get(event.goal);
+      if (n === undefined) {
+        n = this.goalIds.size + 1;
+        this.goalIds.set(event.goal, n);
+        this.newGoals.push([n, event.goal]);
+      }
+      goal = String(n);
+    }
+    if (this.lines.length === 0) this.firstSeq = event.seq;
+    this.lastSeq = event.seq;
+    this.lines.push(`${event.type}\t${goal}\t${jsonWithout(event)}`);
     this.schedule();
   };
 
@@ -308,7 +345,7 @@ export class RunWriter {
   };
 
   private schedule(): void {
-    if (this.events.length + this.drvs.length >= BATCH_MAX) this.flush();
+    if (this.lines.length + this.drvs.length >= BATCH_MAX) this.flush();
     else this.timer ??= setTimeout(() => this.flush(), BATCH_MS);
   }
 
@@ -316,28 +353,34 @@ export class RunWriter {
   flush(): void {
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
-    if (this.events.length === 0 && this.drvs.length === 0) return;
-    const [events, drvs] = [this.events, this.drvs];
-    this.events = [];
+    if (this.lines.length === 0 && this.drvs.length === 0) return;
+    const [lines, drvs, goals] = [this.lines, this.drvs, this.newGoals];
+    this.lines = [];
     this.drvs = [];
+    this.newGoals = [];
     const run = this.runId;
+    try {
+      this.write(run, lines, drvs, goals);
+    } catch (e) {
+      // The disk is full, the file went away…: stop recording, keep building.
+      this.closed = true;
+      this.onFailure?.(e instanceof Error ? e : new Error(String(e)));
+    }
+  }
+
+  /** Told once when writing fails; the run is not recorded from then on. */
+  onFailure: ((error: Error) => void) | undefined;
+
+  private write(run: number, lines: string[], drvs: KeptDrv[], goals: [number, string][]): void {
     this.log.db.transaction(() => {
-      // Texts first: an event never refers to a derivation the log lacks.
+      // Texts and goal names first: no event refers to what the log lacks.
       for (const d of drvs) {
         this.insertDrv.run(d.hash, d.name, d.aterm);
         this.linkDrv.run(run, d.hash);
       }
-      for (const e of events) {
-        let goal: number | null = null;
-        if ("goal" in e) {
-          goal = this.goalIds.get(e.goal) ?? null;
-          if (goal === null) {
-            goal = Number(this.insertGoal.run(run, e.goal).lastInsertRowid);
-            this.goalIds.set(e.goal, goal);
-          }
-        }
-        this.insertEvent.run(eventKey(run, e.seq), e.type, goal, toBody(e));
-      }
+      for (const [n, key] of goals) this.insertGoal.run(run, n, key);
+      if (lines.length > 0)
+        this.insertBatch.run(eventKey(run, this.firstSeq), this.lastSeq, lines.join("\n"));
     })();
   }
 
@@ -345,9 +388,14 @@ export class RunWriter {
   end(exitCode: number): void {
     if (this.closed) return;
     this.flush();
+    if (this.closed) return;
     this.closed = true;
-    this.log.db
-      .prepare("UPDATE runs SET ended = ?, exit_code = ? WHERE id = ?")
-      .run(Date.now(), exitCode, this.runId);
+    try {
+      this.log.db
+        .prepare("UPDATE runs SET ended = ?, exit_code = ? WHERE id = ?")
+        .run(Date.now(), exitCode, this.runId);
+    } catch (e) {
+      this.onFailure?.(e instanceof Error ? e : new Error(String(e)));
+    }
   }
 }

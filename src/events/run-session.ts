@@ -4,7 +4,13 @@
 import { hostname } from "node:os";
 import type { Worker } from "../machines/worker.ts";
 import type { RunRequest } from "./run-event.ts";
-import { DEFAULT_RETENTION, RunLog, type RunRetention, type RunWriter } from "./run-log.ts";
+import {
+  DEFAULT_RETENTION,
+  RunLog,
+  type RunRetention,
+  type RunWriter,
+  runLogFile,
+} from "./run-log.ts";
 import { type RunClock, type RunListener, RunRecorder, SYSTEM_CLOCK } from "./run-recorder.ts";
 
 export const NIXSTATE_VERSION = "0.1.0";
@@ -18,6 +24,8 @@ export interface RunSessionOptions {
   /** The run this one resumes. */
   resumes?: number;
   clock?: RunClock;
+  /** Told when the run cannot be recorded (the build goes on without its log). */
+  warn?: (message: string) => void;
 }
 
 export class RunSession {
@@ -43,10 +51,22 @@ export class RunSession {
     let log: RunLog | undefined;
     let writer: RunWriter | undefined;
     if (opts.record) {
-      log = RunLog.open(opts.stateDir);
-      writer = log.begin(request, opts.resumes, opts.retention ?? DEFAULT_RETENTION);
-      recorder.listen(writer.append);
-      recorder.keepDerivations(writer.keep);
+      try {
+        log = RunLog.open(opts.stateDir);
+        writer = log.begin(request, opts.resumes, opts.retention ?? DEFAULT_RETENTION);
+        recorder.listen(writer.append);
+        recorder.keepDerivations(writer.keep);
+        writer.onFailure = (e) =>
+          opts.warn?.(`warning: the run log stopped recording this run: ${e.message}`);
+      } catch (e) {
+        // A log that cannot be written must not stop a build: say so and build unrecorded.
+        log?.close();
+        log = undefined;
+        writer = undefined;
+        opts.warn?.(
+          `warning: this run is not recorded: ${e instanceof Error ? e.message : String(e)} (move '${runLogFile(opts.stateDir)}' away to start a new log)`,
+        );
+      }
     }
     for (const l of listeners) recorder.listen(l);
     worker.subscribe(recorder.worker);

@@ -290,7 +290,11 @@ class ServeSession {
     const session = RunSession.start(
       worker,
       { command: "serve", targets, options: { ...options }, cwd: process.cwd() },
-      { stateDir: this.#store.layout.stateDir, record: this.#options.record ?? true },
+      {
+        stateDir: this.#store.layout.stateDir,
+        record: this.#options.record ?? true,
+        warn: (message) => this.#log(`${message}\n`),
+      },
       [logRelayListener(logs)],
     );
     this.#peek = this.#d.atEnd();

@@ -214,6 +214,7 @@ async function runBuild(
       record: o.record !== false,
       ...(o.keepRuns === undefined ? {} : { retention: parseRetention(o.keepRuns) }),
       ...(invocation.resumes === undefined ? {} : { resumes: invocation.resumes }),
+      warn: (message) => process.stderr.write(`${message}\n`),
     },
     [buildPrinter((line) => process.stderr.write(line))],
   );

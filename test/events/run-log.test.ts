@@ -1,0 +1,134 @@
+// The run log as a codec and a store: events come back as they went in (any JSON payload, goal
+// keys interned, batches cut anywhere), old runs are pruned with their .drv texts, a damaged log
+// is a clear error, and a build whose log cannot be written still builds.
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fc, test } from "@fast-check/vitest";
+import { afterAll, describe, expect, it } from "vitest";
+import type { RunEvent } from "../../src/events/run-event.ts";
+import { parseRetention, RunLog, RunLogError, runLogFile } from "../../src/events/run-log.ts";
+import { deleteTree } from "../../src/store/canonical-tree.ts";
+import { runCli } from "../cli/run-cli.ts";
+
+const root = mkdtempSync(join(tmpdir(), "nixstate-run-log-"));
+afterAll(() => {
+  deleteTree(root);
+  rmSync(root, { recursive: true, force: true });
+});
+let n = 0;
+const fresh = () => join(root, `log-${n++}`);
+const request = { command: "build" as const, targets: ["t"], options: {}, cwd: "/" };
+
+const payload = fc.dictionary(
+  fc.string({ minLength: 1, maxLength: 8 }).filter((k) => !["type", "goal", "seq"].includes(k)),
+  fc.jsonValue({ maxDepth: 3 }),
+  { maxKeys: 5 },
+);
+const events = fc.array(
+  fc.record({
+    type: fc.constantFrom("goal.transition", "effect.done", "run.started", "weird\ttype"),
+    goal: fc.option(fc.constantFrom("drv:/s/a.drv#normal", "sub:/s/b", "drv:/s/\n.drv#check@2")),
+    payload,
+    flushAfter: fc.boolean(),
+  }),
+  { maxLength: 40 },
+);
+
+describe("run log", () => {
+  test.prop([events], { numRuns: 60 })("gives back every event as written", (evs) => {
+    const dir = fresh();
+    const log = RunLog.open(dir);
+    try {
+      const w = log.begin(request);
+      const written: RunEvent[] = [];
+      for (const e of evs) {
+        if (e.type.includes("\t")) continue; // types are ours: no tabs
+        const i = written.length;
+        const event = {
+          ...JSON.parse(JSON.stringify(e.payload)),
+          seq: i + 1,
+          mono: i,
+          wall: 1e12 + i,
+          type: e.type,
+          ...(e.goal === null ? {} : { goal: e.goal }),
+        } as RunEvent;
+        w.append(event);
+        written.push(event);
+        if (e.flushAfter) w.flush();
+      }
+      w.end(0);
+      const back = log.events(w.runId);
+      expect(back).toEqual(written);
+      for (const g of ["drv:/s/a.drv#normal", "sub:/s/b"]) {
+        expect(log.events(w.runId, { goal: g })).toEqual(
+          written.filter((e) => (e as { goal?: string }).goal === g),
+        );
+      }
+      const until = Math.floor(written.length / 2);
+      expect(log.events(w.runId, { untilSeq: until })).toEqual(written.slice(0, until));
+    } finally {
+      log.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test.prop([fc.nat({ max: 100000 }), fc.boolean()])("parses retention", (k, days) => {
+    expect(parseRetention(`${k}${days ? "d" : ""}`)).toEqual(
+      days ? { count: Number.MAX_SAFE_INTEGER, days: k } : { count: k },
+    );
+  });
+
+  it("refuses a retention it cannot read", () => {
+    for (const bad of ["", "x", "-1", "3w", "1.5"])
+      expect(() => parseRetention(bad)).toThrow(RunLogError);
+  });
+
+  it("prunes old runs and the .drv texts only they referred to", () => {
+    const dir = fresh();
+    const log = RunLog.open(dir);
+    try {
+      for (let i = 0; i < 4; i++) {
+        const w = log.begin(request, undefined, { count: 2 });
+        w.keep({ hash: `h${i}`, name: "x", aterm: Buffer.from(`Derive${i}`) });
+        w.keep({ hash: "shared", name: "y", aterm: Buffer.from("Derive") });
+        w.append({ seq: 1, mono: 0, wall: 0, type: "run.ended", exitCode: 0 });
+        w.end(0);
+      }
+      expect(log.runs().map((r) => r.id)).toEqual([3, 4]);
+      expect(log.drv("h0")).toBeUndefined();
+      expect(log.drv("h3")?.aterm.toString()).toBe("Derive3");
+      expect(log.drv("shared")).toBeDefined();
+      expect(log.events(1)).toEqual([]);
+      expect(() => log.run(1)).toThrow(/there is no run 1/);
+    } finally {
+      log.close();
+    }
+  });
+
+  it("says what to do with a damaged log", () => {
+    const dir = fresh();
+    mkdirSync(dir);
+    writeFileSync(
+      runLogFile(dir),
+      "this is not a database, just text long enough to look like one",
+    );
+    expect(() => RunLog.open(dir)).toThrow(RunLogError);
+    expect(() => RunLog.open(dir)).toThrow(/cannot open the run log .*runs\.sqlite/);
+  });
+
+  it("a build whose log cannot be written still builds, and says it is not recorded", () => {
+    const dir = fresh();
+    mkdirSync(dir);
+    writeFileSync(runLogFile(dir), "damaged".repeat(200));
+    const drv = join(root, `ok-${n}.json`);
+    writeFileSync(
+      drv,
+      JSON.stringify({ builder: "/bin/sh", args: ["-c", "echo ok > $out"], env: { name: "ok" } }),
+    );
+    const r = runCli(["build", drv], { env: { NIXSTATE_STATE_DIR: dir, NIXSTATE_STORE_DIR: "" } });
+    expect(r.status).toBe(0);
+    expect(r.stderr).toMatch(/warning: this run is not recorded: cannot open the run log/);
+    expect(r.stdout.toString()).toMatch(/-ok\n$/);
+  });
+});
