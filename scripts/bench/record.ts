@@ -2,11 +2,13 @@
 // layered DAG is built from scratch by `nixstate build` with the run log on and with
 // `--no-record`, alternating, in fresh state directories; prints median wall times, the overhead
 // and the log's size per goal.
+import { spawnSync } from "node:child_process";
 import { mkdtempSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { nixSystem } from "../../src/builder/local-build-effects.ts";
+import type { RunEvent } from "../../src/events/run-event.ts";
 import { RunLog } from "../../src/events/run-log.ts";
 import { deleteTree } from "../../src/store/canonical-tree.ts";
 import { LocalStore } from "../../src/store/local-store.ts";
@@ -15,6 +17,24 @@ import { writeDag } from "./nixstate-dag.ts";
 
 const repo = resolve(fileURLToPath(import.meta.url), "../../..");
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+/** What writing `events` costs this process: open, append (batched as in a run), close. */
+function writerCost(dir: string, events: RunEvent[]): number {
+  const t0 = performance.now();
+  const log = RunLog.open(dir);
+  const w = log.begin({ command: "build", targets: [], options: {}, cwd: "/" });
+  // As in a run: a flush roughly every 50 ms, i.e. every ~1/100 of a 5 s run's events.
+  const every = Math.max(1, Math.floor(events.length / 100));
+  events.forEach((e, i) => {
+    w.append(e);
+    if (i % every === every - 1) w.flush();
+  });
+  w.end(0);
+  log.close();
+  const ms = performance.now() - t0;
+  deleteTree(dir);
+  return ms;
+}
 
 export async function benchRecord(argv: string[]): Promise<void> {
   const arg = (name: string, def: string) => {
@@ -30,6 +50,7 @@ export async function benchRecord(argv: string[]): Promise<void> {
   const on: Run[] = [];
   const off: Run[] = [];
   let logBytes = 0;
+  const writerMs: number[] = [];
   let rows = 0;
   let goals = 0;
   try {
@@ -40,6 +61,8 @@ export async function benchRecord(argv: string[]): Promise<void> {
         const drvs = writeDag(store, n, `rec${r}`, system);
         store.close();
         const args = [join(repo, "bin/nixstate.js"), "build", `-j${j}`, "--state-dir", stateDir];
+        // Earlier rounds' files still being written back would slow this one down at random.
+        spawnSync("sync");
         const run = await timed(
           process.execPath,
           [...args, ...(record ? [] : ["--no-record"]), ...drvs],
@@ -53,6 +76,7 @@ export async function benchRecord(argv: string[]): Promise<void> {
           log.close();
           rows = events.length;
           goals = events.filter((e) => e.type === "goal.created").length;
+          writerMs.push(writerCost(join(root, `w${r}`), events));
           // The database after its WAL is checkpointed into it (closing the last connection).
           logBytes = statSync(file).size;
         }
@@ -68,6 +92,10 @@ export async function benchRecord(argv: string[]): Promise<void> {
     );
     console.log(
       `  rounds: on ${on.map((x) => (x.ms / 1000).toFixed(2)).join(" ")} | off ${off.map((x) => (x.ms / 1000).toFixed(2)).join(" ")}`,
+    );
+    const w = median(writerMs);
+    console.log(
+      `  the log writer alone (the run's events appended to a fresh log in 50 ms batches, opened and closed): ${w.toFixed(0)} ms = ${((w / b) * 100).toFixed(1)} % of a run without it`,
     );
     if (on.some((x) => !x.ok) || off.some((x) => !x.ok)) console.log("  (some runs failed)");
   } finally {
