@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { type AnyStateNode, createActor, fromPromise, toPromise } from "xstate";
+import { createActor, fromPromise, toPromise } from "xstate";
 import type { BasicDerivation } from "../../src/derivation/derivation.ts";
 import type { BuildAttempt, OutputStatus } from "../../src/machines/build-attempt.ts";
 import {
@@ -8,7 +8,7 @@ import {
 } from "../../src/machines/derivation-goal.ts";
 import { Worker, type WorkerSettings } from "../../src/machines/worker.ts";
 import type { WorkerEvent } from "../../src/machines/worker-events.ts";
-import { goalKeys, topStates } from "./event-views.ts";
+import { goalKeys, invokesOf, topStates } from "./event-views.ts";
 import { FakeWorld } from "./fake-world.ts";
 
 function run(world: FakeWorld, settings: Partial<WorkerSettings> = {}) {
@@ -325,15 +325,6 @@ describe("derivation goal machine: named guards, actions and invokes", () => {
   });
 
   it("DERIVATION_GOAL_INVOKES lists every invoke: its id and the effect it runs", () => {
-    const invokes: Record<string, string> = {};
-    const walk = (node: AnyStateNode) => {
-      for (const invoke of node.invoke) {
-        expect(invokes[invoke.id], `invoke id ${invoke.id} used twice`).toBeUndefined();
-        invokes[invoke.id] = invoke.src as string;
-      }
-      for (const child of Object.values(node.states)) walk(child);
-    };
-    walk(derivationGoalMachine.root);
-    expect(invokes).toEqual(DERIVATION_GOAL_INVOKES);
+    expect(invokesOf(derivationGoalMachine)).toEqual(DERIVATION_GOAL_INVOKES);
   });
 });

@@ -1,4 +1,6 @@
 // Views of a worker's event stream that the machine tests assert on.
+import { expect } from "vitest";
+import type { AnyStateMachine, AnyStateNode } from "xstate";
 import type { WorkerEvent } from "../../src/machines/worker-events.ts";
 
 /** The path a goal key names (`drv:<path>#<mode>[@n]` or `sub:<path>[@n]`). */
@@ -31,4 +33,18 @@ export function topStates(events: WorkerEvent[], keys: string[]): string[] {
     out.push(s);
   }
   return out;
+}
+
+/** Every invoke of a machine: its id → the effect (actor) it runs; ids must be unique. */
+export function invokesOf(machine: AnyStateMachine): Record<string, string> {
+  const invokes: Record<string, string> = {};
+  const walk = (node: AnyStateNode) => {
+    for (const invoke of node.invoke) {
+      expect(invokes[invoke.id], `invoke id ${invoke.id} used twice`).toBeUndefined();
+      invokes[invoke.id] = invoke.src as string;
+    }
+    for (const child of Object.values(node.states)) walk(child);
+  };
+  walk(machine.root);
+  return invokes;
 }

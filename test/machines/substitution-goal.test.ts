@@ -1,5 +1,4 @@
 import { describe, expect, it } from "vitest";
-import type { AnyStateNode } from "xstate";
 import {
   SUBSTITUTION_GOAL_INVOKES,
   type SubstitutionGoalOutcome,
@@ -7,7 +6,7 @@ import {
 } from "../../src/machines/substitution-goal.ts";
 import { Worker, type WorkerSettings } from "../../src/machines/worker.ts";
 import type { WorkerEvent } from "../../src/machines/worker-events.ts";
-import { goalKeys, topStates } from "./event-views.ts";
+import { goalKeys, invokesOf, topStates } from "./event-views.ts";
 import { FakeSubstituters } from "./fake-substituters.ts";
 import { FakeWorld } from "./fake-world.ts";
 
@@ -323,15 +322,6 @@ describe("substitution goals in derivation goals", () => {
 
 describe("substitution goal machine", () => {
   it("SUBSTITUTION_GOAL_INVOKES lists every invoke: its id and the effect it runs", () => {
-    const invokes: Record<string, string> = {};
-    const walk = (node: AnyStateNode) => {
-      for (const invoke of node.invoke) {
-        expect(invokes[invoke.id], `invoke id ${invoke.id} used twice`).toBeUndefined();
-        invokes[invoke.id] = invoke.src as string;
-      }
-      for (const child of Object.values(node.states)) walk(child);
-    };
-    walk(substitutionGoalMachine.root);
-    expect(invokes).toEqual(SUBSTITUTION_GOAL_INVOKES);
+    expect(invokesOf(substitutionGoalMachine)).toEqual(SUBSTITUTION_GOAL_INVOKES);
   });
 });
