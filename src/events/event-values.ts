@@ -101,15 +101,16 @@ export function inputFacts(input: unknown): unknown {
   for (const [k, v] of Object.entries(input)) {
     if (KNOWN.has(k)) continue;
     if (k === "outputs" && Array.isArray(v)) {
-      facts[k] = v.map((o: { name: string; valid: boolean; wanted: boolean }) => ({
-        name: o.name,
-        valid: o.valid,
-        wanted: o.wanted,
-      }));
+      facts[k] = v.map((o: { name: string; valid: boolean; wanted: boolean } | null) =>
+        typeof o === "object" && o !== null
+          ? { name: o.name, valid: o.valid, wanted: o.wanted }
+          : o,
+      );
     } else if (Array.isArray(v)) {
       facts[k] = v.length <= 4 ? v : { count: v.length };
     } else if (typeof v === "object" && v !== null) {
-      facts[k] = { count: Object.keys(v).length };
+      // Counted as the log keeps it: JSON has no undefined fields.
+      facts[k] = { count: Object.values(v).filter((x) => x !== undefined).length };
     } else {
       facts[k] = v;
     }

@@ -39,7 +39,7 @@ export async function replayRun(
   run: number,
   opts: ReplayOptions = {},
 ): Promise<RunReplay> {
-  log.run(run);
+  const state = log.run(run).state;
   const events = log.events(run, {
     ...(opts.goal === undefined ? {} : { goal: opts.goal }),
     ...(opts.untilSeq === undefined ? {} : { untilSeq: opts.untilSeq }),
@@ -47,7 +47,15 @@ export async function replayRun(
   const drvs = new DrvResolver((hash) => log.drv(hash));
   const goals: GoalReplay[] = [];
   for (const goalEvents of eventsByGoal(events).values()) {
-    goals.push(await replayGoal(goalEvents, drvs, opts.machines ?? LIVE_MACHINES, opts.untilSeq));
+    goals.push(
+      await replayGoal(
+        goalEvents,
+        drvs,
+        opts.machines ?? LIVE_MACHINES,
+        opts.untilSeq,
+        opts.untilSeq !== undefined || state !== "ended",
+      ),
+    );
   }
   return {
     run,

@@ -25,6 +25,8 @@ export interface RunRequest {
   options: Record<string, unknown>;
   /** The working directory relative targets were resolved in. */
   cwd: string;
+  /** The store the run used, resolved (options may have named it relative to cwd, or not at all). */
+  store?: { stateDir: string; storeDir: string; storeRoot?: string };
 }
 
 export type RunLevelEvent =

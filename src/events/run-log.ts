@@ -4,7 +4,7 @@
 // but its last fraction of a second and shows as interrupted. Derivation texts the events refer
 // to are kept here too, so a garbage-collected .drv cannot break a replay.
 import { mkdirSync } from "node:fs";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import Database from "better-sqlite3";
 import { currentProcess, isAlive } from "../store/process-identity.ts";
 import type { KeptDrv } from "./event-values.ts";
@@ -63,6 +63,8 @@ export interface RunRow {
   request: RunRequest;
   resumes: number | undefined;
   state: RunState;
+  /** The process that ran it. */
+  pid: number;
 }
 
 /** Which old runs to drop when a new one starts: keep the newest `count`, none older than `days`. */
@@ -92,7 +94,11 @@ export function runLogFile(stateDir: string): string {
 export class RunLog {
   readonly db: Database.Database;
 
-  private constructor(db: Database.Database) {
+  private constructor(
+    db: Database.Database,
+    /** The state directory the log belongs to. */
+    readonly stateDir: string,
+  ) {
     this.db = db;
   }
 
@@ -131,7 +137,7 @@ export class RunLog {
         { cause: e },
       );
     }
-    return new RunLog(db);
+    return new RunLog(db, resolve(stateDir));
   }
 
   close(): void {
@@ -160,12 +166,14 @@ export class RunLog {
   /** Drop runs beyond the retention, and the derivation texts no run refers to any more. */
   prune(retention: RunRetention): number {
     const cutoff = retention.days === undefined ? 0 : Date.now() - retention.days * 86_400_000;
-    const old = this.db
+    const candidates = this.db
       .prepare(
-        "SELECT id FROM runs WHERE id NOT IN (SELECT id FROM runs ORDER BY id DESC LIMIT ?) OR started < ?",
+        "SELECT * FROM runs WHERE id NOT IN (SELECT id FROM runs ORDER BY id DESC LIMIT ?) OR started < ?",
       )
-      .pluck()
-      .all(Math.max(0, retention.count - 1), cutoff) as number[];
+      .all(Math.max(0, retention.count - 1), cutoff) as DbRun[];
+    // A run still being written stays, whatever its age: its process would write on into
+    // nothing.
+    const old = candidates.map(toRunRow).flatMap((r) => (r.state === "running" ? [] : [r.id]));
     if (old.length === 0) return 0;
     this.db.transaction(() => {
       const del = (table: string, col: string) =>
@@ -203,7 +211,10 @@ export class RunLog {
   }
 
   /** A run's events in order; only one goal's, or only up to `untilSeq`, if asked. */
-  events(run: number, filter: { goal?: string; untilSeq?: number } = {}): RunEvent[] {
+  events(
+    run: number,
+    filter: { goal?: string; untilSeq?: number; types?: ReadonlySet<string> } = {},
+  ): RunEvent[] {
     const until = Math.min(filter.untilSeq ?? RUN_SPAN - 1, RUN_SPAN - 1);
     const keys = new Map<number, string>(
       (
@@ -224,15 +235,32 @@ export class RunLog {
         const t2 = line.indexOf("\t", t1 + 1);
         const goal = t2 > t1 + 1 ? keys.get(Number(line.slice(t1 + 1, t2))) : undefined;
         if (filter.goal !== undefined && goal !== filter.goal) continue;
+        const type = line.slice(0, t1);
+        // Only the lines asked for are parsed: listing runs reads a few kinds of a long log.
+        if (filter.types !== undefined && !filter.types.has(type)) continue;
         const fields = JSON.parse(line.slice(t2 + 1)) as { seq: number };
         if (fields.seq > until) break;
-        const type = line.slice(0, t1);
         events.push(
           (goal === undefined ? { type, ...fields } : { type, goal, ...fields }) as RunEvent,
         );
       }
     }
     return events;
+  }
+
+  /** How many events a run has logged, and the wall time of the last. */
+  extent(run: number): { events: number; lastWall: number | undefined } {
+    const last = this.db
+      .prepare(
+        "SELECT last, lines FROM batches WHERE key BETWEEN ? AND ? ORDER BY key DESC LIMIT 1",
+      )
+      .get(eventKey(run, 0), eventKey(run, RUN_SPAN - 1)) as
+      | { last: number; lines: string }
+      | undefined;
+    if (!last) return { events: 0, lastWall: undefined };
+    const line = last.lines.slice(last.lines.lastIndexOf("\n") + 1);
+    const json = line.slice(line.indexOf("\t", line.indexOf("\t") + 1) + 1);
+    return { events: last.last, lastWall: (JSON.parse(json) as { wall: number }).wall };
   }
 
   drv(hash: string): KeptDrv | undefined {
@@ -287,6 +315,7 @@ function toRunRow(r: DbRun): RunRow {
     request: JSON.parse(r.request) as RunRequest,
     resumes: r.resumes ?? undefined,
     state,
+    pid: r.pid,
   };
 }
 
@@ -320,7 +349,7 @@ export class RunWriter {
 
   /** The recorder's listener. */
   readonly append = (event: RunEvent): void => {
-    if (this.closed) return;
+    if (this.closed || this.failed) return;
     let goal = "";
     if ("goal" in event) {
       let n = this.goalIds.get(event.goal);
@@ -331,15 +360,23 @@ export class RunWriter {
       }
       goal = String(n);
     }
+    let json: string;
+    try {
+      json = jsonWithout(event);
+    } catch (e) {
+      // A value JSON cannot hold (a cycle, a BigInt): recording stops, the build does not.
+      this.fail(e);
+      return;
+    }
     if (this.lines.length === 0) this.firstSeq = event.seq;
     this.lastSeq = event.seq;
-    this.lines.push(`${event.type}\t${goal}\t${jsonWithout(event)}`);
+    this.lines.push(`${event.type}\t${goal}\t${json}`);
     this.schedule();
   };
 
   /** The recorder's derivation keeper. */
   readonly keep = (drv: KeptDrv): void => {
-    if (this.closed) return;
+    if (this.closed || this.failed) return;
     this.drvs.push(drv);
     this.schedule();
   };
@@ -363,9 +400,17 @@ export class RunWriter {
       this.write(run, lines, drvs, goals);
     } catch (e) {
       // The disk is full, the file went away…: stop recording, keep building.
-      this.closed = true;
-      this.onFailure?.(e instanceof Error ? e : new Error(String(e)));
+      this.fail(e);
     }
+  }
+
+  private failed = false;
+
+  private fail(e: unknown): void {
+    this.failed = true;
+    this.lines = [];
+    this.drvs = [];
+    this.onFailure?.(e instanceof Error ? e : new Error(String(e)));
   }
 
   /** Told once when writing fails; the run is not recorded from then on. */
@@ -387,8 +432,7 @@ export class RunWriter {
   /** The run is over: write the rest and its exit code. */
   end(exitCode: number): void {
     if (this.closed) return;
-    this.flush();
-    if (this.closed) return;
+    if (!this.failed) this.flush();
     this.closed = true;
     try {
       this.log.db

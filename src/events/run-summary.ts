@@ -35,7 +35,21 @@ export interface RunSummary {
   cascade: FailedGoal[];
 }
 
-export function summarizeRun(run: RunRow, events: RunEvent[]): RunSummary {
+/** The kinds of events a summary reads (the log can skip the rest). */
+export const SUMMARY_EVENTS: ReadonlySet<string> = new Set(["goal.created", "goal.done"]);
+
+/**
+ * A run's summary from its events (at least those in SUMMARY_EVENTS) and its extent: how many
+ * events it logged and the wall time of the last.
+ */
+export function summarizeRun(
+  run: RunRow,
+  events: RunEvent[],
+  extent: { events: number; lastWall: number | undefined } = {
+    events: events.length,
+    lastWall: events.at(-1)?.wall,
+  },
+): RunSummary {
   let built = 0;
   let substituted = 0;
   let alreadyValid = 0;
@@ -59,8 +73,7 @@ export function summarizeRun(run: RunRow, events: RunEvent[]): RunSummary {
     if (e.status === "DependencyFailed" || e.error.startsWith(CANCELLED)) cascade.push(f);
     else rootCauses.push(f);
   }
-  const last = events.at(-1);
-  const end = run.ended ?? last?.wall ?? run.started;
+  const end = run.ended ?? extent.lastWall ?? run.started;
   return {
     id: run.id,
     state: run.state,
@@ -74,7 +87,7 @@ export function summarizeRun(run: RunRow, events: RunEvent[]): RunSummary {
     alreadyValid,
     failed: rootCauses.length + cascade.length,
     unfinished: open.size,
-    events: events.length,
+    events: extent.events,
     rootCauses,
     cascade,
   };

@@ -272,6 +272,9 @@ export class GoalRegistry {
         if (snap.status === "done") finish(snap.output as O, true);
       },
       error: (err) => finish(end.failed(errorText(err)), false),
+      // A stopped actor never reaches a final state: it ends as cancelled. Subscribed before
+      // the start, so a goal stopped at once (the run is being cancelled) ends too.
+      complete: () => finish(end.failed(CANCELLED), false),
     });
     this.live.add(handle);
     actor.start();
@@ -279,7 +282,5 @@ export class GoalRegistry {
       this.deps.emit({ type: "goal.stopped", goal: handle.key, by: this.stopping });
       actor.stop();
     }
-    // A stopped actor never reaches a final state: report it as cancelled.
-    actor.subscribe({ complete: () => finish(end.failed(CANCELLED), false) });
   }
 }

@@ -18,6 +18,7 @@ const row = (id = 1, state: RunRow["state"] = "ended"): RunRow => ({
   ended: 1,
   exitCode: 0,
   request: { command: "build", targets: [], options: {}, cwd: "/" },
+  pid: 1,
   resumes: undefined,
   state,
 });

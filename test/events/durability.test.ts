@@ -50,9 +50,9 @@ describe("a run killed with SIGKILL", () => {
   it("is listed as interrupted, replays up to the kill, and resumes to completion", async () => {
     const stateDir = join(root, "state");
     const env = { NIXSTATE_STATE_DIR: stateDir, NIXSTATE_STORE_DIR: "" };
-    const files = writeJsonDag(join(root, "dag"), 200, { sleep: () => 0.05 });
+    const files = writeJsonDag(join(root, "dag"), 200, { sleep: () => 0.02 });
     const args = ["build", "-j2", ...files];
-    // Moments spread over what is left of the build (over 5 s of builders at -j2), jittered.
+    // Moments spread over what is left of the build (over 2 s of builders at -j2), jittered.
     const moments = [100, 300, 600, 900].map((ms) => ms + Math.floor(Math.random() * 200));
     for (const ms of moments) await killAfter(args, env, ms);
 

@@ -41,7 +41,7 @@ export function writeJsonDag(dir: string, n: number, o: JsonDagOptions = {}): st
       : multi
         ? `echo n${i} > $out; echo n${i}-dev > $dev`
         : `echo n${i} > $out`;
-    const script = `${sleep > 0 ? `sleep ${sleep}; ` : ""}${body}`;
+    const script = `${sleep > 0 ? `/bin/sleep ${sleep}; ` : ""}${body}`;
     const drv = {
       name: `n${i}`,
       builder: "/bin/sh",

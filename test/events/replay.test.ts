@@ -76,6 +76,17 @@ describe("replay of a recorded run", () => {
     expect(d.state).toBe("haveDerivation.checking");
   });
 
+  it("replays up to any event, including the end of a goal", async () => {
+    const ends = log
+      .events(2)
+      .filter((e) => e.type === "goal.done")
+      .map((e) => e.seq);
+    for (const seq of ends.filter((_, i) => i % 25 === 0)) {
+      const r = await replayRun(log, 2, { untilSeq: seq });
+      expect(r.divergences).toEqual([]);
+    }
+  });
+
   it("is deterministic, and the CLI exits 0 with a count, 1 on a divergence", () => {
     const a = runCli(["replay", "2", "--json"], { env });
     const b = runCli(["replay", "2", "--json"], { env });

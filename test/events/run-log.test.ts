@@ -132,3 +132,51 @@ describe("run log", () => {
     expect(r.stdout.toString()).toMatch(/-ok\n$/);
   });
 });
+
+describe("run log, failure paths", () => {
+  it("never prunes a run that is still being written", () => {
+    const dir = fresh();
+    const log = RunLog.open(dir);
+    try {
+      const running = log.begin(request);
+      running.append({ seq: 1, mono: 0, wall: 0, type: "run.ended", exitCode: 0 });
+      running.flush();
+      const next = log.begin(request, undefined, { count: 1 });
+      next.end(0);
+      // This process is alive and the first run has not ended: it stays, with its events.
+      expect(log.runs().map((r) => [r.id, r.state])).toEqual([
+        [running.runId, "running"],
+        [next.runId, "ended"],
+      ]);
+      expect(log.events(running.runId)).toHaveLength(1);
+      running.end(0);
+      log.begin(request, undefined, { count: 1 }).end(0);
+      expect(log.runs().map((r) => r.id)).toEqual([next.runId + 1]);
+    } finally {
+      log.close();
+    }
+  });
+
+  it("an event JSON cannot hold stops the recording, and the run still ends", () => {
+    const dir = fresh();
+    const log = RunLog.open(dir);
+    try {
+      const w = log.begin(request);
+      const failures: string[] = [];
+      w.onFailure = (e) => failures.push(e.message);
+      w.append({ seq: 1, mono: 0, wall: 0, type: "run.ended", exitCode: 0 });
+      const cyclic: Record<string, unknown> = { seq: 2, mono: 0, wall: 0, type: "goal.waits" };
+      cyclic.self = cyclic;
+      w.append(cyclic as unknown as RunEvent);
+      w.append({ seq: 3, mono: 0, wall: 0, type: "run.ended", exitCode: 0 });
+      w.end(7);
+      expect(failures).toHaveLength(1);
+      expect(failures[0]).toMatch(/circular/i);
+      const run = log.run(w.runId);
+      expect(run.state).toBe("ended");
+      expect(run.exitCode).toBe(7);
+    } finally {
+      log.close();
+    }
+  });
+});

@@ -185,6 +185,14 @@ export async function buildCommand(
   }
 }
 
+/** The store a run used, as `runs resume` must find it again. */
+function storeOf(store: LocalStore): { stateDir: string; storeDir: string; storeRoot?: string } {
+  const { stateDir, storeDir, realStoreDir } = store.layout;
+  const root =
+    realStoreDir === storeDir.path ? undefined : realStoreDir.slice(0, -storeDir.path.length);
+  return { stateDir, storeDir: storeDir.path, ...(root ? { storeRoot: root } : {}) };
+}
+
 /** Relative JSON targets are found from where the build was asked for. */
 function resolveArg(arg: string, cwd: string): string {
   return arg.startsWith("/") || !arg.endsWith(".json") ? arg : resolve(cwd, arg);
@@ -208,7 +216,13 @@ async function runBuild(
   });
   const session = RunSession.start(
     worker,
-    { command: "build", targets: invocation.args, options: { ...o }, cwd: invocation.cwd },
+    {
+      command: "build",
+      targets: invocation.args,
+      options: { ...o },
+      cwd: invocation.cwd,
+      store: storeOf(store),
+    },
     {
       stateDir: store.layout.stateDir,
       record: o.record !== false,

@@ -4,7 +4,7 @@ import type { Command } from "commander";
 import { describeStep, statePath } from "../../events/replay-goal.ts";
 import { replayRun } from "../../events/replay-run.ts";
 import { RunLog } from "../../events/run-log.ts";
-import { type RunSummary, summarizeRun } from "../../events/run-summary.ts";
+import { type RunSummary, SUMMARY_EVENTS, summarizeRun } from "../../events/run-summary.ts";
 import { resolveStoreLayout } from "../../store/store-settings.ts";
 import { CliUsageError } from "../cli-error.ts";
 import { writeStdout } from "../stdout.ts";
@@ -91,7 +91,9 @@ export function registerRunsCommands(program: Command): Command {
       .option("--json", "print JSON"),
   ).action(async (o: StoreCliOptions & JsonOption) => {
     await withRunLog(o, async (log) => {
-      const summaries = log.runs().map((r) => summarizeRun(r, log.events(r.id)));
+      const summaries = log
+        .runs()
+        .map((r) => summarizeRun(r, log.events(r.id, { types: SUMMARY_EVENTS }), log.extent(r.id)));
       await writeStdout(
         o.json
           ? `${JSON.stringify(summaries.map(({ rootCauses, cascade, ...s }) => s))}\n`
@@ -123,18 +125,28 @@ export function registerRunsCommands(program: Command): Command {
   ).action(async (run: string, _o: unknown, cmd: Command) => {
     // The parent `runs` takes the store options too: read them wherever they were given.
     const o = cmd.optsWithGlobals<StoreCliOptions>();
-    const old = await withRunLog(o, (log) => log.run(runIdOf(log, run)));
+    const { old, stateDir } = await withRunLog(o, (log) => ({
+      old: log.run(runIdOf(log, run)),
+      stateDir: log.stateDir,
+    }));
     if (old.request.command !== "build") {
       throw new CliUsageError(
         `run ${old.id} was a build received over 'serve'; the client that sent it must send it again`,
       );
     }
-    // The store named now wins over the one the old run named (it is where its log was found).
-    const store = Object.fromEntries(
-      (["stateDir", "storeDir", "storeRoot"] as const).flatMap((k) =>
-        o[k] === undefined ? [] : [[k, o[k]]],
-      ),
-    );
+    if (old.state === "running") {
+      throw new CliUsageError(
+        `run ${old.id} is still running (process ${old.pid}); resume it once it has ended or been killed`,
+      );
+    }
+    // The store is the one the run used: its log is here, and its options may have named it
+    // relative to another working directory (or by environment variables).
+    const recorded = old.request.store;
+    const store = {
+      stateDir,
+      ...(recorded ? { storeDir: recorded.storeDir } : {}),
+      ...(recorded?.storeRoot ? { storeRoot: recorded.storeRoot } : {}),
+    };
     process.exitCode = await buildCommand(
       old.request.targets,
       { ...old.request.options, ...store } as unknown as Parameters<typeof buildCommand>[1],
