@@ -15,6 +15,8 @@ export async function resolveTargets(
   store: LocalStore,
   args: string[],
   json: JsonDrvContext,
+  /** Nix's database, for .drv files from a Nix store (else looked for beside that store). */
+  nixDbFile?: string,
 ): Promise<BuildTarget[]> {
   const targets: BuildTarget[] = [];
   for (const arg of args) {
@@ -41,7 +43,7 @@ export async function resolveTargets(
     }
     if (!existsSync(full)) throw new CliUsageError(`derivation '${arg}' does not exist`);
     // A .drv from a Nix store: bring it in with its inputs, using Nix's database when present.
-    const dbFile = findNixDbFile(dirname(full));
+    const dbFile = nixDbFile ?? findNixDbFile(dirname(full));
     const nixDb = dbFile === undefined ? undefined : NixDbReader.open(dbFile);
     try {
       const [drvPath] = await importDerivations(store, [full], { nixDb });

@@ -56,7 +56,7 @@ async function guessSourceInfo(store: LocalStore, path: string): Promise<PathInf
     return { ...base, ca: renderContentAddress({ method: "nar", hash: narHashValue }) };
   }
   throw new ForeignStoreError(
-    `cannot work out the path info of '${path}' (its references are unknown) without Nix's database; pass --nix-db <nix-state-dir>/nix/db/db.sqlite`,
+    `cannot work out the path info of '${path}' (its references are unknown) without Nix's database; give it to 'nixstate build' or 'nixstate store add-drv' with --nix-db <NIX_STATE_DIR>/db/db.sqlite (by default /nix/var/nix/db/db.sqlite), or set NIX_STATE_DIR`,
   );
 }
 

@@ -48,6 +48,7 @@ interface BuildOptions extends StoreCliOptions {
   systemFeatures?: string;
   record: boolean;
   keepRuns?: string;
+  nixDb?: string;
 }
 
 /** Where a build was asked for, so `runs resume` can ask again. */
@@ -112,6 +113,10 @@ export function registerBuildCommands(program: Command): void {
         "--sandbox",
         "build in a bubblewrap sandbox: no network (but for fixed outputs), only the inputs and system paths visible",
       )
+      .option(
+        "--nix-db <file>",
+        "Nix's database, for .drv files from a Nix store (default: $NIX_STATE_DIR/db/db.sqlite or <store-dir>/../var/nix/db/db.sqlite, when there)",
+      )
       .option("--no-record", "do not write this run to the run log (see 'nixstate runs')")
       .option(
         "--keep-runs <n>",
@@ -165,6 +170,7 @@ export async function buildCommand(
           system: nixSystem(),
           readDerivation: (p) => effects.readDerivation(p),
         },
+        o.nixDb === undefined ? undefined : resolve(invocation.cwd, o.nixDb),
       );
       const plan = plannedBuilds(
         targets,
