@@ -1,7 +1,7 @@
 // `--state-dir` / `--store-dir`, shared by every command that opens the store. Flags win over
 // NIXSTATE_STATE_DIR / NIXSTATE_STORE_DIR, which win over the defaults (store-settings.ts).
 import type { Command } from "commander";
-import { LocalStore } from "../store/local-store.ts";
+import { LocalStore, type LocalStoreOptions } from "../store/local-store.ts";
 import { STATE_DIR_ENV, STORE_DIR_ENV, STORE_ROOT_ENV } from "../store/store-settings.ts";
 
 export interface StoreCliOptions {
@@ -26,11 +26,12 @@ export function addStoreOptions(cmd: Command): Command {
     );
 }
 
-export function openStore(opts: StoreCliOptions): LocalStore {
+export function openStore(opts: StoreCliOptions, extra: LocalStoreOptions = {}): LocalStore {
   return LocalStore.open({
     stateDir: opts.stateDir,
     storeDir: opts.storeDir,
     storeRoot: opts.storeRoot,
+    ...extra,
   });
 }
 
@@ -38,8 +39,9 @@ export function openStore(opts: StoreCliOptions): LocalStore {
 export async function withStore<T>(
   opts: StoreCliOptions,
   body: (store: LocalStore) => Promise<T> | T,
+  extra: LocalStoreOptions = {},
 ): Promise<T> {
-  const store = openStore(opts);
+  const store = openStore(opts, extra);
   try {
     return await body(store);
   } finally {

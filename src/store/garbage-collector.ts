@@ -49,6 +49,16 @@ interface Liveness {
 /** Rows touched per transaction while files are being removed. */
 const RELEASE_BATCH = 100;
 
+/** Carries a dry run's plan out of the transaction it rolls back. */
+class DryRunPlan extends Error {
+  constructor(
+    readonly deadValid: string[],
+    readonly toRemove: string[],
+  ) {
+    super("dry run");
+  }
+}
+
 export async function collectGarbage(
   ctx: StoreContext,
   options: GcOptions = {},
@@ -58,22 +68,34 @@ export async function collectGarbage(
     options.runtimeRoots === false ? new Set<string>() : findRuntimeRoots(ctx.storeDir);
   const entries = listStoreDir(ctx.layout.realStoreDir);
 
-  const plan = ctx.db
-    .transaction(() => {
-      sweepDeadTempRoots(ctx);
-      ctx.locks.sweepDeadHolders();
-      const liveness = computeLiveness(ctx, roots, runtime, options);
-      const deadValid = selectDeadValid(ctx, liveness, options);
-      const junk = options.paths ? [] : selectJunk(ctx, entries, liveness);
-      const pending = options.paths ? [] : selectPending(ctx, liveness);
-      const deadSet = new Set(deadValid);
-      const toRemove = [...new Set([...junk, ...pending])].filter((p) => !deadSet.has(p));
-      if (options.dryRun) return { deadValid, toRemove, lock: undefined };
-      const lock = ctx.locks.tryLockEach([...deadValid, ...toRemove]);
-      invalidate(ctx, deadValid);
-      return { deadValid, toRemove, lock };
-    })
-    .immediate();
+  let plan: {
+    deadValid: string[];
+    toRemove: string[];
+    lock: ReturnType<typeof ctx.locks.tryLockEach> | undefined;
+  };
+  try {
+    plan = ctx.db
+      .transaction(() => {
+        sweepDeadTempRoots(ctx);
+        ctx.locks.sweepDeadHolders();
+        const liveness = computeLiveness(ctx, roots, runtime, options);
+        const deadValid = selectDeadValid(ctx, liveness, options);
+        const junk = options.paths ? [] : selectJunk(ctx, entries, liveness);
+        const pending = options.paths ? [] : selectPending(ctx, liveness);
+        const deadSet = new Set(deadValid);
+        const toRemove = [...new Set([...junk, ...pending])].filter((p) => !deadSet.has(p));
+        // A dry run plans exactly as a real one (dead processes' rows swept first), then rolls
+        // the whole transaction back: it changes nothing.
+        if (options.dryRun) throw new DryRunPlan(deadValid, toRemove);
+        const lock = ctx.locks.tryLockEach([...deadValid, ...toRemove]);
+        invalidate(ctx, deadValid);
+        return { deadValid, toRemove, lock };
+      })
+      .immediate();
+  } catch (e) {
+    if (!(e instanceof DryRunPlan)) throw e;
+    plan = { deadValid: e.deadValid, toRemove: e.toRemove, lock: undefined };
+  }
 
   if (options.dryRun) {
     const bytes = plan.deadValid.reduce((n, p) => n + (narSizeOf(ctx, p) ?? 0), 0);

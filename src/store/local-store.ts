@@ -44,6 +44,11 @@ export interface LocalStoreOptions extends StoreSettingsInput {
    * Default true.
    */
   tempRootsOnAdd?: boolean;
+  /**
+   * Take back the locks of processes that died holding them as the store opens (default true).
+   * Off for what must change nothing, such as a dry-run garbage collection.
+   */
+  sweepDeadLocks?: boolean;
 }
 
 export interface ClosureOptions {
@@ -124,7 +129,7 @@ export class LocalStore {
       owns,
       options.tempRootsOnAdd ?? true,
     );
-    store.locks.sweepDeadHolders();
+    if (options.sweepDeadLocks !== false) store.locks.sweepDeadHolders();
     return store;
   }
 

@@ -119,6 +119,29 @@ describe("collectGarbage", () => {
     expect(dry.bytesFreed).toBeGreaterThan(0);
   });
 
+  it("a dry run leaves dead processes' temp roots and locks for the real collection", async () => {
+    const stateDir = stores.freshDir();
+    const store = stores.open({ stateDir });
+    const dead = stores.open({ stateDir, owner: DEAD_OWNER, sweepDeadLocks: false });
+    const { a, b, c, d } = chain(store, "dr");
+    dead.addTempRoot(b);
+    expect(dead.locks.tryLock(a)).toBeDefined();
+    const rows = () => ({
+      temp: store.database.prepare("SELECT count(*) FROM TempRoots").pluck().get(),
+      locks: store.database.prepare("SELECT count(*) FROM PathLocks").pluck().get(),
+    });
+    const before = rows();
+    expect(before).toEqual({ temp: 1, locks: 1 });
+    const dry = await store.collectGarbage({ dryRun: true, runtimeRoots: false });
+    // Planned as the real one will be: the dead process's temp root does not keep b alive.
+    expect(dry.deleted).toEqual([a, b, c, d].sort());
+    expect(rows()).toEqual(before);
+    expect(store.queryAllValidPaths()).toEqual([a, b, c, d].sort());
+    const real = await store.collectGarbage({ runtimeRoots: false });
+    expect(real.deleted).toEqual(dry.deleted);
+    expect(rows()).toEqual({ temp: 0, locks: 0 });
+  });
+
   it("never deletes inputs or the locked output of a build running in another process", async () => {
     const stateDir = stores.freshDir();
     const store = stores.open({ stateDir });

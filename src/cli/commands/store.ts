@@ -187,18 +187,22 @@ export function registerStoreCommands(program: Command): void {
       .option("--dry-run", "only print what would be deleted")
       .option("--keep-outputs", "also keep the outputs of live derivations"),
   ).action(async (opts: StoreCliOptions & { dryRun?: boolean; keepOutputs?: boolean }) => {
-    await withStore(opts, async (s) => {
-      const r = await s.collectGarbage({
-        dryRun: opts.dryRun ?? false,
-        keepOutputs: opts.keepOutputs ?? false,
-      });
-      await writeStdout(lines(r.deleted));
-      process.stderr.write(
-        opts.dryRun
-          ? `${r.deleted.length} store paths would be deleted (${mib(r.bytesFreed)} MiB)\n`
-          : `${r.deleted.length} store paths deleted, ${mib(r.bytesFreed)} MiB freed\n`,
-      );
-    });
+    await withStore(
+      opts,
+      async (s) => {
+        const r = await s.collectGarbage({
+          dryRun: opts.dryRun ?? false,
+          keepOutputs: opts.keepOutputs ?? false,
+        });
+        await writeStdout(lines(r.deleted));
+        process.stderr.write(
+          opts.dryRun
+            ? `${r.deleted.length} store paths would be deleted (${mib(r.bytesFreed)} MiB)\n`
+            : `${r.deleted.length} store paths deleted, ${mib(r.bytesFreed)} MiB freed\n`,
+        );
+      },
+      { sweepDeadLocks: !opts.dryRun },
+    );
   });
 
   addStoreOptions(
