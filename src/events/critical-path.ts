@@ -3,8 +3,8 @@
 // ended last before it could go on — the input that held it up. Making anything off this chain
 // faster does not make the run shorter; making something on it faster may.
 import type { GoalKey, GoalKind, RunEvent } from "./run-event.ts";
+import { type GoalRecord, goalLabel, indexRun, parseGoalKey, type RunIndex } from "./run-index.ts";
 import type { RunRow } from "./run-log.ts";
-import { type GoalRecord, goalLabel, indexRun, parseGoalKey, type RunIndex } from "./run-why.ts";
 
 export class CriticalPathError extends Error {
   override name = "CriticalPathError";

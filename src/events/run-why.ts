@@ -3,10 +3,11 @@
 // (NixOS/nix#11347): a goal that failed because an input failed is followed down, input by input,
 // to the goal that failed by itself; a goal cancelled because another build failed is followed to
 // that build. The chain of requests from a top-level target down to the goal says why it was
-// wanted at all.
+// wanted at all. The goals come indexed by run-index.ts; the answer in words is why-text.ts.
 import { lstatSync, readlinkSync } from "node:fs";
 import { dirname, isAbsolute, resolve } from "node:path";
-import type { GoalCause, GoalKey, GoalKind, RunEvent, RunEventOf } from "./run-event.ts";
+import type { GoalCause, GoalKey, GoalKind } from "./run-event.ts";
+import { type GoalRecord, indexRun, parseGoalKey, type RunIndex } from "./run-index.ts";
 import type { RunLog } from "./run-log.ts";
 
 export class WhyError extends Error {
@@ -38,192 +39,6 @@ export class NotInRunError extends WhyError {
     );
   }
 }
-
-// --- The run, indexed by goal ------------------------------------------------------------------
-
-/** One output as queryOutputs and lockOutputs answer it. */
-interface OutputStatusJson {
-  name: string;
-  path: string;
-  valid: boolean;
-  wanted: boolean;
-}
-
-/** Everything the log says about one goal. */
-export interface GoalRecord {
-  key: GoalKey;
-  kind: GoalKind;
-  created: RunEventOf<"goal.created"> | undefined;
-  /** Every request for it: its creation's, then reuses' and `wants`' causes, in order. */
-  causes: GoalCause[];
-  /** Every goal it waited for, in the order first waited for. */
-  waits: GoalKey[];
-  woken: RunEventOf<"goal.woken"> | undefined;
-  stopped: RunEventOf<"goal.stopped"> | undefined;
-  done: RunEventOf<"goal.done"> | undefined;
-  /** First builder start and last builder exit (a goal may try more than one machine). */
-  builderStarted: RunEventOf<"builder.started"> | undefined;
-  builderExited: RunEventOf<"builder.exited"> | undefined;
-  /** Outputs as the goal's queries and lock re-checks saw them. */
-  outputsSeen: OutputStatusJson[];
-  /** The re-check under the lock found every wanted output valid (another process made them). */
-  validUnderLock: boolean;
-}
-
-export interface RunIndex {
-  targets: string[];
-  cwd: string;
-  goals: Map<GoalKey, GoalRecord>;
-  /** Top-level target index → its goal. */
-  targetGoals: Map<number, GoalKey>;
-  cancelAll: RunEventOf<"worker.cancelAll"> | undefined;
-  ended: RunEventOf<"run.ended"> | undefined;
-  lastMono: number;
-}
-
-function isOutputStatusList(v: unknown): v is OutputStatusJson[] {
-  return (
-    Array.isArray(v) &&
-    v.every(
-      (o) =>
-        typeof o === "object" && o !== null && typeof (o as OutputStatusJson).path === "string",
-    )
-  );
-}
-
-export function indexRun(events: RunEvent[]): RunIndex {
-  const goals = new Map<GoalKey, GoalRecord>();
-  const idx: RunIndex = {
-    targets: [],
-    cwd: "/",
-    goals,
-    targetGoals: new Map(),
-    cancelAll: undefined,
-    ended: undefined,
-    lastMono: 0,
-  };
-  const goal = (key: GoalKey, kind?: GoalKind): GoalRecord => {
-    let g = goals.get(key);
-    if (!g) {
-      g = {
-        key,
-        kind: kind ?? (key.startsWith("sub:") ? "substitution" : "derivation"),
-        created: undefined,
-        causes: [],
-        waits: [],
-        woken: undefined,
-        stopped: undefined,
-        done: undefined,
-        builderStarted: undefined,
-        builderExited: undefined,
-        outputsSeen: [],
-        validUnderLock: false,
-      };
-      goals.set(key, g);
-    }
-    return g;
-  };
-  for (const e of events) {
-    idx.lastMono = Math.max(idx.lastMono, e.mono);
-    switch (e.type) {
-      case "run.started":
-        idx.targets = e.request.targets;
-        idx.cwd = e.request.cwd;
-        break;
-      case "run.ended":
-        idx.ended = e;
-        break;
-      case "worker.cancelAll":
-        idx.cancelAll ??= e;
-        break;
-      case "target.started":
-        idx.targetGoals.set(e.index, e.goal);
-        goal(e.goal);
-        break;
-      case "goal.created": {
-        const g = goal(e.goal, e.kind);
-        g.kind = e.kind;
-        g.created = e;
-        g.causes.unshift(e.cause);
-        if (e.cause.kind === "target" && !idx.targetGoals.has(e.cause.index))
-          idx.targetGoals.set(e.cause.index, e.goal);
-        break;
-      }
-      case "goal.reused":
-      case "goal.wants":
-        goal(e.goal).causes.push(e.cause);
-        if (e.cause.kind === "target" && !idx.targetGoals.has(e.cause.index))
-          idx.targetGoals.set(e.cause.index, e.goal);
-        break;
-      case "goal.waits": {
-        const g = goal(e.goal);
-        for (const w of e.on) if (!g.waits.includes(w)) g.waits.push(w);
-        break;
-      }
-      case "goal.woken":
-        goal(e.goal).woken ??= e;
-        break;
-      case "goal.stopped":
-        goal(e.goal).stopped ??= e;
-        break;
-      case "goal.done":
-        goal(e.goal, e.kind).done = e;
-        break;
-      case "builder.started":
-        goal(e.goal).builderStarted ??= e;
-        break;
-      case "builder.exited":
-        goal(e.goal).builderExited = e;
-        break;
-      case "effect.done": {
-        const g = goal(e.goal);
-        if (e.effect === "queryOutputs" || e.effect === "lockOutputs") {
-          if (isOutputStatusList(e.output)) {
-            g.outputsSeen.push(...e.output);
-            if (e.effect === "lockOutputs") {
-              const wanted = e.output.filter((o) => o.wanted);
-              g.validUnderLock = wanted.length > 0 && wanted.every((o) => o.valid);
-            }
-          }
-        } else if (e.effect === "lockPath" && e.output === true) {
-          // A substitution's re-check under its lock: another process made the path valid.
-          g.validUnderLock = true;
-        }
-        break;
-      }
-      default:
-        break;
-    }
-  }
-  return idx;
-}
-
-// --- Goals in words ----------------------------------------------------------------------------
-
-/** A goal key taken apart: `drv:<path>#<mode>[@n]` or `sub:<path>[@n]`. */
-export function parseGoalKey(key: GoalKey): { path: string; mode?: string; attempt: number } {
-  const d = /^drv:(.*)#([A-Za-z]+)(?:@(\d+))?$/.exec(key);
-  if (d) return { path: d[1]!, mode: d[2]!, attempt: d[3] ? Number(d[3]) : 1 };
-  const s = /^sub:(.*?)(?:@(\d+))?$/.exec(key);
-  if (s) return { path: s[1]!, attempt: s[2] ? Number(s[2]) : 1 };
-  return { path: key, attempt: 1 };
-}
-
-/** A goal as a Nix user names it: its .drv path or store path, and what is unusual about it. */
-export function goalLabel(key: GoalKey): string {
-  const { path, mode, attempt } = parseGoalKey(key);
-  const notes: string[] = [];
-  if (mode && mode !== "normal") notes.push(`--${mode}`);
-  if (attempt > 1) notes.push(`started again, ${ordinal(attempt)} time`);
-  return notes.length ? `${path} (${notes.join(", ")})` : path;
-}
-
-function ordinal(n: number): string {
-  const s = n % 100 >= 11 && n % 100 <= 13 ? "th" : (["th", "st", "nd", "rd"][n % 10] ?? "th");
-  return `${n}${s}`;
-}
-
-export const firstLine = (s: string) => s.split("\n")[0] ?? "";
 
 // --- What happened to a goal -------------------------------------------------------------------
 
@@ -367,6 +182,9 @@ export interface WhyAnswer {
   /** How many goals asked for it directly (it may be wanted along more than one chain). */
   requestedBy: number;
 }
+
+/** The first line of a (possibly multi-line) error. */
+export const firstLine = (s: string) => s.split("\n")[0] ?? "";
 
 export function goalFacts(g: GoalRecord, idx: RunIndex): GoalFacts {
   const started = g.builderStarted;
@@ -583,105 +401,4 @@ export function why(
     if (findGoal(idx, forms)) return explain(idx, id, query, forms);
   }
   throw new NotInAnyRunError(query);
-}
-
-// --- In words ----------------------------------------------------------------------------------
-
-function ms(n: number): string {
-  return n < 1000 ? `${Math.round(n)} ms` : `${(n / 1000).toFixed(2)} s`;
-}
-
-/** What happened to a goal, in one line, without its name. */
-export function describeOutcome(f: GoalFacts): string {
-  switch (f.outcome) {
-    case "built":
-      return f.buildMs === undefined ? "was built" : `was built (its builder ran ${ms(f.buildMs)})`;
-    case "substituted":
-      return "was substituted (copied from a binary cache), not built";
-    case "alreadyValid":
-      return f.kind === "derivation"
-        ? "was not built: its outputs were already valid"
-        : "was already valid";
-    case "validUnderLock":
-      return f.kind === "derivation"
-        ? "was not built: another process built it while this build waited for the lock on its outputs"
-        : "was not substituted: another process made it valid while this build waited for its lock";
-    case "cachedFailure":
-      return "was not built: it failed in an earlier build, and that failure is cached (--cache-failures; 'nixstate failed clear' forgets it)";
-    case "failed":
-      return `failed by itself (${f.status})${f.error ? `: ${f.error}` : ""}`;
-    case "dependencyFailed":
-      return f.kind === "derivation"
-        ? "was not built: a dependency failed"
-        : "was not substituted: a path it refers to could not be made valid";
-    case "cancelled":
-      return f.cancelledBy === undefined || /^(drv|sub):/.test(f.cancelledBy)
-        ? "was cancelled because another build failed (use --keep-going to go on after failures)"
-        : `was stopped before it ended (${f.cancelledBy})`;
-    case "noSubstituter":
-      return "could not be substituted: no substituter has it";
-    case "unfinished":
-      return "had not finished when the run's log ends (the run was interrupted or is still running)";
-  }
-}
-
-const HOW_WANTED: Record<GoalCause["kind"], string> = {
-  target: "",
-  input: "needs",
-  inputSource: "needs the input source",
-  substitution: "substitutes",
-  reference: "needs the reference",
-  repair: "repairs",
-};
-
-/** The answer as a Nix user reads it. */
-export function whyText(a: WhyAnswer): string {
-  const g = a.goal;
-  const subject = a.output
-    ? `${a.query} (output '${a.output}' of ${goalLabel(g.goal)})`
-    : goalLabel(g.goal);
-  const lines = [`run ${a.run}: ${subject} ${describeOutcome(g)}`];
-  const chain = a.failureChain;
-  if (chain.length > 1) {
-    for (let i = 1; i < chain.length; i++) {
-      const f = chain[i]!;
-      lines.push(
-        chain[i - 1]!.outcome === "cancelled"
-          ? `  stopped by the failure of ${goalLabel(f.goal)}, which ${describeOutcome(f)}`
-          : `  because ${goalLabel(f.goal)} ${describeOutcome(f)}`,
-      );
-    }
-  }
-  if (a.rootCauses.length > 0 && chain.length > 1) {
-    const roots = a.rootCauses;
-    lines.push(
-      roots.length === 1
-        ? `root cause: ${goalLabel(roots[0]!.goal)}`
-        : `root causes (${roots.length}):`,
-    );
-    if (roots.length > 1)
-      for (const r of roots) lines.push(`  ${goalLabel(r.goal)}: ${describeOutcome(r)}`);
-  }
-  const logOf = (chain.length > 0 ? a.rootCauses : []).filter(
-    (r) => r.kind === "derivation" && r.outcome === "failed" && r.buildMs !== undefined,
-  );
-  for (const r of logOf.slice(0, 3))
-    lines.push(`see its build log: nixstate log ${parseGoalKey(r.goal).path}`);
-  const w = a.wantedBy;
-  if (w.target) {
-    lines.push("wanted by:");
-    w.chain.forEach((link, i) => {
-      const pad = "  ".repeat(i + 1);
-      lines.push(
-        i === 0
-          ? `${pad}target ${w.target!.text}${w.target!.text === parseGoalKey(link.goal).path ? "" : ` (${goalLabel(link.goal)})`}`
-          : `${pad}which ${HOW_WANTED[link.as]} ${goalLabel(link.goal)}`,
-      );
-    });
-    if (a.requestedBy > 1)
-      lines.push(`  (and ${a.requestedBy - 1} other request${a.requestedBy === 2 ? "" : "s"})`);
-  } else {
-    lines.push("wanted by: no top-level target (its chain of requests is not in the log)");
-  }
-  return `${lines.join("\n")}\n`;
 }

@@ -6,20 +6,19 @@ import { join } from "node:path";
 import fc from "fast-check";
 import { afterAll, describe, expect, it } from "vitest";
 import type { GoalCause, RunEvent } from "../../src/events/run-event.ts";
+import { goalLabel, indexRun } from "../../src/events/run-index.ts";
 import { RunLog } from "../../src/events/run-log.ts";
 import {
   explain,
   findGoal,
-  goalLabel,
-  indexRun,
   NotInAnyRunError,
   NotInRunError,
   outcomeOf,
   traceFailure,
   wantedBy,
   why,
-  whyText,
 } from "../../src/events/run-why.ts";
+import { whyText } from "../../src/events/why-text.ts";
 
 const S = "/nix/store";
 const drv = (name: string, suffix = "") =>

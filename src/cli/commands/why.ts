@@ -3,7 +3,8 @@
 // that set a run's wall time). Both read the run log only.
 import type { Command } from "commander";
 import { criticalPath, criticalPathText } from "../../events/critical-path.ts";
-import { queryForms, why, whyText } from "../../events/run-why.ts";
+import { queryForms, why } from "../../events/run-why.ts";
+import { whyText } from "../../events/why-text.ts";
 import { writeStdout } from "../stdout.ts";
 import { addStoreOptions, type StoreCliOptions } from "../store-options.ts";
 import { runIdOf, withRunLog } from "./runs.ts";
