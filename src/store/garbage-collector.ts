@@ -149,7 +149,8 @@ function listStoreDir(dir: string): string[] {
   }
 }
 
-function sweepDeadTempRoots(ctx: StoreContext): void {
+/** Drop the temp roots of processes that are gone (they protect nothing any more). */
+export function sweepDeadTempRoots(ctx: StoreContext): void {
   for (const owner of ctx.stmts.tempRootOwners.all()) {
     if (!isAlive(owner)) ctx.stmts.deleteTempRootsOf.run(owner.pid, owner.startTime);
   }

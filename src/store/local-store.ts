@@ -7,7 +7,12 @@ import { dirname, isAbsolute, join, resolve } from "node:path";
 import type { ByteReader, ByteSource } from "../io/byte-reader.ts";
 import type { StoreDir, StorePath } from "../store-path/store-path.ts";
 import { writeExport } from "./export-format.ts";
-import { collectGarbage, type GcOptions, type GcResult } from "./garbage-collector.ts";
+import {
+  collectGarbage,
+  type GcOptions,
+  type GcResult,
+  sweepDeadTempRoots,
+} from "./garbage-collector.ts";
 import {
   addIndirectRoot,
   addPermRoot,
@@ -45,8 +50,9 @@ export interface LocalStoreOptions extends StoreSettingsInput {
    */
   tempRootsOnAdd?: boolean;
   /**
-   * Take back the locks of processes that died holding them as the store opens (default true).
-   * Off for what must change nothing, such as a dry-run garbage collection.
+   * Take back the locks and temp roots of processes that died holding them as the store opens
+   * (default true): a killed run leaves nothing that waits for a GC. Off for what must change
+   * nothing, such as a dry-run garbage collection.
    */
   sweepDeadLocks?: boolean;
 }
@@ -129,7 +135,10 @@ export class LocalStore {
       owns,
       options.tempRootsOnAdd ?? true,
     );
-    if (options.sweepDeadLocks !== false) store.locks.sweepDeadHolders();
+    if (options.sweepDeadLocks !== false) {
+      store.locks.sweepDeadHolders();
+      store.#ctx.db.transaction(() => sweepDeadTempRoots(store.#ctx))();
+    }
     return store;
   }
 

@@ -142,6 +142,19 @@ describe("collectGarbage", () => {
     expect(rows()).toEqual({ temp: 0, locks: 0 });
   });
 
+  it("takes back a dead process's temp roots and locks when the store opens", () => {
+    const stateDir = stores.freshDir();
+    const dead = stores.open({ stateDir, owner: DEAD_OWNER, sweepDeadLocks: false });
+    const { a, b } = chain(dead, "gone");
+    dead.addTempRoot(b);
+    expect(dead.locks.tryLock(a)).toBeDefined();
+    const count = (table: string) =>
+      dead.database.prepare(`SELECT count(*) FROM ${table}`).pluck().get();
+    expect([count("TempRoots"), count("PathLocks")]).toEqual([1, 1]);
+    stores.open({ stateDir });
+    expect([count("TempRoots"), count("PathLocks")]).toEqual([0, 0]);
+  });
+
   it("never deletes inputs or the locked output of a build running in another process", async () => {
     const stateDir = stores.freshDir();
     const store = stores.open({ stateDir });
