@@ -13,6 +13,7 @@ import { derivationReferences, fillInOutputPaths } from "../derivation/hash-modu
 import { derivationFromJson } from "../derivation/show-json.ts";
 import { validateDerivation } from "../derivation/validate.ts";
 import type { LocalStore } from "../store/local-store.ts";
+import { checkJsonDerivation } from "./json-derivation-schema.ts";
 
 export interface JsonDrvContext {
   store: LocalStore;
@@ -38,19 +39,23 @@ export function addJsonDerivation(file: string, ctx: JsonDrvContext): string {
     );
   stack.push(full);
   try {
-    let value: Record<string, unknown>;
+    let parsed: unknown;
     try {
-      value = JSON.parse(readFileSync(full, "utf8"));
+      parsed = JSON.parse(readFileSync(full, "utf8"));
     } catch (e) {
       if (e instanceof SyntaxError)
         throw new DerivationError(`${full}: not valid JSON (${e.message})`);
+      if ((e as NodeJS.ErrnoException).code === "EISDIR")
+        throw new DerivationError(`${full} is a directory, not a JSON derivation`);
       throw e;
     }
     // `{ "<drv path>": {…} }` as printed by show-derivation, or the derivation object itself.
-    const keys = Object.keys(value);
-    if (keys.length === 1 && keys[0]!.endsWith(".drv") && typeof value[keys[0]!] === "object") {
-      value = value[keys[0]!] as Record<string, unknown>;
+    if (typeof parsed === "object" && parsed !== null && !Array.isArray(parsed)) {
+      const keys = Object.keys(parsed);
+      const only = (parsed as Record<string, unknown>)[keys[0]!];
+      if (keys.length === 1 && keys[0]!.endsWith(".drv") && typeof only === "object") parsed = only;
     }
+    const value = checkJsonDerivation(parsed, full);
     const env = (value.env ?? {}) as Record<string, unknown>;
     const name =
       typeof env.name === "string"
