@@ -6,6 +6,7 @@
 import { mkdirSync } from "node:fs";
 import { join, resolve } from "node:path";
 import Database from "better-sqlite3";
+import { checkUsableDirectory } from "../store/local-store.ts";
 import { currentProcess, isAlive } from "../store/process-identity.ts";
 import type { KeptDrv } from "./event-values.ts";
 import type { RunEvent, RunRequest } from "./run-event.ts";
@@ -103,6 +104,7 @@ export class RunLog {
   }
 
   static open(stateDir: string): RunLog {
+    checkUsableDirectory("state directory", resolve(stateDir), "--state-dir");
     const file = runLogFile(stateDir);
     let db: Database.Database;
     try {

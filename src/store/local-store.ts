@@ -27,7 +27,7 @@ import { currentProcess, type ProcessIdentity } from "./process-identity.ts";
 import { makeRegistration, type Registration } from "./register-paths.ts";
 import type { StoreContext } from "./store-context.ts";
 import { openStoreDatabase, type StoreDb } from "./store-database.ts";
-import { InvalidPathError } from "./store-errors.ts";
+import { InvalidPathError, UnusableDirectoryError } from "./store-errors.ts";
 import { resolveStoreLayout, type StoreLayout, type StoreSettingsInput } from "./store-settings.ts";
 import { pathInfoOfRow, StoreStatements } from "./store-statements.ts";
 import { type ImportOptions, StoreWriter } from "./store-writer.ts";
@@ -118,6 +118,7 @@ export class LocalStore {
   /** Open (creating on first use) the store described by `options`, flags and environment. */
   static open(options: LocalStoreOptions = {}): LocalStore {
     const layout = options.layout ?? resolveStoreLayout(options, options.env);
+    checkUsableLayout(layout);
     for (const dir of [layout.stateDir, layout.gcRootsDir, layout.logDir, layout.tmpDir]) {
       mkdirSync(dir, { recursive: true });
     }
@@ -471,5 +472,34 @@ export class LocalStore {
 
   verifyStore(options: VerifyOptions = {}): Promise<VerifyReport> {
     return verifyStore(this.#ctx, options);
+  }
+}
+
+/** Kernel file systems: creating directories there fails oddly (Node's recursive mkdir loops). */
+const KERNEL_FS = ["/proc", "/sys", "/dev"];
+
+/**
+ * Refuse directories no store can live in before touching them: the root directory as a store
+ * (its paths would be `/<hash>-name`, written straight into `/`) and anything on /proc, /sys or
+ * /dev.
+ */
+function checkUsableLayout(layout: StoreLayout): void {
+  checkUsableDirectory("state directory", layout.stateDir, "--state-dir");
+  checkUsableDirectory("store directory", layout.storeDir.path, "--store-dir");
+  checkUsableDirectory("store directory's files", layout.realStoreDir, "--store-root");
+}
+
+/** Refuse `dir` for the store's `what` (named by option `flag`) if no store can live there. */
+export function checkUsableDirectory(what: string, dir: string, flag: string): void {
+  if (dir === "/") {
+    throw new UnusableDirectoryError(
+      `the ${what} cannot be '/': give ${flag} a directory of its own (e.g. /nix/store for the store)`,
+    );
+  }
+  const k = KERNEL_FS.find((fs) => dir === fs || dir.startsWith(`${fs}/`));
+  if (k) {
+    throw new UnusableDirectoryError(
+      `the ${what} '${dir}' is on ${k}, a kernel file system that cannot hold a store; choose another with ${flag}`,
+    );
   }
 }

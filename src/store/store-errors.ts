@@ -100,3 +100,8 @@ export class ExportFormatError extends StoreError {
 export class ForeignStoreError extends StoreError {
   override name = "ForeignStoreError";
 }
+
+/** A state or store directory that cannot hold a store (`/`, inside /proc or /sys). */
+export class UnusableDirectoryError extends StoreError {
+  override name = "UnusableDirectoryError";
+}
