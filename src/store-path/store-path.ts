@@ -109,6 +109,22 @@ export class StoreDir {
     return StorePath.parseBaseName(posix.basename(normal));
   }
 
+  /**
+   * Parse a store path exactly as Nix writes it: `<store>//<hash>-x` or `<store>/./<hash>-x` name
+   * the same file but would be other rows, so every path from the wire or a file that enters the
+   * store goes through here.
+   */
+  parseCanonicalPath(full: string, what = "path"): StorePath {
+    const parsed = this.parsePath(full);
+    const canonical = this.print(parsed);
+    if (canonical !== full) {
+      throw new StorePathError(
+        `${what} '${full}' is not written canonically (expected '${canonical}')`,
+      );
+    }
+    return parsed;
+  }
+
   /** Parse a path inside the store, possibly below a store path (`/nix/store/…-x/bin/y`). */
   toStorePath(full: string): { path: StorePath; rest: string } {
     const normal = posix.normalize(full);

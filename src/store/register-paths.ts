@@ -74,9 +74,9 @@ function prepare(
   now: number,
   knownDrvs: ReadonlyMap<string, Derivation> | undefined,
 ): PreparedInfo {
-  const sp = ctx.storeDir.parsePath(info.path);
-  for (const r of info.references ?? []) ctx.storeDir.parsePath(r);
-  if (info.deriver !== undefined) ctx.storeDir.parsePath(info.deriver);
+  const sp = ctx.storeDir.parseCanonicalPath(info.path);
+  for (const r of info.references ?? []) ctx.storeDir.parseCanonicalPath(r, "reference");
+  if (info.deriver !== undefined) ctx.storeDir.parseCanonicalPath(info.deriver, "deriver");
   if (!Number.isSafeInteger(info.narSize) || info.narSize < 0) {
     throw new StoreError(`cannot register '${info.path}': invalid NAR size ${info.narSize}`);
   }

@@ -243,7 +243,11 @@ export class StoreWriter {
             deriver: meta.deriver,
           },
         });
-        this.#ctx.storeDir.parsePath(meta.path);
+        // Checked before anything is staged further: exactly as Nix writes paths, or refused.
+        const dir = this.#ctx.storeDir;
+        dir.parseCanonicalPath(meta.path, "exported path");
+        for (const r of meta.references) dir.parseCanonicalPath(r, `reference of '${meta.path}'`);
+        if (meta.deriver) dir.parseCanonicalPath(meta.deriver, `deriver of '${meta.path}'`);
         for (const r of meta.references) {
           if (r !== meta.path && !inStream.has(r) && !this.#isValid(r)) {
             throw new DanglingReferenceError(meta.path, r);

@@ -171,7 +171,9 @@ describe.runIf(haveRealNix())("store interop with real Nix 2.8", () => {
   it("add-drv imports a .drv closure with Nix's recorded path infos", () => {
     const guessed = runCli(["store", "add-drv", ...ourStoreArgs("nodb"), drv]);
     expect(guessed.status).toBe(1);
-    expect(guessed.stderr).toMatch(/baz\.txt.*without Nix's database; give it to 'nixstate build' or 'nixstate store add-drv' with --nix-db/);
+    expect(guessed.stderr).toMatch(
+      /baz\.txt.*without Nix's database; give it to 'nixstate build' or 'nixstate store add-drv' with --nix-db/,
+    );
     const nixDb = join(nix.root, "var", "db", "db.sqlite");
     expect(lines(cli("drv", ["add-drv", "--nix-db", nixDb, drv]))).toEqual([drv]);
     const drvClosure = lines(nix.run("nix-store", ["-qR", drv])).sort();
