@@ -105,3 +105,17 @@ export class ForeignStoreError extends StoreError {
 export class UnusableDirectoryError extends StoreError {
   override name = "UnusableDirectoryError";
 }
+
+/** Contents that do not match the content address they were sent with (Nix 2.8's words). */
+export class ContentAddressMismatchError extends StoreError {
+  override name = "ContentAddressMismatchError";
+  constructor(
+    readonly path: string,
+    readonly specified: string,
+    readonly got: string,
+  ) {
+    super(
+      `ca hash mismatch importing path '${path}';\n  specified: ${specified}\n  got:       ${got}`,
+    );
+  }
+}

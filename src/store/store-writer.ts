@@ -2,16 +2,21 @@
 // directory → canonical (read-only, mtime 1) → path lock → rename to the final name → row in one
 // transaction → unlock. So a valid path always has its contents, nobody sees a half-written path
 // under its name, and a failed registration leaves neither row nor contents behind.
-import { lstatSync, renameSync, writeFileSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { lstatSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { basename, join, resolve } from "node:path";
 import type { Derivation } from "../derivation/derivation.ts";
 import { Hash } from "../hash/hash.ts";
 import { ByteReader, type ByteSource } from "../io/byte-reader.ts";
 import { dumpNar } from "../nar/nar-dump.ts";
-import { regularFileNarHash } from "../nar/nar-hash.ts";
+import { narHash, regularFileNarHash } from "../nar/nar-hash.ts";
 import { parseNar } from "../nar/nar-parse.ts";
 import { restoreNar } from "../nar/nar-restore.ts";
-import { renderContentAddress } from "../store-path/content-address.ts";
+import {
+  type ContentAddress,
+  parseContentAddress,
+  renderContentAddress,
+} from "../store-path/content-address.ts";
 import { makeFixedOutputPath, makeTextPath } from "../store-path/make-store-path.ts";
 import { checkStorePathName } from "../store-path/store-path.ts";
 import { canonicaliseTree, deleteTree } from "./canonical-tree.ts";
@@ -20,6 +25,7 @@ import type { PathInfoInput, ValidPathInfo } from "./path-info.ts";
 import { checkedStoreDerivation, type Registration } from "./register-paths.ts";
 import type { StoreContext } from "./store-context.ts";
 import {
+  ContentAddressMismatchError,
   DanglingReferenceError,
   InvalidPathError,
   NarHashMismatchError,
@@ -185,6 +191,7 @@ export class StoreWriter {
           `NAR size ${restored.narSize}`,
         );
       }
+      if (info.ca !== undefined) await checkContentAddress(info.path, info.ca, tmp);
       canonicaliseTree(tmp);
       const lock = options.lockHeld ? undefined : await this.#ctx.locks.lock(info.path);
       try {
@@ -301,5 +308,33 @@ export class StoreWriter {
 
   #tempPath(): string {
     return join(this.#ctx.layout.realStoreDir, makeTempName());
+  }
+}
+
+/**
+ * Contents must have the hash their content address claims, as Nix 2.8 checks on import: a
+ * text or flat address hashes the file, a recursive one its NAR, with the address's algorithm.
+ */
+async function checkContentAddress(path: string, text: string, contents: string): Promise<void> {
+  let ca: ContentAddress;
+  try {
+    ca = parseContentAddress(text);
+  } catch (e) {
+    throw new StoreError(
+      `path '${path}' comes with an invalid content address: ${(e as Error).message}`,
+    );
+  }
+  const algo = ca.hash.algo;
+  let digest: Buffer;
+  if (ca.method === "nar") {
+    digest = (await narHash(contents, algo)).hash;
+  } else if (lstatSync(contents).isFile()) {
+    digest = createHash(algo).update(readFileSync(contents)).digest();
+  } else {
+    throw new ContentAddressMismatchError(path, ca.hash.format("nix32"), "(not a regular file)");
+  }
+  const got = new Hash(algo, digest);
+  if (!got.equals(ca.hash)) {
+    throw new ContentAddressMismatchError(path, ca.hash.format("nix32"), got.format("nix32"));
   }
 }
