@@ -10,7 +10,7 @@ import { fileURLToPath } from "node:url";
 import { nixSystem } from "../../src/builder/local-build-effects.ts";
 import type { RunEvent } from "../../src/events/run-event.ts";
 import { RunLog } from "../../src/events/run-log.ts";
-import { deleteTree } from "../../src/store/canonical-tree.ts";
+import { deleteTree } from "../../src/io/delete-tree.ts";
 import { LocalStore } from "../../src/store/local-store.ts";
 import { type Run, timed } from "./bench-process.ts";
 import { writeDag } from "./nixstate-dag.ts";

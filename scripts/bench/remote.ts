@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { nixSystem } from "../../src/builder/local-build-effects.ts";
-import { deleteTree } from "../../src/store/canonical-tree.ts";
+import { deleteTree } from "../../src/io/delete-tree.ts";
 import { LocalStore } from "../../src/store/local-store.ts";
 import { nixEnv, type Run, timed } from "./bench-process.ts";
 import { dagNixExpr, dagNodes } from "./dag-graph.ts";

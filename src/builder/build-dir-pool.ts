@@ -6,7 +6,7 @@
 import { mkdirSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { rm } from "node:fs/promises";
 import { join } from "node:path";
-import { deleteTree } from "../store/canonical-tree.ts";
+import { deleteTree } from "../io/delete-tree.ts";
 
 export class BuildDirPool {
   private readonly idle: string[] = [];

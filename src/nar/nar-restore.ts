@@ -7,9 +7,10 @@
 // File-system calls are synchronous for speed (many small files); see nar-dump.ts.
 
 import { createHash, type Hash } from "node:crypto";
-import { closeSync, constants, mkdirSync, openSync, rmSync, symlinkSync, writeSync } from "node:fs";
+import { closeSync, constants, mkdirSync, openSync, symlinkSync, writeSync } from "node:fs";
 import { resolve } from "node:path";
 import { ByteReader, type ByteSource } from "../io/byte-reader.ts";
+import { deleteTree } from "../io/delete-tree.ts";
 import { TimeSlicer } from "../io/time-slicer.ts";
 import { NarError, NarRestoreError, quoteBytes } from "./nar-error.ts";
 import {
@@ -72,7 +73,10 @@ export async function restoreNar(
     return hash ? { narSize, narHash: hash.digest() } : { narSize };
   } catch (error) {
     if (restorer.createdRoot && !options.keepPartial) {
-      rmSync(restorer.root, { recursive: true, force: true });
+      // The NAR's own error is the one to report; a failing clean-up must not hide it.
+      try {
+        deleteTree(restorer.root);
+      } catch {}
     }
     throw error;
   } finally {

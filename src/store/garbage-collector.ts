@@ -5,9 +5,9 @@
 // those paths waits for its lock, and a path is never valid without its contents. Paths being
 // deleted are listed in GcPending, so a collector killed halfway is finished by the next one.
 import { readdirSync } from "node:fs";
+import { deleteTree } from "../io/delete-tree.ts";
 import { TimeSlicer } from "../io/time-slicer.ts";
 import { StorePath } from "../store-path/store-path.ts";
-import { deleteTree } from "./canonical-tree.ts";
 import { findGcRoots } from "./gc-roots.ts";
 import { closureOf } from "./path-graph.ts";
 import { isAlive } from "./process-identity.ts";

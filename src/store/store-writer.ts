@@ -8,6 +8,7 @@ import { basename, join, resolve } from "node:path";
 import type { Derivation } from "../derivation/derivation.ts";
 import { Hash } from "../hash/hash.ts";
 import { ByteReader, type ByteSource } from "../io/byte-reader.ts";
+import { deleteTree } from "../io/delete-tree.ts";
 import { dumpNar } from "../nar/nar-dump.ts";
 import { narHash, regularFileNarHash } from "../nar/nar-hash.ts";
 import { parseNar } from "../nar/nar-parse.ts";
@@ -19,7 +20,7 @@ import {
 } from "../store-path/content-address.ts";
 import { makeFixedOutputPath, makeTextPath } from "../store-path/make-store-path.ts";
 import { checkStorePathName } from "../store-path/store-path.ts";
-import { canonicaliseTree, deleteTree } from "./canonical-tree.ts";
+import { canonicaliseTree } from "./canonical-tree.ts";
 import { readExport } from "./export-format.ts";
 import type { PathInfoInput, ValidPathInfo } from "./path-info.ts";
 import { checkedStoreDerivation, type Registration } from "./register-paths.ts";
@@ -235,8 +236,14 @@ export class StoreWriter {
     const inStream = new Set<string>();
     const restore = async (r: ByteReader) => {
       const tmp = this.#tempPath();
-      const restored = await restoreNar(r, tmp, { hashAlgorithm: "sha256" });
-      return { tmp, narSize: restored.narSize, narHash: new Hash("sha256", restored.narHash!) };
+      try {
+        const restored = await restoreNar(r, tmp, { hashAlgorithm: "sha256" });
+        return { tmp, narSize: restored.narSize, narHash: new Hash("sha256", restored.narHash!) };
+      } catch (e) {
+        // Not staged yet, so the clean-up below does not know it: remove it here.
+        deleteTree(tmp);
+        throw e;
+      }
     };
     try {
       for await (const { meta, nar } of readExport(reader, restore)) {

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import type { RunDiff } from "../../src/events/run-diff.ts";
 import { RunLog } from "../../src/events/run-log.ts";
-import { deleteTree } from "../../src/store/canonical-tree.ts";
+import { deleteTree } from "../../src/io/delete-tree.ts";
 import { type CliResult, runCli } from "./run-cli.ts";
 
 const root = mkdtempSync(join(tmpdir(), "nixstate-runs-diff-"));

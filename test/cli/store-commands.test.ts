@@ -7,7 +7,7 @@ import { printDerivation } from "../../src/derivation/aterm-print.ts";
 import type { Derivation } from "../../src/derivation/derivation.ts";
 import { derivationPath, fillInOutputPaths } from "../../src/derivation/hash-modulo.ts";
 import { Hash } from "../../src/hash/hash.ts";
-import { deleteTree } from "../../src/store/canonical-tree.ts";
+import { deleteTree } from "../../src/io/delete-tree.ts";
 import { makeTextPath } from "../../src/store-path/make-store-path.ts";
 import { StoreDir } from "../../src/store-path/store-path.ts";
 import { runCli } from "./run-cli.ts";

@@ -7,9 +7,9 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { replayRun } from "../../src/events/replay-run.ts";
 import { RunLog } from "../../src/events/run-log.ts";
+import { deleteTree } from "../../src/io/delete-tree.ts";
 import { derivationGoalMachine } from "../../src/machines/derivation-goal.ts";
 import { substitutionGoalMachine } from "../../src/machines/substitution-goal.ts";
-import { deleteTree } from "../../src/store/canonical-tree.ts";
 import { runCli } from "../cli/run-cli.ts";
 import { writeJsonDag } from "./json-dag.ts";
 

@@ -8,7 +8,7 @@ import { fc, test } from "@fast-check/vitest";
 import { afterAll, describe, expect, it } from "vitest";
 import type { RunEvent } from "../../src/events/run-event.ts";
 import { parseRetention, RunLog, RunLogError, runLogFile } from "../../src/events/run-log.ts";
-import { deleteTree } from "../../src/store/canonical-tree.ts";
+import { deleteTree } from "../../src/io/delete-tree.ts";
 import { runCli } from "../cli/run-cli.ts";
 
 const root = mkdtempSync(join(tmpdir(), "nixstate-run-log-"));

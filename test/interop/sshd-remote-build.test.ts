@@ -18,7 +18,7 @@ import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { nixSystem } from "../../src/builder/local-build-effects.ts";
-import { deleteTree } from "../../src/store/canonical-tree.ts";
+import { deleteTree } from "../../src/io/delete-tree.ts";
 import { LocalStore } from "../../src/store/local-store.ts";
 import { repoRoot } from "../vectors.ts";
 import { haveRealNix, makeNixEnv, type NixEnv, nixStoreBin } from "./real-nix.ts";

@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Hash } from "../../src/hash/hash.ts";
-import { deleteTree } from "../../src/store/canonical-tree.ts";
+import { deleteTree } from "../../src/io/delete-tree.ts";
 import { LocalStore } from "../../src/store/local-store.ts";
 import { runCli } from "../cli/run-cli.ts";
 import { haveRealNix, makeNixEnv, type NixEnv } from "./real-nix.ts";

@@ -9,8 +9,8 @@ import { printDerivation } from "../../src/derivation/aterm-print.ts";
 import type { Derivation, DerivationOutput } from "../../src/derivation/derivation.ts";
 import { derivationReferences, fillInOutputPaths } from "../../src/derivation/hash-modulo.ts";
 import { Hash } from "../../src/hash/hash.ts";
+import { deleteTree } from "../../src/io/delete-tree.ts";
 import { regularFileNarHash } from "../../src/nar/nar-hash.ts";
-import { deleteTree } from "../../src/store/canonical-tree.ts";
 import type { LocalStore } from "../../src/store/local-store.ts";
 import { closureOf } from "../../src/store/path-graph.ts";
 import {

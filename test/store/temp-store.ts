@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll } from "vitest";
-import { deleteTree } from "../../src/store/canonical-tree.ts";
+import { deleteTree } from "../../src/io/delete-tree.ts";
 import { LocalStore, type LocalStoreOptions } from "../../src/store/local-store.ts";
 
 /** A pid above Linux's PID_MAX_LIMIT (2^22): no process can have it, so it is always dead. */
