@@ -170,7 +170,9 @@ export class LocalBuildEffects extends StoreQueryEffects implements WorkerEffect
     const builtAt = new Map<string, string>();
     const envPath = new Map<string, string>();
     for (const o of input.outputs) {
-      if (input.mode === "check" && o.valid) {
+      // A valid output is not built over (unless repairing it): check mode compares against it,
+      // and a build for the other outputs keeps it, as Nix 2.8 does.
+      if (o.valid && input.mode !== "repair") {
         const scratch = `${this.store.storeDir.path}/${nix32Encode(randomBytes(20))}-${o.path.slice(this.store.storeDir.path.length + 34)}`;
         envPath.set(o.name, scratch);
         builtAt.set(o.name, this.store.toRealPath(scratch));
@@ -273,7 +275,7 @@ export class LocalBuildEffects extends StoreQueryEffects implements WorkerEffect
       if (failed) {
         for (const [name, at] of builtAt) {
           const o = input.outputs.find((x) => x.name === name)!;
-          if (!o.valid || input.mode === "check") deleteTree(at);
+          if (!o.valid || at !== this.store.toRealPath(o.path)) deleteTree(at);
           if (s.cacheFailures && exit.kind !== "aborted") this.store.registerFailedPath(o.path);
         }
         keep = s.keepFailed;

@@ -16,6 +16,7 @@ import type { PathInfoInput } from "../store/path-info.ts";
 import { renderContentAddress } from "../store-path/content-address.ts";
 import { makeFixedOutputPath } from "../store-path/make-store-path.ts";
 import { checkOutputReferences, OutputCheckError } from "./output-checks.ts";
+import { rewriteHashParts } from "./output-rewrite.ts";
 import { scanOutput } from "./output-scan.ts";
 
 export type RegisterOutcome =
@@ -51,6 +52,16 @@ class Rejected extends Error {}
 export async function registerOutputs(o: RegisterOutputsInput): Promise<RegisterOutcome> {
   const { store, drv, drvPath } = o;
   const candidates = [...o.inputPaths, ...o.outputs.map((x) => x.path)];
+  // Valid outputs rebuilt beside new ones were written to scratch paths; the new outputs must
+  // refer to the real ones (normal builds; check mode compares the scratch copies instead).
+  const scratchOfValid = new Map<string, string>();
+  if (o.mode === "normal") {
+    for (const out of o.outputs) {
+      const at = o.builtAt.get(out.name);
+      if (out.valid && at && at !== store.toRealPath(out.path))
+        scratchOfValid.set(hashPartOf(at), hashPartOf(out.path));
+    }
+  }
   const infos: (PathInfoInput & { name: string })[] = [];
   let hashMismatch: NixHint | undefined;
   try {
@@ -72,6 +83,7 @@ export async function registerOutputs(o: RegisterOutputsInput): Promise<Register
         );
       }
       breakHardLinks(real);
+      rewriteHashParts(real, scratchOfValid);
       canonicaliseTree(real);
       const spec = drv.outputs.get(out.name);
       const fixed = spec?.type === "fixed" ? spec : undefined;
@@ -134,6 +146,11 @@ export async function registerOutputs(o: RegisterOutputsInput): Promise<Register
       (path) => closureWithPending(store, path, byPath),
     );
     store.registerValidPaths(infos.map(({ name: _, ...info }) => info));
+    // What the builder wrote for outputs that were valid already goes: the valid ones stay.
+    for (const out of o.outputs) {
+      const at = o.builtAt.get(out.name);
+      if (out.valid && at && at !== store.toRealPath(out.path)) deleteTree(at);
+    }
   } catch (e) {
     if (e instanceof Rejected || e instanceof OutputCheckError) {
       return { kind: "outputRejected", message: e.message, hashMismatch: false };
