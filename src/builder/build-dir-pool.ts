@@ -7,6 +7,7 @@ import { mkdirSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import { deleteTree } from "../io/delete-tree.ts";
+import { isPidAlive } from "../store/process-identity.ts";
 
 export class BuildDirPool {
   private readonly idle: string[] = [];
@@ -55,14 +56,5 @@ function removeDeadProcessesDirs(root: string): void {
     } catch {
       deleteTree(join(root, name));
     }
-  }
-}
-
-function isPidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === "EPERM";
   }
 }

@@ -59,7 +59,8 @@ export function isAlive(id: ProcessIdentity): boolean {
   return now !== undefined && (!haveProc || now.startTime === id.startTime);
 }
 
-function isPidAlive(pid: number): boolean {
+/** Whether some process has this pid (one owned by another user counts). */
+export function isPidAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
