@@ -15,6 +15,8 @@ export interface JsonDagOptions {
   salt?: string;
   /** Extra env per node. */
   env?: (i: number) => Record<string, string>;
+  /** Shell run before the node's own commands (e.g. to count builds in a file). */
+  before?: (i: number) => string;
 }
 
 export function depsOf(i: number): number[] {
@@ -41,7 +43,8 @@ export function writeJsonDag(dir: string, n: number, o: JsonDagOptions = {}): st
       : multi
         ? `echo n${i} > $out; echo n${i}-dev > $dev`
         : `echo n${i} > $out`;
-    const script = `${sleep > 0 ? `/bin/sleep ${sleep}; ` : ""}${body}`;
+    const first = o.before ? `${o.before(i)}; ` : "";
+    const script = `${first}${sleep > 0 ? `/bin/sleep ${sleep}; ` : ""}${body}`;
     const drv = {
       name: `n${i}`,
       builder: "/bin/sh",
