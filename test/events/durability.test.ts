@@ -6,6 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { deleteTree } from "../../src/io/delete-tree.ts";
+import { LocalStore } from "../../src/store/local-store.ts";
 import { runCli } from "../cli/run-cli.ts";
 import { repoRoot } from "../vectors.ts";
 import { writeJsonDag } from "./json-dag.ts";
@@ -50,11 +51,21 @@ describe("a run killed with SIGKILL", () => {
   it("is listed as interrupted, replays up to the kill, and resumes to completion", async () => {
     const stateDir = join(root, "state");
     const env = { NIXSTATE_STATE_DIR: stateDir, NIXSTATE_STORE_DIR: "" };
-    const files = writeJsonDag(join(root, "dag"), 200, { sleep: () => 0.02 });
+    const files = writeJsonDag(join(root, "dag"), 200, { sleep: () => 0.05 });
     const args = ["build", "-j2", ...files];
-    // Moments spread over what is left of the build (over 2 s of builders at -j2), jittered.
-    const moments = [100, 300, 600, 900].map((ms) => ms + Math.floor(Math.random() * 200));
+    // Ten random moments, each in what is left of the build (5 s of builders at -j2).
+    const moments = Array.from({ length: 10 }, () => 50 + Math.floor(Math.random() * 400));
     for (const ms of moments) await killAfter(args, env, ms);
+
+    // The next start takes back what the killed runs held: no locks, no temp roots of theirs.
+    const store = LocalStore.open({ stateDir, env: {} });
+    try {
+      const count = (t: string) =>
+        store.database.prepare(`SELECT count(*) FROM ${t}`).pluck().get();
+      expect([count("PathLocks"), count("TempRoots")]).toEqual([0, 0]);
+    } finally {
+      store.close();
+    }
 
     const runs = JSON.parse(runCli(["runs", "--json"], { env }).stdout.toString()) as RunJson[];
     expect(runs).toHaveLength(moments.length);
