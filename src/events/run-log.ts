@@ -14,11 +14,11 @@ import type { RunEvent, RunRequest } from "./run-event.ts";
 /** At most this long between an event and its batch reaching the database. */
 export const BATCH_MS = 50;
 const BATCH_MAX = 5000;
-const SCHEMA_VERSION = 3;
+const SCHEMA_VERSION = 4;
 
 /**
  * Events are stored a batch to a row: one row per flush, its events as lines of
- * `type<TAB>goal number<TAB>JSON of the other fields`. Thousands of ~300-byte rows a second
+ * `type<TAB>goal number<TAB>seq<TAB>mono<TAB>wall<TAB>JSON of the other fields`. Thousands of ~300-byte rows a second
  * cost the main thread more than the build itself can spare; one row per batch costs a copy.
  * A batch's row key is its run and first sequence number in one integer, so a run's batches
  * are one range of the table.
@@ -121,7 +121,7 @@ export class RunLog {
       if (v < SCHEMA_VERSION) {
         db.transaction(() => {
           if ((db.pragma("user_version", { simple: true }) as number) >= SCHEMA_VERSION) return;
-          // Version 1 lived for one development day; its runs are not carried over.
+          // Versions 1-3 lived for one development day; their runs are not carried over.
           for (const t of ["events", "batches", "goals", "run_drvs", "drvs", "runs"])
             db.exec(`DROP TABLE IF EXISTS ${t}`);
           db.exec(SCHEMA);
@@ -233,17 +233,27 @@ export class RunLog {
     const events: RunEvent[] = [];
     for (const lines of batches) {
       for (const line of lines.split("\n")) {
-        const t1 = line.indexOf("\t");
-        const t2 = line.indexOf("\t", t1 + 1);
+        const tabs: number[] = [];
+        for (let t = line.indexOf("\t"); t >= 0 && tabs.length < 5; t = line.indexOf("\t", t + 1))
+          tabs.push(t);
+        const [t1, t2, t3, t4, t5] = tabs as [number, number, number, number, number];
+        const seq = Number(line.slice(t2 + 1, t3));
+        if (seq > until) break;
         const goal = t2 > t1 + 1 ? keys.get(Number(line.slice(t1 + 1, t2))) : undefined;
         if (filter.goal !== undefined && goal !== filter.goal) continue;
         const type = line.slice(0, t1);
         // Only the lines asked for are parsed: listing runs reads a few kinds of a long log.
         if (filter.types !== undefined && !filter.types.has(type)) continue;
-        const fields = JSON.parse(line.slice(t2 + 1)) as { seq: number };
-        if (fields.seq > until) break;
+        const stamp = {
+          seq,
+          mono: Number(line.slice(t3 + 1, t4)),
+          wall: Number(line.slice(t4 + 1, t5)),
+        };
+        const fields = JSON.parse(line.slice(t5 + 1)) as object;
         events.push(
-          (goal === undefined ? { type, ...fields } : { type, goal, ...fields }) as RunEvent,
+          (goal === undefined
+            ? { type, ...stamp, ...fields }
+            : { type, goal, ...stamp, ...fields }) as RunEvent,
         );
       }
     }
@@ -260,9 +270,8 @@ export class RunLog {
       | { last: number; lines: string }
       | undefined;
     if (!last) return { events: 0, lastWall: undefined };
-    const line = last.lines.slice(last.lines.lastIndexOf("\n") + 1);
-    const json = line.slice(line.indexOf("\t", line.indexOf("\t") + 1) + 1);
-    return { events: last.last, lastWall: (JSON.parse(json) as { wall: number }).wall };
+    const fields = last.lines.slice(last.lines.lastIndexOf("\n") + 1).split("\t");
+    return { events: last.last, lastWall: Number(fields[4]) };
   }
 
   drv(hash: string): KeptDrv | undefined {
@@ -274,19 +283,25 @@ export class RunLog {
 }
 
 /**
- * The event as JSON without its type and goal (the line's prefix has them). JSON.stringify leaves
+ * The event as JSON without its type, goal and stamp (the line's prefix has them). JSON.stringify leaves
  * out fields that are undefined, so they are unset for the call and put back at once, which spares
  * a copy of every event (a run logs tens of thousands).
  */
 function jsonWithout(event: RunEvent): string {
-  const e = event as { type?: string; goal?: string };
-  const { type, goal } = e;
+  const e = event as { type?: string; goal?: string; seq?: number; mono?: number; wall?: number };
+  const { type, goal, seq, mono, wall } = e;
   e.type = undefined;
+  e.seq = undefined;
+  e.mono = undefined;
+  e.wall = undefined;
   if (goal !== undefined) e.goal = undefined;
   try {
     return JSON.stringify(e);
   } finally {
     e.type = type;
+    e.seq = seq;
+    e.mono = mono;
+    e.wall = wall;
     if (goal !== undefined) e.goal = goal;
   }
 }
@@ -372,7 +387,7 @@ export class RunWriter {
     }
     if (this.lines.length === 0) this.firstSeq = event.seq;
     this.lastSeq = event.seq;
-    this.lines.push(`${event.type}\t${goal}\t${json}`);
+    this.lines.push(`${event.type}\t${goal}\t${event.seq}\t${event.mono}\t${event.wall}\t${json}`);
     this.schedule();
   };
 
