@@ -17,6 +17,7 @@ import { LocalSubstitutionEffects } from "../substituters/substitution-effects.t
 import { BuildDirPool } from "./build-dir-pool.ts";
 import { compressLog, logPaths, logTail } from "./build-log.ts";
 import { builderEnv } from "./builder-env.ts";
+import { isBuiltinBuilder, runBuiltinBuilder } from "./builtin-fetchurl.ts";
 import { BuildSetupError, exportReferencesGraphFiles } from "./export-references-graph.ts";
 import { registerOutputs } from "./register-outputs.ts";
 import { describeExit, runBuilder } from "./run-builder.ts";
@@ -139,10 +140,13 @@ export class LocalBuildEffects extends StoreQueryEffects implements WorkerEffect
    */
   canBuildLocally(drv: AnyDerivation): boolean {
     const s = this.settings;
+    // Builtin builders run inside the engine, on any machine (Nix's platform "builtin").
+    const platformOk = isBuiltinBuilder(drv)
+      ? drv.platform === "builtin" || drv.platform === s.system
+      : drv.platform === s.system;
     return (
       s.localBuilds &&
-      drv.platform === s.system &&
-      !drv.builder.startsWith("builtin:") &&
+      platformOk &&
       requiredFeatures(drv).every((f) => s.systemFeatures.includes(f))
     );
   }
@@ -191,7 +195,7 @@ export class LocalBuildEffects extends StoreQueryEffects implements WorkerEffect
     let logKept = true;
     try {
       let privateStore: string | undefined;
-      if (s.sandbox) {
+      if (s.sandbox && !isBuiltinBuilder(drv)) {
         if (!sandboxAvailable()) {
           return {
             kind: "error",
@@ -233,22 +237,24 @@ export class LocalBuildEffects extends StoreQueryEffects implements WorkerEffect
             sandboxPaths: s.sandboxPaths,
           })
         : { cmd: drv.builder, args: drv.args };
-      const exit = await runBuilder(
-        {
-          builder: command.cmd,
-          args: command.args,
-          env,
-          cwd: buildDir,
-          logFile: log.raw,
-          maxSilentTime: s.maxSilentTime,
-          buildTimeout: s.buildTimeout,
-          maxLogSize: s.maxLogSize,
-          signal,
-          onStarted: (pid) =>
-            hooks?.builderStarted?.({ where: "local", machine: "localhost", pid }),
-        },
-        this.spawner,
-      );
+      const exit = isBuiltinBuilder(drv)
+        ? await runBuiltinBuilder(drv, builtAt.get("out") ?? "", log.raw, signal)
+        : await runBuilder(
+            {
+              builder: command.cmd,
+              args: command.args,
+              env,
+              cwd: buildDir,
+              logFile: log.raw,
+              maxSilentTime: s.maxSilentTime,
+              buildTimeout: s.buildTimeout,
+              maxLogSize: s.maxLogSize,
+              signal,
+              onStarted: (pid) =>
+                hooks?.builderStarted?.({ where: "local", machine: "localhost", pid }),
+            },
+            this.spawner,
+          );
       hooks?.builderExited({
         how: exit.kind === "exited" && exit.code === 0 ? "succeeded" : describeExit(exit),
         ...stamp(),
