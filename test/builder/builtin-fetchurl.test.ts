@@ -1,6 +1,8 @@
 // builtin:fetchurl inside the engine: a plain or executable file, an unpacked NAR, and failures
 // that read like a builder's (exit code 1, the reason in the log).
 import { mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -40,6 +42,28 @@ describe("builtin:fetchurl", () => {
     expect(statSync(plain.out).mode & 0o111).toBe(0);
     const exe = await run(drv({ url: `file://${file}`, executable: "1" }));
     expect(statSync(exe.out).mode & 0o111).not.toBe(0);
+  });
+
+  it("fetches an http:// URL through fetch, and fails on an HTTP error", async () => {
+    const server = createServer((req, res) => {
+      if (req.url === "/data") res.end("over http\n");
+      else {
+        res.statusCode = 404;
+        res.end();
+      }
+    });
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    const { port } = server.address() as AddressInfo;
+    try {
+      const ok = await run(drv({ url: `http://127.0.0.1:${port}/data` }));
+      expect(ok.exit).toMatchObject({ kind: "exited", code: 0 });
+      expect(readFileSync(ok.out, "utf8")).toBe("over http\n");
+      const missing = await run(drv({ url: `http://127.0.0.1:${port}/nothing` }));
+      expect(missing.exit).toMatchObject({ kind: "exited", code: 1 });
+      expect(missing.log).toMatch(/HTTP error 404/);
+    } finally {
+      server.close();
+    }
   });
 
   it("unpacks a NAR with unpack = 1", async () => {
