@@ -92,7 +92,6 @@ export function requiredFeatures(drv: AnyDerivation): string[] {
 export class LocalBuildEffects extends StoreQueryEffects implements WorkerEffects {
   readonly settings: LocalBuildSettings;
   /** Messages for the user (kept build directories…). */
-  onNote: (msg: string) => void = () => {};
   private readonly buildDirs: BuildDirPool;
   private readonly spawner = new Spawner();
   /** Sandbox store directories of running builds (removed when they end). */
@@ -289,7 +288,7 @@ export class LocalBuildEffects extends StoreQueryEffects implements WorkerEffect
           // Pooled directories have anonymous names; a kept one is named after its derivation.
           const named = `${buildDir}-${drv.name}`;
           renameSync(buildDir, named);
-          this.onNote(`note: keeping build directory '${named}'`);
+          hooks?.note?.(`note: keeping build directory '${named}'`);
         }
       }
       switch (exit.kind) {

@@ -30,6 +30,9 @@ export function buildPrinter(write: (line: string) => void): RunListener {
         write(`${verb} '${drvPathOfKey(e.goal)}'...\n`);
         return;
       }
+      case "goal.note":
+        write(`${e.message}\n`);
+        return;
       case "goal.done": {
         lastState.delete(e.goal);
         if (e.kind === "substitution") {

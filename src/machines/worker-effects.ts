@@ -39,6 +39,8 @@ export interface BuilderEnd {
 
 export interface BuildHooks {
   builderStarted?(start: BuilderStart): void;
+  /** Something a person should read about this build (a kept build directory, a machine down). */
+  note?(message: string): void;
   builderExited(end?: BuilderEnd): void;
 }
 

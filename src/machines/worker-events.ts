@@ -94,6 +94,8 @@ export type WorkerEvent =
       stopTime: number;
       logBytes: number;
     }
+  /** A message for people about the goal's build (`note: keeping build directory …`). */
+  | { type: "goal.note"; goal: GoalKey; message: string }
   /** The goal's machine was stopped before it ended. */
   | { type: "goal.stopped"; goal: GoalKey; by: string }
   /** The goal ended: its status (Nix's BuildStatus, or a substitution's) and its machine output. */

@@ -379,6 +379,7 @@ export class Worker {
       input.goalId,
       this.effects.runBuild(input, signal, {
         builderStarted: (start) => this.emit({ type: "builder.started", goal, ...start }),
+        note: (message) => this.emit({ type: "goal.note", goal, message }),
         builderExited: (end) => {
           if (end) this.emit({ type: "builder.exited", goal, ...end });
           this.resources.releaseSlot(input.goalId);

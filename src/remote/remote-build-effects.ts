@@ -83,7 +83,7 @@ export class RemoteBuildEffects extends LocalBuildEffects {
           if (!(error instanceof MachineUnreachableError)) throw error;
           if (signal.aborted) return interrupted(input);
           // As Nix: say so, leave the machine out from now on, and choose again.
-          this.onNote(`error: ${error.message}`);
+          hooks?.note?.(`error: ${error.message}`);
           this.down.add(choice.index);
           continue;
         }

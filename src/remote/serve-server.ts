@@ -283,7 +283,6 @@ class ServeSession {
       logLines: 0,
       cacheFailures: false,
     });
-    effects.onNote = (msg) => this.#log(`${msg}\n`);
     const worker = new Worker(effects, { useSubstitutes: false, keepGoing: false });
     const logs = new BuildLogRelay(this.#store.layout.logDir, (bytes) => this.#log(bytes));
     // Each build received is a recorded run; the log relay follows the builders it sees start.
@@ -295,7 +294,12 @@ class ServeSession {
         record: this.#options.record ?? true,
         warn: (message) => this.#log(`${message}\n`),
       },
-      [logRelayListener(logs)],
+      [
+        logRelayListener(logs),
+        (e) => {
+          if (e.type === "goal.note") this.#log(`${e.message}\n`);
+        },
+      ],
     );
     this.#peek = this.#d.atEnd();
     let hungUp = false;

@@ -161,7 +161,6 @@ export async function buildCommand(
         machines.length > 0
           ? new RemoteBuildEffects(store, { machines, maxJobs }, settings, substituters)
           : new LocalBuildEffects(store, settings, substituters);
-      effects.onNote = (msg) => process.stderr.write(`${msg}\n`);
       const targets = await resolveTargets(
         store,
         args.map((a) => resolveArg(a, invocation.cwd)),
