@@ -1,7 +1,9 @@
 // What `nixstate build` prints on stderr while it runs, as nix-store --realise does: a line per
 // build started, a substitution's failure, a goal's error. A listener of the run's event stream.
+
 import type { RunEvent } from "../events/run-event.ts";
 import type { RunListener } from "../events/run-recorder.ts";
+import { parseGoalKey } from "../machines/worker-events.ts";
 import { isSuccess } from "../protocol/build-result.ts";
 
 const CANCELLED_PREFIX = "build cancelled";
@@ -9,11 +11,6 @@ const CANCELLED_PREFIX = "build cancelled";
 /** The top-level state of a state value (`"buildDone"` or `{ inputsRealised: "waiting" }`). */
 export function topState(value: unknown): string {
   return typeof value === "string" ? value : Object.keys(value as object)[0]!;
-}
-
-/** The .drv path of a derivation goal key (`drv:<path>#<mode>[@n]`). */
-export function drvPathOfKey(key: string): string {
-  return key.slice(4, key.lastIndexOf("#"));
 }
 
 export function buildPrinter(write: (line: string) => void): RunListener {
@@ -27,7 +24,7 @@ export function buildPrinter(write: (line: string) => void): RunListener {
         lastState.set(e.goal, state);
         if (state !== "buildDone") return;
         const verb = e.goal.includes("#check") ? "checking outputs of" : "building";
-        write(`${verb} '${drvPathOfKey(e.goal)}'...\n`);
+        write(`${verb} '${parseGoalKey(e.goal).path}'...\n`);
         return;
       }
       case "goal.note":

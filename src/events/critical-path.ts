@@ -2,8 +2,10 @@
 // top-level target that ended last and steps, again and again, to the goal it waited for that
 // ended last before it could go on — the input that held it up. Making anything off this chain
 // faster does not make the run shorter; making something on it faster may.
+
+import { parseGoalKey } from "../machines/worker-events.ts";
 import type { GoalKey, GoalKind, RunEvent } from "./run-event.ts";
-import { type GoalRecord, goalLabel, indexRun, parseGoalKey, type RunIndex } from "./run-index.ts";
+import { type GoalRecord, goalLabel, indexRun, type RunIndex } from "./run-index.ts";
 import type { RunRow } from "./run-log.ts";
 
 export class CriticalPathError extends Error {

@@ -123,13 +123,11 @@ export async function replayGoal(
   const answered = Object.fromEntries(
     Object.keys(base.implementations.actors).map((name) => [
       name,
-      tracer.effect(name, (_input, _signal, _goal) => {
-        return new Promise((resolve, reject) => {
-          // The invoke id is known once the effect has reported its start.
-          const started = produced.findLast((p) => p.type === "effect.started");
-          pending.set((started as { invoke: string }).invoke, { resolve, reject });
-        });
-      }),
+      tracer.effect(
+        name,
+        (_input, _signal, _goal, invoke) =>
+          new Promise((resolve, reject) => pending.set(invoke, { resolve, reject })),
+      ),
     ]),
   );
   const logic = base.provide({ actors: answered }) as AnyActorLogic;

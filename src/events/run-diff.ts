@@ -3,7 +3,9 @@
 // cannot match them). For each derivation rebuilt in B with another .drv than in A, the kept .drv
 // texts say why: its own differences (drv-diff.ts), or a changed input derivation, followed down.
 // Only derivations with a difference of their own are root causes; the rest are consequences.
+
 import type { Derivation } from "../derivation/derivation.ts";
+import { parseGoalKey } from "../machines/worker-events.ts";
 import {
   changedInputDrvs,
   type DrvChange,
@@ -166,19 +168,10 @@ const ref = (g: GoalRecord): GoalRef => ({
 /** Goal key → its parts: `drv:<path>#<mode>[@n]` or `sub:<path>[@n]`. */
 function parseKey(goal: string) {
   const key = goal.replace(/@\d+$/, "");
-  if (key.startsWith("drv:")) {
-    const hash = key.lastIndexOf("#");
-    const path = key.slice(4, hash);
-    return {
-      key,
-      kind: "derivation" as const,
-      path,
-      name: drvPathName(path),
-      mode: key.slice(hash + 1),
-    };
-  }
-  const path = key.slice(4);
-  return { key, kind: "substitution" as const, path, name: storePathName(path), mode: "" };
+  const { path, mode } = parseGoalKey(key);
+  return mode === undefined
+    ? { key, kind: "substitution" as const, path, name: storePathName(path), mode: "" }
+    : { key, kind: "derivation" as const, path, name: drvPathName(path), mode };
 }
 
 /** Every goal of a run in creation order, restarts folded into the first. */

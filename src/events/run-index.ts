@@ -2,6 +2,7 @@
 // about it (every request for it, what it waited for, how it ended, its builder, the outputs it
 // saw), and a goal key put in the words a Nix user knows. `why` (run-why.ts) and the critical path
 // (critical-path.ts) both reason over this index rather than over the raw events.
+import { parseGoalKey } from "../machines/worker-events.ts";
 import type { GoalCause, GoalKey, GoalKind, RunEvent, RunEventOf } from "./run-event.ts";
 
 // --- The run, indexed by goal ------------------------------------------------------------------
@@ -166,14 +167,6 @@ export function indexRun(events: RunEvent[]): RunIndex {
 // --- Goals in words ----------------------------------------------------------------------------
 
 /** A goal key taken apart: `drv:<path>#<mode>[@n]` or `sub:<path>[@n]`. */
-export function parseGoalKey(key: GoalKey): { path: string; mode?: string; attempt: number } {
-  const d = /^drv:(.*)#([A-Za-z]+)(?:@(\d+))?$/.exec(key);
-  if (d) return { path: d[1]!, mode: d[2]!, attempt: d[3] ? Number(d[3]) : 1 };
-  const s = /^sub:(.*?)(?:@(\d+))?$/.exec(key);
-  if (s) return { path: s[1]!, attempt: s[2] ? Number(s[2]) : 1 };
-  return { path: key, attempt: 1 };
-}
-
 /** A goal as a Nix user names it: its .drv path or store path, and what is unusual about it. */
 export function goalLabel(key: GoalKey): string {
   const { path, mode, attempt } = parseGoalKey(key);

@@ -6,8 +6,9 @@
 // wanted at all. The goals come indexed by run-index.ts; the answer in words is why-text.ts.
 import { lstatSync, readlinkSync } from "node:fs";
 import { dirname, isAbsolute, resolve } from "node:path";
+import { parseGoalKey } from "../machines/worker-events.ts";
 import type { GoalCause, GoalKey, GoalKind } from "./run-event.ts";
-import { type GoalRecord, indexRun, parseGoalKey, type RunIndex } from "./run-index.ts";
+import { type GoalRecord, indexRun, type RunIndex } from "./run-index.ts";
 import type { RunLog } from "./run-log.ts";
 
 export class WhyError extends Error {

@@ -2,8 +2,10 @@
 // to the goal, the chain of failures down to its root cause, the build log to look at, and the
 // chain of requests from a top-level target that wanted it. Kept apart from the reasoning so the
 // wording can change without touching what is concluded, and the JSON answer stays the same.
+
+import { parseGoalKey } from "../machines/worker-events.ts";
 import type { GoalCause } from "./run-event.ts";
-import { goalLabel, parseGoalKey } from "./run-index.ts";
+import { goalLabel } from "./run-index.ts";
 import type { GoalFacts, WhyAnswer } from "./run-why.ts";
 
 function ms(n: number): string {

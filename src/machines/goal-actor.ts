@@ -26,13 +26,13 @@ export class GoalTracer {
    */
   effect<TOut, TIn>(
     name: string,
-    run: (input: TIn, signal: AbortSignal, goal: GoalKey) => TOut | Promise<TOut>,
+    run: (input: TIn, signal: AbortSignal, goal: GoalKey, invoke: string) => TOut | Promise<TOut>,
   ) {
     return fromPromise<TOut, TIn>(async ({ input, signal, self, system }) => {
       const goal = this.keys.get(system) ?? "";
       this.invokes.get(system)?.set(self.id, name);
       this.emit({ type: "effect.started", goal, invoke: self.id, effect: name, input });
-      return run(input, signal, goal);
+      return run(input, signal, goal, self.id);
     });
   }
 

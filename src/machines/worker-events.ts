@@ -24,6 +24,15 @@ export function substitutionGoalKey(path: string): GoalKey {
   return `sub:${path}`;
 }
 
+/** A goal key's parts: the .drv or store path, the build mode (derivations), the instance. */
+export function parseGoalKey(key: GoalKey): { path: string; mode?: string; attempt: number } {
+  const d = /^drv:(.*)#([A-Za-z]+)(?:@(\d+))?$/.exec(key);
+  if (d) return { path: d[1]!, mode: d[2]!, attempt: d[3] ? Number(d[3]) : 1 };
+  const s = /^sub:(.*?)(?:@(\d+))?$/.exec(key);
+  if (s) return { path: s[1]!, attempt: s[2] ? Number(s[2]) : 1 };
+  return { path: key, attempt: 1 };
+}
+
 /** Why a goal was asked for. */
 export type GoalCause =
   /** Target number `index` of the run (0-based). */

@@ -5,6 +5,7 @@ import { open } from "node:fs/promises";
 import { logPaths, readBuildLog } from "../builder/build-log.ts";
 import type { RunEvent } from "../events/run-event.ts";
 import type { RunListener } from "../events/run-recorder.ts";
+import { parseGoalKey } from "../machines/worker-events.ts";
 
 const POLL_MS = 100;
 
@@ -73,13 +74,13 @@ export function logRelayListener(relay: BuildLogRelay): RunListener {
   const building = new Set<string>();
   return (e: RunEvent) => {
     if (e.type === "goal.transition" && e.goal.startsWith("drv:")) {
-      const drvPath = e.goal.slice(4, e.goal.lastIndexOf("#"));
+      const drvPath = parseGoalKey(e.goal).path;
       if (e.state === "buildDone" && !building.has(e.goal)) {
         building.add(e.goal);
         relay.started(drvPath);
       }
     } else if (e.type === "goal.done" && building.delete(e.goal)) {
-      relay.finished(e.goal.slice(4, e.goal.lastIndexOf("#")));
+      relay.finished(parseGoalKey(e.goal).path);
     }
   };
 }

@@ -1,14 +1,7 @@
 // Views of a worker's event stream that the machine tests assert on.
 import { expect } from "vitest";
 import type { AnyStateMachine, AnyStateNode } from "xstate";
-import type { WorkerEvent } from "../../src/machines/worker-events.ts";
-
-/** The path a goal key names (`drv:<path>#<mode>[@n]` or `sub:<path>[@n]`). */
-export function pathOfKey(key: string): string {
-  return key.startsWith("drv:")
-    ? key.slice(4, key.lastIndexOf("#"))
-    : key.slice(4).replace(/@\d+$/, "");
-}
+import { parseGoalKey, type WorkerEvent } from "../../src/machines/worker-events.ts";
 
 /** Keys of the goals created for `path` of this kind, in order. */
 export function goalKeys(
@@ -17,7 +10,9 @@ export function goalKeys(
   kind: "derivation" | "substitution",
 ): string[] {
   return events
-    .filter((e) => e.type === "goal.created" && e.kind === kind && pathOfKey(e.goal) === path)
+    .filter(
+      (e) => e.type === "goal.created" && e.kind === kind && parseGoalKey(e.goal).path === path,
+    )
     .map((e) => (e as { goal: string }).goal);
 }
 
