@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { deleteTree } from "../../src/io/delete-tree.ts";
 import { runCli } from "../cli/run-cli.ts";
-import { haveRealNix, makeNixEnv, type NixEnv } from "./real-nix.ts";
+import { haveRealNix, makeNixEnv, type NixEnv, nixDbFile, storeBeside } from "./real-nix.ts";
 
 // A source that refers to another: only Nix's database tells its references.
 const EXPR = `
@@ -32,15 +32,8 @@ describe.runIf(haveRealNix())("nixstate build --nix-db", () => {
     scratch = mkdtempSync(join(tmpdir(), "nixstate-nix-db-"));
     const drv = nix.run("nix-instantiate", [nix.writeExpr("greet.nix", EXPR)]).trim();
     // This Nix keeps its database in <root>/var/db, where nothing would find it by itself.
-    const db = join(nix.root, "var", "db", "db.sqlite");
-    const ours = (label: string) => [
-      "--store-dir",
-      nix!.storeDir,
-      "--store-root",
-      join(scratch!, `${label}-root`),
-      "--state-dir",
-      join(scratch!, `${label}-state`),
-    ];
+    const db = nixDbFile(nix);
+    const ours = (label: string) => storeBeside(nix!, join(scratch!, label));
     const env = { NIX_STATE_DIR: "" };
 
     const without = runCli(["build", ...ours("a"), drv], { env });
@@ -57,7 +50,7 @@ describe.runIf(haveRealNix())("nixstate build --nix-db", () => {
     const out = withDb.stdout.toString().trim();
     const nixOut = nix.run("nix-store", ["--realise", drv]).trim();
     expect(out).toBe(nixOut);
-    const ourFile = join(scratch, "b-root", out);
+    const ourFile = join(scratch, "b", "root", out);
     expect(readFileSync(ourFile, "utf8")).toBe(readFileSync(nixOut, "utf8"));
     expect(readFileSync(ourFile, "utf8")).toMatch(/^see \/\S+-greeting\.txt\n$/);
   });

@@ -9,7 +9,7 @@ import { Hash } from "../../src/hash/hash.ts";
 import { deleteTree } from "../../src/io/delete-tree.ts";
 import { regularFileNarHash } from "../../src/nar/nar-hash.ts";
 import { runCli } from "../cli/run-cli.ts";
-import { haveRealNix, makeNixEnv, type NixEnv } from "./real-nix.ts";
+import { haveRealNix, makeNixEnv, type NixEnv, nixDbFile, storeBeside } from "./real-nix.ts";
 
 describe.runIf(haveRealNix())("builtin:fetchurl", () => {
   let nix: NixEnv | undefined;
@@ -40,14 +40,9 @@ describe.runIf(haveRealNix())("builtin:fetchurl", () => {
     const goodDrv = drvOf(good, "fetched");
     const badDrv = drvOf(bad, "mismatch");
     const ours = (label: string) => [
-      "--store-dir",
-      nix!.storeDir,
-      "--store-root",
-      join(scratch!, `${label}-root`),
-      "--state-dir",
-      join(scratch!, `${label}-state`),
+      ...storeBeside(nix!, join(scratch!, label)),
       "--nix-db",
-      join(nix!.root, "var", "db", "db.sqlite"),
+      nixDbFile(nix!),
     ];
 
     const nixOut = nix.run("nix-store", ["--realise", goodDrv]).trim();
@@ -56,7 +51,7 @@ describe.runIf(haveRealNix())("builtin:fetchurl", () => {
     expect(r.status).toBe(0);
     const out = r.stdout.toString().trim();
     expect(out).toBe(nixOut);
-    const ourFile = join(scratch, "a-root", out);
+    const ourFile = join(scratch, "a", "root", out);
     expect(readFileSync(ourFile)).toEqual(readFileSync(nixOut));
     expect(statSync(ourFile).mode & 0o777).toBe(statSync(nixOut).mode & 0o777);
 

@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { deleteTree } from "../../src/io/delete-tree.ts";
 import { runCli } from "../cli/run-cli.ts";
-import { haveRealNix, makeNixEnv, type NixEnv } from "./real-nix.ts";
+import { haveRealNix, makeNixEnv, type NixEnv, nixDbFile, storeBeside } from "./real-nix.ts";
 
 const EXPR = `
 derivation {
@@ -33,16 +33,9 @@ describe.runIf(haveRealNix())("rebuilding with only some outputs valid", () => {
       .run("nix-instantiate", [nix.writeExpr("two.nix", EXPR)])
       .trim()
       .split("!")[0]!;
-    const db = join(nix.root, "var", "db", "db.sqlite");
+    const db = nixDbFile(nix);
     const root = join(scratch, "root");
-    const ours = [
-      "--store-dir",
-      nix.storeDir,
-      "--store-root",
-      root,
-      "--state-dir",
-      join(scratch, "state"),
-    ];
+    const ours = storeBeside(nix, scratch);
     const env = { NIX_STATE_DIR: "" };
 
     // Nix: build both, delete `second`, build again.

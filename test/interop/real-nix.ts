@@ -89,3 +89,23 @@ export function makeNixEnv(): NixEnv {
     },
   };
 }
+
+/**
+ * Options for a nixstate store in `dir` whose paths are named like `nix`'s (same store
+ * directory) while its files live apart (`--store-root`).
+ */
+export function storeBeside(nix: NixEnv, dir: string): string[] {
+  return [
+    "--store-dir",
+    nix.storeDir,
+    "--store-root",
+    join(dir, "root"),
+    "--state-dir",
+    join(dir, "state"),
+  ];
+}
+
+/** Where this Nix keeps its database (<root>/var/db: nothing finds it there by itself). */
+export function nixDbFile(nix: NixEnv): string {
+  return join(nix.root, "var", "db", "db.sqlite");
+}
