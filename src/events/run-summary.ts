@@ -1,10 +1,12 @@
 // What a run did, read from its events: counts of goals by outcome, and its failures split into
 // root causes (a goal that failed by itself) and the cascade (goals that failed because one of
 // their inputs did, or were cancelled because another build failed).
+import { type BuildStatusName, isSuccess } from "../protocol/build-result.ts";
 import type { RunEvent } from "./run-event.ts";
 import type { RunRow, RunState } from "./run-log.ts";
 
-const SUCCESS = new Set(["Built", "Substituted", "AlreadyValid", "ResolvesToAlreadyValid"]);
+/** Success as Nix counts it, for a derivation goal's status (a BuildStatus name). */
+const succeeded = (status: string) => isSuccess(status as BuildStatusName);
 const CANCELLED = "build cancelled";
 
 export interface FailedGoal {
@@ -60,7 +62,7 @@ export function summarizeRun(
     if (e.type === "goal.created") open.add(e.goal);
     if (e.type !== "goal.done") continue;
     open.delete(e.goal);
-    const ok = SUCCESS.has(e.status) || e.status === "substituted" || e.status === "alreadyValid";
+    const ok = succeeded(e.status) || e.status === "substituted" || e.status === "alreadyValid";
     if (ok) {
       if (e.status === "Built") built++;
       else if (e.status === "Substituted" || e.status === "substituted") substituted++;

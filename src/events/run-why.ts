@@ -4,9 +4,11 @@
 // to the goal that failed by itself; a goal cancelled because another build failed is followed to
 // that build. The chain of requests from a top-level target down to the goal says why it was
 // wanted at all. The goals come indexed by run-index.ts; the answer in words is why-text.ts.
+
 import { lstatSync, readlinkSync } from "node:fs";
 import { dirname, isAbsolute, resolve } from "node:path";
 import { parseGoalKey } from "../machines/worker-events.ts";
+import { type BuildStatusName, isSuccess } from "../protocol/build-result.ts";
 import type { GoalCause, GoalKey, GoalKind } from "./run-event.ts";
 import { type GoalRecord, indexRun, type RunIndex } from "./run-index.ts";
 import type { RunLog } from "./run-log.ts";
@@ -65,7 +67,8 @@ export type Outcome =
   /** The log ends before it did (interrupted run, or still running). */
   | "unfinished";
 
-const SUCCESS = new Set(["Built", "Substituted", "AlreadyValid", "ResolvesToAlreadyValid"]);
+/** Success as Nix counts it, for a derivation goal's status (a BuildStatus name). */
+const succeeded = (status: string) => isSuccess(status as BuildStatusName);
 const CANCELLED = "build cancelled";
 
 /** Whether a goal's end counts as a failure for the goals waiting on it. */
@@ -73,7 +76,7 @@ function failedEnd(g: GoalRecord): boolean {
   const d = g.done;
   if (!d) return false;
   if (g.kind === "substitution") return d.status === "failed" || d.status === "incompleteClosure";
-  return !SUCCESS.has(d.status);
+  return !succeeded(d.status);
 }
 
 export function outcomeOf(g: GoalRecord, idx: RunIndex): Outcome {
@@ -119,7 +122,7 @@ export function failedWaitees(g: GoalRecord, idx: RunIndex): GoalKey[] {
   if (failed.length === 0)
     failed = waitees.filter(
       (w) =>
-        !SUCCESS.has(w.done!.status) && !["substituted", "alreadyValid"].includes(w.done!.status),
+        !succeeded(w.done!.status) && !["substituted", "alreadyValid"].includes(w.done!.status),
     );
   failed.sort((a, b) => a.done!.seq - b.done!.seq);
   const keys = failed.map((w) => w.key);

@@ -1,10 +1,12 @@
 // `nixstate runs` (list, show, resume) and `nixstate replay`: questions about recorded runs,
 // each answered from the run log alone (`--json` for tools, plain text for people).
+
 import type { Command } from "commander";
 import { describeStep, statePath } from "../../events/replay-goal.ts";
 import { replayRun } from "../../events/replay-run.ts";
 import { RunLog } from "../../events/run-log.ts";
 import { type RunSummary, SUMMARY_EVENTS, summarizeRun } from "../../events/run-summary.ts";
+import { firstLine } from "../../events/run-why.ts";
 import { resolveStoreLayout } from "../../store/store-settings.ts";
 import { CliUsageError } from "../cli-error.ts";
 import { writeStdout } from "../stdout.ts";
@@ -80,8 +82,6 @@ function showText(s: RunSummary): string {
   if (s.state === "interrupted") lines.push(`resume it with: nixstate runs resume ${s.id}`);
   return `${lines.join("\n")}\n`;
 }
-
-const firstLine = (s: string) => s.split("\n")[0] ?? "";
 
 export function registerRunsCommands(program: Command): Command {
   const runs = addStoreOptions(
