@@ -138,7 +138,9 @@ export class LocalStore {
     );
     if (options.sweepDeadLocks !== false) {
       store.locks.sweepDeadHolders();
-      store.#ctx.db.transaction(() => sweepDeadTempRoots(store.#ctx))();
+      // IMMEDIATE: it reads then writes, and a deferred transaction could not wait for another
+      // process's write ("database is locked" at once, seen with builds and GC side by side).
+      store.#ctx.db.transaction(() => sweepDeadTempRoots(store.#ctx)).immediate();
     }
     return store;
   }
