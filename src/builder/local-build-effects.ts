@@ -18,7 +18,11 @@ import { BuildDirPool } from "./build-dir-pool.ts";
 import { compressLog, logPaths, logTail } from "./build-log.ts";
 import { builderEnv } from "./builder-env.ts";
 import { isBuiltinBuilder, runBuiltinBuilder } from "./builtin-fetchurl.ts";
-import { BuildSetupError, exportReferencesGraphFiles } from "./export-references-graph.ts";
+import {
+  BuildSetupError,
+  exportReferencesGraphFiles,
+  type ReferencesGraphStore,
+} from "./export-references-graph.ts";
 import { registerOutputs } from "./register-outputs.ts";
 import { describeExit, runBuilder } from "./run-builder.ts";
 import {
@@ -29,6 +33,12 @@ import {
 } from "./sandbox.ts";
 import { Spawner } from "./spawner.ts";
 import { StoreQueryEffects } from "./store-query-effects.ts";
+import {
+  lenientStringsAttr,
+  ParsedDerivation,
+  StructuredAttrsError,
+  structuredAttrsFiles,
+} from "./structured-attrs.ts";
 
 export interface LocalBuildSettings {
   /** This machine's platform, e.g. x86_64-linux. */
@@ -84,9 +94,12 @@ export const DEFAULT_BUILD_SETTINGS: LocalBuildSettings = {
 
 const nowSeconds = () => Math.floor(Date.now() / 1000);
 
-/** The derivation's `requiredSystemFeatures`. */
+/**
+ * The derivation's `requiredSystemFeatures` (from its structured attributes when it has them; one
+ * of the wrong type reads as none here and fails the build when it is set up).
+ */
 export function requiredFeatures(drv: AnyDerivation): string[] {
-  return (drv.env.get("requiredSystemFeatures") ?? "").split(/\s+/).filter(Boolean);
+  return lenientStringsAttr(drv, "requiredSystemFeatures") ?? [];
 }
 
 export class LocalBuildEffects extends StoreQueryEffects implements WorkerEffects {
@@ -207,19 +220,53 @@ export class LocalBuildEffects extends StoreQueryEffects implements WorkerEffect
         mkdirSync(privateStore);
         this.privateStores.add(privateStore);
       }
-      const { env, files } = builderEnv({
-        drv,
-        storeDir: this.store.storeDir.path,
-        buildDir: privateStore ? SANDBOX_BUILD_DIR : buildDir,
-        cores: s.cores,
-        callerEnv: process.env,
-      });
-      for (const [name, p] of envPath) env[name] = p;
+      let env: Record<string, string>;
+      const files: { name: string; contents: string }[] = [];
       try {
-        files.push(...this.referencesGraph(input));
+        const parsed = new ParsedDerivation(drvPath, drv);
+        // Nix reads these before building (canBuildLocally): a wrong type fails the build.
+        parsed.requiredSystemFeatures();
+        const built = builderEnv({
+          drv,
+          drvPath,
+          storeDir: this.store.storeDir.path,
+          buildDir: privateStore ? SANDBOX_BUILD_DIR : buildDir,
+          cores: s.cores,
+          callerEnv: process.env,
+        });
+        env = built.env;
+        files.push(...built.files);
+        if (parsed.hasStructuredAttrs) {
+          // The output paths are in the files, where placeholders become where outputs are built.
+          const structured = structuredAttrsFiles({
+            parsed,
+            store: this.referencesGraphStore(),
+            inputPaths: new Set(input.inputPaths),
+            outputs: input.outputs.map((o) => ({
+              name: o.name,
+              path: o.path,
+              builtAt: envPath.get(o.name) ?? o.path,
+            })),
+            hostBuildDir: buildDir,
+          });
+          files.push(...structured.files);
+          Object.assign(env, structured.env);
+        } else {
+          for (const [name, p] of envPath) env[name] = p;
+          files.push(
+            ...exportReferencesGraphFiles(
+              parsed,
+              new Set(input.inputPaths),
+              this.referencesGraphStore(),
+            ),
+          );
+        }
       } catch (e) {
         if (e instanceof BuildSetupError)
           return { kind: "inputRejected", message: e.message, ...stamp() };
+        // As Nix 2.8, where these are errors of the whole command (exit status 1).
+        if (e instanceof StructuredAttrsError)
+          return { kind: "error", message: e.message, ...stamp() };
         throw e;
       }
       for (const f of files) writeFileSync(join(buildDir, f.name), f.contents);
@@ -368,9 +415,9 @@ export class LocalBuildEffects extends StoreQueryEffects implements WorkerEffect
     this.spawner.close();
   }
 
-  private referencesGraph(input: RunBuildInput) {
+  private referencesGraphStore(): ReferencesGraphStore {
     const store = this.store;
-    return exportReferencesGraphFiles(input.drv, new Set(input.inputPaths), {
+    return {
       isStorePath: (p) => {
         try {
           store.storeDir.toStorePath(p);
@@ -380,10 +427,12 @@ export class LocalBuildEffects extends StoreQueryEffects implements WorkerEffect
         }
       },
       toStorePath: (p) => store.storeDir.print(store.storeDir.toStorePath(p).path),
+      parseStorePath: (p) => store.storeDir.print(store.storeDir.parsePath(p)),
       closure: (paths) => store.computeFSClosure(paths),
       references: (p) => store.queryReferences(p),
+      pathInfo: (p) => store.queryPathInfo(p),
       derivationOutputs: (p) =>
         [...store.queryDerivationOutputs(p).values()].filter((o) => store.isValidPath(o)),
-    });
+    };
   }
 }

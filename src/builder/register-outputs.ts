@@ -15,9 +15,10 @@ import type { LocalStore } from "../store/local-store.ts";
 import type { PathInfoInput } from "../store/path-info.ts";
 import { renderContentAddress } from "../store-path/content-address.ts";
 import { makeFixedOutputPath } from "../store-path/make-store-path.ts";
-import { checkOutputReferences, OutputCheckError } from "./output-checks.ts";
+import { checkOutputs, OutputCheckError } from "./output-checks.ts";
 import { rewriteHashParts } from "./output-rewrite.ts";
 import { scanOutput } from "./output-scan.ts";
+import { ParsedDerivation, StructuredAttrsError } from "./structured-attrs.ts";
 
 export type RegisterOutcome =
   | { kind: "registered"; builtOutputs: Record<string, BuiltOutput> }
@@ -138,12 +139,16 @@ export async function registerOutputs(o: RegisterOutputsInput): Promise<Register
 
     if (o.mode === "check") return compareWithValid(o, infos);
 
-    const byPath = new Map(infos.map((i) => [i.path, i]));
-    checkOutputReferences(
-      drv,
-      infos.map((i) => ({ name: i.name, path: i.path, references: [...(i.references ?? [])] })),
+    checkOutputs(
+      new ParsedDerivation(drvPath, drv),
+      infos.map((i) => ({
+        name: i.name,
+        path: i.path,
+        references: [...(i.references ?? [])],
+        narSize: i.narSize,
+      })),
       (s) => store.storeDir.isStorePath(s),
-      (path) => closureWithPending(store, path, byPath),
+      (path) => store.queryPathInfo(path),
     );
     store.registerValidPaths(infos.map(({ name: _, ...info }) => info));
     // What the builder wrote for outputs that were valid already goes: the valid ones stay.
@@ -152,7 +157,11 @@ export async function registerOutputs(o: RegisterOutputsInput): Promise<Register
       if (out.valid && at && at !== store.toRealPath(out.path)) deleteTree(at);
     }
   } catch (e) {
-    if (e instanceof Rejected || e instanceof OutputCheckError) {
+    if (
+      e instanceof Rejected ||
+      e instanceof OutputCheckError ||
+      e instanceof StructuredAttrsError
+    ) {
       return { kind: "outputRejected", message: e.message, hashMismatch: false };
     }
     throw e;
@@ -167,24 +176,6 @@ export async function registerOutputs(o: RegisterOutputsInput): Promise<Register
 function hashPartOf(path: string): string {
   const base = path.slice(path.lastIndexOf("/") + 1);
   return base.slice(0, 32);
-}
-
-/** Requisites of `path`, where some paths (this build's outputs) are not registered yet. */
-function closureWithPending(
-  store: LocalStore,
-  path: string,
-  pending: Map<string, PathInfoInput>,
-): Set<string> {
-  const seen = new Set<string>();
-  const todo = [path];
-  while (todo.length > 0) {
-    const p = todo.pop()!;
-    if (seen.has(p)) continue;
-    seen.add(p);
-    const refs = pending.get(p)?.references ?? store.queryPathInfo(p).references;
-    for (const r of refs) todo.push(r);
-  }
-  return seen;
 }
 
 /** Check mode: the rebuilt outputs must have the NAR hashes of the registered ones. */

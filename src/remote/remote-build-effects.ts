@@ -8,6 +8,7 @@ import {
   type LocalBuildSettings,
   requiredFeatures,
 } from "../builder/local-build-effects.ts";
+import { lenientBoolAttr } from "../builder/structured-attrs.ts";
 import type { BuildAttempt, RunBuildInput } from "../machines/build-attempt.ts";
 import type { BuildHooks } from "../machines/worker-effects.ts";
 import type { LocalStore } from "../store/local-store.ts";
@@ -73,7 +74,8 @@ export class RemoteBuildEffects extends LocalBuildEffects {
     const { drv } = input;
     const local = this.canBuildLocally(drv);
     // As Nix: only normal builds go out, and preferLocalBuild stays here when it can.
-    const remoteOk = input.mode === "normal" && !(drv.env.get("preferLocalBuild") === "1" && local);
+    const remoteOk =
+      input.mode === "normal" && !(lenientBoolAttr(drv, "preferLocalBuild", false) && local);
     for (;;) {
       const choice = remoteOk ? this.choose(input) : ({ kind: "unsuitable" } as const);
       if (choice.kind === "chosen") {
