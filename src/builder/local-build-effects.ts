@@ -282,7 +282,7 @@ export class LocalBuildEffects extends StoreQueryEffects implements WorkerEffect
             network: isFixedOutput(drv),
             sandboxPaths: s.sandboxPaths,
           })
-        : { cmd: drv.builder, args: drv.args };
+        : { cmd: drv.builder, args: drv.args, outputFd: 1 as const };
       const exit = isBuiltinBuilder(drv)
         ? await runBuiltinBuilder(drv, builtAt.get("out") ?? "", log.raw, signal)
         : await runBuilder(
@@ -295,6 +295,7 @@ export class LocalBuildEffects extends StoreQueryEffects implements WorkerEffect
               maxSilentTime: s.maxSilentTime,
               buildTimeout: s.buildTimeout,
               maxLogSize: s.maxLogSize,
+              outputFd: command.outputFd,
               signal,
               onStarted: (pid) =>
                 hooks?.builderStarted?.({ where: "local", machine: "localhost", pid }),

@@ -1,7 +1,7 @@
-// Start a builder and wait for it. The spawner process starts it with stdout and stderr going
-// straight to the log file (no pipes through Node), in its own process group so the whole tree
-// can be killed; timeouts watch the clock and the log's growth.
-import { statSync } from "node:fs";
+// Start a builder and wait for it. The spawner process starts it in its own process group (so
+// the whole tree can be killed) and copies its output into the log file (no pipes through Node);
+// it ends the build when the output ends and enforces the log-size and silence limits on the
+// bytes as they arrive. The overall timeout and aborts are watched here.
 import { constants } from "node:os";
 import type { Spawner } from "./spawner.ts";
 
@@ -19,6 +19,8 @@ export interface RunBuilderOptions {
   /** Bytes of log output allowed (0: no limit). */
   maxLogSize: number;
   signal: AbortSignal;
+  /** 3 when the command puts fd 3 in the builder's stdout and stderr (see sandboxCommand). */
+  outputFd?: 1 | 3;
   /** The builder process started with this pid. */
   onStarted?: (pid: number) => void;
 }
@@ -75,8 +77,10 @@ export function runBuilder(o: RunBuilderOptions, spawner: Spawner): Promise<Buil
       env: o.env,
       cwd: o.cwd,
       log: o.logFile,
+      maxLogSize: o.maxLogSize,
+      maxSilentMs: o.maxSilentTime * 1000,
+      outputFd: o.outputFd ?? 1,
     });
-    const started = Date.now();
     let pid: number | undefined;
     let verdict: BuilderExit | undefined;
     const stop = (why: BuilderExit) => {
@@ -108,32 +112,17 @@ export function runBuilder(o: RunBuilderOptions, spawner: Spawner): Promise<Buil
         ),
       );
     }
-    if (o.maxSilentTime > 0 || o.maxLogSize > 0) {
-      // The log is a file, not a pipe: watch its size for silence and for the size limit.
-      let lastSize = 0;
-      let lastOutput = started;
-      const every = Math.max(50, Math.min(1000, (o.maxSilentTime || 4) * 250));
-      timers.push(
-        setInterval(() => {
-          const size = statSync(o.logFile, { throwIfNoEntry: false })?.size ?? 0;
-          const now = Date.now();
-          if (size !== lastSize) {
-            lastSize = size;
-            lastOutput = now;
-          }
-          if (o.maxLogSize > 0 && size > o.maxLogSize)
-            stop({ kind: "logLimitExceeded", limit: o.maxLogSize });
-          else if (o.maxSilentTime > 0 && now - lastOutput >= o.maxSilentTime * 1000) {
-            stop({ kind: "timedOut", silence: true, seconds: o.maxSilentTime });
-          }
-        }, every),
-      );
-    }
     o.signal.addEventListener("abort", onAbort, { once: true });
     builder.exited.then(
-      ({ code, signal, logSize }) =>
+      ({ code, signal, logSize, why }) =>
         finish(
-          signal ? { kind: "signaled", signal } : { kind: "exited", code: code ?? 1, logSize },
+          why === "log"
+            ? { kind: "logLimitExceeded", limit: o.maxLogSize }
+            : why === "silent"
+              ? { kind: "timedOut", silence: true, seconds: o.maxSilentTime }
+              : signal
+                ? { kind: "signaled", signal }
+                : { kind: "exited", code: code ?? 1, logSize },
         ),
       (e: Error) => finish({ kind: "spawnFailed", message: e.message }),
     );

@@ -58,8 +58,22 @@ export interface SandboxSpec {
   sandboxPaths: string[];
 }
 
-/** The bwrap command line running the builder inside the sandbox. */
-export function sandboxCommand(s: SandboxSpec): { cmd: string; args: string[] } {
+// bwrap keeps its own stdout and stderr open while the sandbox runs, so a builder that closes
+// its output would not end the log. When the sandbox shows the host's /bin/sh (the default
+// sandbox paths do), the output pipe goes in as fd 3 and this puts it in the builder's place;
+// bwrap's own messages go to the log directly. `exec` leaves the builder's pid, argv and env.
+const FD3_WRAPPER = 'exec 1>&3 2>&3 3>&-; exec "$0" "$@"';
+
+function showsBinSh(paths: string[]): boolean {
+  const has = (p: string) => paths.includes(p);
+  return (has("/") || has("/bin") || has("/bin/sh")) && (has("/") || has("/lib"));
+}
+
+/**
+ * The bwrap command line running the builder inside the sandbox; `outputFd` 3 when the builder
+ * gets its output pipe through fd 3 (see FD3_WRAPPER).
+ */
+export function sandboxCommand(s: SandboxSpec): { cmd: string; args: string[]; outputFd: 1 | 3 } {
   const a = ["--unshare-all", "--die-with-parent", "--new-session", "--unshare-user-try"];
   if (s.network) a.push("--share-net");
   for (const p of s.sandboxPaths) a.push("--ro-bind-try", p, p);
@@ -68,8 +82,10 @@ export function sandboxCommand(s: SandboxSpec): { cmd: string; args: string[] } 
   a.push("--bind", s.privateStore, s.storeDir);
   for (const [logical, host] of [...s.inputs].sort()) a.push("--ro-bind", host, logical);
   a.push("--bind", s.buildDir, SANDBOX_BUILD_DIR, "--chdir", SANDBOX_BUILD_DIR);
-  a.push("--", s.builder, ...s.args);
+  const outputFd = showsBinSh(s.sandboxPaths) ? 3 : 1;
+  if (outputFd === 3) a.push("--", "/bin/sh", "-c", FD3_WRAPPER, s.builder, ...s.args);
+  else a.push("--", s.builder, ...s.args);
   const bwrap = findBwrap();
   if (!bwrap) throw new SandboxError("bubblewrap ('bwrap') is not available");
-  return { cmd: bwrap, args: a };
+  return { cmd: bwrap, args: a, outputFd };
 }

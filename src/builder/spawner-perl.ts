@@ -1,86 +1,140 @@
 // A spawner written in Perl (perl-base is part of every Debian system): forking from a process of
 // a few MB costs a third of what it costs from Node, and this runs once per builder. Same job as
 // spawner-process.ts, with a simpler protocol, since core Perl has no JSON:
-//   requests:  id, cmd, cwd, log, argc, args…, envc, env (KEY=VALUE)… — each field NUL-terminated
-//   replies:   "P id pid" (started), "X id code signal logSize" (ended; code -1 if signalled),
-//              one per line. A builder that cannot be executed writes Nix's "executing" error to
-//              its log and exits 1, as under Nix.
-// Children are reaped by the SIGCHLD handler and after every wait for input: Perl runs handlers
-// between ops, so a signal that lands just before a blocking read would otherwise wait for the
-// next request, which never comes while every build slot waits for an exit (a deadlock seen
-// under load). The wait is a select with a 0.1 s timeout over our own buffer, and a child reaped
-// before it was registered is remembered.
+//   requests:  "S", id, cmd, cwd, log, maxLogSize, maxSilentMs, outputFd, argc, args…, envc,
+//              env (KEY=VALUE)… — each field NUL-terminated
+//   replies:   "P id pid" (started), "X id code signal logSize why" (ended; code -1 if
+//              signalled; why is exit, log or silent), "E id message" (could not start), one
+//              per line. A builder that cannot be executed writes Nix's "executing" error to its
+//              log and exits 1, as under Nix.
+// A builder's stdout and stderr are one pipe that this process copies into the log, as Nix's
+// worker does: the end of the log is the end of the build (a builder that closes its output and
+// keeps running is killed, "signal 9", as by Nix), and the log-size and silence limits are
+// checked on the bytes as they arrive. One select loop serves requests and every pipe; a
+// builder's status is collected once its pipe has ended and its group has been killed, so no
+// SIGCHLD handler is needed (one racing the wait for input once lost exits under load).
 
 export const PERL_SPAWNER = String.raw`
 use strict; use warnings; use POSIX ();
+my $now = eval { require Time::HiRes; \&Time::HiRes::time } || sub { time };
 $| = 1;
-my %running;
-my $chld = POSIX::SigSet->new(POSIX::SIGCHLD());
-my %early;
-sub ended {
-  my ($pid, $st) = @_;
-  my ($id, $log) = @{ delete $running{$pid} };
-  my ($code, $sig) = ($st & 127) ? (-1, $st & 127) : ($st >> 8, 0);
-  my $size = -s $log;
-  $size = 0 unless defined $size;
-  unlink $log if $size == 0;
-  print "X $id $code $sig $size\n";
-}
-our $reaping = 0;
-sub reap {
-  # Called by the handler and directly; Perl may run the handler between any two ops, also
-  # inside a direct call, where it would reset $? under us: one reaper at a time.
-  return if $reaping;
-  local $reaping = 1;
-  while ((my $pid = waitpid(-1, POSIX::WNOHANG())) > 0) {
-    my $st = $?;
-    if ($running{$pid}) { ended($pid, $st) } else { $early{$pid} = $st }
-  }
-}
-$SIG{CHLD} = \&reap;
-sub stop_all { kill 'KILL', map { -$_ } keys %running; exit 0; }
+# Node gone: its stdin closes too, and that ends the builders (a SIGPIPE would kill us alone).
+$SIG{PIPE} = 'IGNORE';
+my %b;
 my $buf = '';
-sub field {
-  while (1) {
-    my $i = index($buf, "\0");
-    if ($i >= 0) { my $f = substr($buf, 0, $i); substr($buf, 0, $i + 1, ''); return $f; }
-    my $rin = ''; vec($rin, fileno(STDIN), 1) = 1;
-    my $n = select(my $rout = $rin, undef, undef, 0.1);
-    reap();
-    next unless defined $n && $n > 0;
-    my $got = sysread(STDIN, $buf, 65536, length $buf);
-    next if !defined $got && $!{EINTR};
-    stop_all() unless $got;
-  }
-}
+sub stop_all { kill 'KILL', map { -$_->{pid} } values %b; exit 0; }
 sub mkdirs { my ($d) = @_; my $p = ''; for my $part (grep { length } split m{/}, $d) { $p .= "/$part"; mkdir $p; } }
-while (1) {
-  my $id = field(); my $cmd = field(); my $cwd = field(); my $log = field();
-  my @args = map { field() } 1 .. field();
-  my %env = map { my $kv = field(); my $i = index($kv, '='); (substr($kv, 0, $i), substr($kv, $i + 1)) } 1 .. field();
-  POSIX::sigprocmask(POSIX::SIG_BLOCK(), $chld);
+sub parse {
+  my $pos = 0;
+  my $f = sub {
+    my $i = index($buf, "\0", $pos); die "more\n" if $i < 0;
+    my $s = substr($buf, $pos, $i - $pos); $pos = $i + 1; $s;
+  };
+  my $r = eval {
+    my %r = (kind => $f->(), id => $f->(), cmd => $f->(), cwd => $f->(), log => $f->(),
+             max => $f->(), silent => $f->(), fd => $f->());
+    my $argc = $f->(); $r{args} = [map { $f->() } 1 .. $argc];
+    my $envc = $f->();
+    $r{env} = {map { my $kv = $f->(); my $i = index($kv, '='); (substr($kv, 0, $i), substr($kv, $i + 1)) } 1 .. $envc};
+    \%r;
+  };
+  return undef unless $r;
+  substr($buf, 0, $pos, '');
+  return $r;
+}
+sub start {
+  my ($r) = @_;
+  (my $dir = $r->{log}) =~ s{/[^/]*$}{};
+  mkdirs($dir) unless -d $dir;
+  my ($fh, $rd, $wr);
+  unless (open($fh, '>', $r->{log})) { print "E $r->{id} cannot open log '$r->{log}': $!\n"; return; }
+  binmode $fh;
+  unless (pipe($rd, $wr)) { print "E $r->{id} cannot create a pipe: $!\n"; close $fh; unlink $r->{log}; return; }
   my $pid = fork();
   if (defined $pid && $pid == 0) {
-    POSIX::sigprocmask(POSIX::SIG_UNBLOCK(), $chld);
-    $SIG{CHLD} = 'DEFAULT';
     POSIX::setsid();
-    (my $dir = $log) =~ s{/[^/]*$}{};
-    mkdirs($dir) unless -d $dir;
-    open(my $out, '>', $log) or POSIX::_exit(126);
     open(STDIN, '<', '/dev/null');
-    POSIX::dup2(fileno($out), 1); POSIX::dup2(fileno($out), 2);
-    chdir $cwd or do { print STDERR "error: changing into '$cwd': $!\n"; POSIX::_exit(1) };
-    %ENV = %env;
-    { no warnings; exec { $cmd } $cmd, @args; }
-    print STDERR "error: executing '$cmd': $!\n";
+    if ($r->{fd} == 3) {
+      # The builder's output is fd 3; the process started writes its own messages to the log.
+      POSIX::dup2(fileno($fh), 1); POSIX::dup2(fileno($fh), 2);
+      my $t = POSIX::dup(fileno($wr)); POSIX::dup2($t, 3); POSIX::close($t);
+    } else {
+      POSIX::dup2(fileno($wr), 1); POSIX::dup2(fileno($wr), 2);
+    }
+    chdir $r->{cwd} or do { print STDERR "error: changing into '$r->{cwd}': $!\n"; POSIX::_exit(1) };
+    %ENV = %{ $r->{env} };
+    { no warnings; exec { $r->{cmd} } $r->{cmd}, @{ $r->{args} }; }
+    print STDERR "error: executing '$r->{cmd}': $!\n";
     POSIX::_exit(1);
   }
-  if (defined $pid) {
-    $running{$pid} = [$id, $log];
-    print "P $id $pid\n";
-    ended($pid, delete $early{$pid}) if exists $early{$pid};
+  close $wr;
+  unless (defined $pid) { print "E $r->{id} cannot fork: $!\n"; close $rd; close $fh; unlink $r->{log}; return; }
+  $b{$r->{id}} = { id => $r->{id}, pid => $pid, rd => $rd, fh => $fh, log => $r->{log}, size => 0,
+                   last => $now->(), max => $r->{max} + 0, silent => $r->{silent} / 1000,
+                   fd => $r->{fd} };
+  print "P $r->{id} $pid\n";
+}
+sub finish {
+  my ($x, $why, $st) = @_;
+  delete $b{$x->{id}};
+  # Whatever still runs in the builder's group dies with it, as in Nix; a leader that is exiting
+  # already keeps its status.
+  kill 'KILL', -$x->{pid}; kill 'KILL', $x->{pid};
+  close $x->{rd} unless $x->{ended}; close $x->{fh};
+  while (!defined $st) {
+    my $w = waitpid($x->{pid}, 0);
+    if ($w == $x->{pid}) { $st = $? } elsif (!$!{EINTR}) { $st = 9 }
   }
-  else { print "X $id 1 0 0\n"; }
-  POSIX::sigprocmask(POSIX::SIG_UNBLOCK(), $chld);
+  my ($code, $sig) = ($st & 127) ? (-1, $st & 127) : ($st >> 8, 0);
+  # The started process may have written to the log itself (fd 3 mode): its size is the file's.
+  my $size = -s $x->{log} // 0;
+  unlink $x->{log} if $size == 0;
+  print "X $x->{id} $code $sig $size $why\n";
+}
+while (1) {
+  my $rin = '';
+  vec($rin, fileno(STDIN), 1) = 1;
+  my $t;
+  my $t0 = $now->();
+  for my $x (values %b) {
+    if ($x->{ended}) { $t = 0.01; next }
+    vec($rin, fileno($x->{rd}), 1) = 1;
+    next unless $x->{silent};
+    my $left = $x->{last} + $x->{silent} - $t0;
+    $t = $left if !defined $t || $left < $t;
+  }
+  $t = 0 if defined $t && $t < 0;
+  my $n = select(my $rout = $rin, undef, undef, $t);
+  if (defined $n && $n > 0) {
+    if (vec($rout, fileno(STDIN), 1)) {
+      my $got = sysread(STDIN, $buf, 65536, length $buf);
+      stop_all() if defined $got ? $got == 0 : !$!{EINTR};
+      while (my $r = parse()) { start($r) if $r->{kind} eq 'S' }
+    }
+    for my $x (values %b) {
+      next if $x->{ended} || !vec($rout, fileno($x->{rd}), 1);
+      my $got = sysread($x->{rd}, my $data, 65536);
+      next if !defined $got && ($!{EINTR} || $!{EAGAIN});
+      if (!$got && $x->{fd} == 3) {
+        # The sandbox's own process exits just after the builder: give it a moment to report
+        # the builder's status before killing what is left.
+        close $x->{rd}; $x->{ended} = $now->(); next;
+      }
+      if (!$got) { finish($x, 'exit'); next }
+      $x->{last} = $now->();
+      if ($x->{max} && $x->{size} + $got > $x->{max}) { finish($x, 'log'); next }
+      syswrite($x->{fh}, $data);
+      $x->{size} += $got;
+    }
+  }
+  my $t1 = $now->();
+  for my $x (values %b) {
+    if ($x->{ended}) {
+      if (waitpid($x->{pid}, POSIX::WNOHANG()) == $x->{pid}) { finish($x, 'exit', $?) }
+      elsif ($t1 - $x->{ended} >= 0.5) { finish($x, 'exit') }
+      next;
+    }
+    finish($x, 'silent') if $x->{silent} && $t1 - $x->{last} >= $x->{silent};
+  }
 }
 `;

@@ -10,7 +10,7 @@ import { createInterface } from "node:readline";
 import { execa } from "execa";
 import { packageRoot, runningFromSources } from "./package-files.ts";
 import { PERL_SPAWNER } from "./spawner-perl.ts";
-import type { SpawnReply, SpawnRequest } from "./spawner-process.ts";
+import type { SpawnEndReason, SpawnReply, SpawnRequest } from "./spawner-process.ts";
 
 export interface SpawnedBuilder {
   /** Resolves once the builder runs (with its pid), rejects if it could not be started. */
@@ -23,6 +23,8 @@ export interface BuilderEnd {
   signal: NodeJS.Signals | null;
   /** Bytes of log written; an empty log file has been removed. */
   logSize: number;
+  /** Whether its output ended, or the spawner killed it for too much log or silence. */
+  why: SpawnEndReason;
 }
 
 interface Pending {
@@ -66,21 +68,35 @@ function perlSpawner(perl: string): SpawnerKind {
   return {
     command: [perl, ["-e", PERL_SPAWNER]],
     encode: (r) =>
-      [r.id, r.cmd, r.cwd, r.log, r.args.length, ...r.args, Object.keys(r.env).length]
+      [
+        "S",
+        r.id,
+        r.cmd,
+        r.cwd,
+        r.log,
+        r.maxLogSize,
+        r.maxSilentMs,
+        r.outputFd,
+        r.args.length,
+        ...r.args,
+        Object.keys(r.env).length,
+      ]
         .map(nul)
         .join("") +
       Object.entries(r.env)
         .map(([k, v]) => nul(`${k}=${v}`))
         .join(""),
     decode: (line) => {
-      const [kind, id, a, b, c] = line.split(" ");
+      const [kind, id, a, b, c, why] = line.split(" ");
       if (kind === "P") return { id: Number(id), pid: Number(a) };
+      if (kind === "E") return { id: Number(id), error: line.split(" ").slice(2).join(" ") };
       const code = Number(a);
       return {
         id: Number(id),
         code: code < 0 ? null : code,
         signal: code < 0 ? (SIGNAL_NAMES.get(Number(b)) ?? `SIG${b}`) : null,
         logSize: Number(c),
+        why: why as SpawnEndReason,
       };
     },
   };
@@ -184,7 +200,12 @@ export class Spawner {
       p.exited[1](new SpawnerError(r.error));
     } else {
       this.pending.delete(r.id);
-      p.exited[0]({ code: r.code, signal: r.signal as NodeJS.Signals | null, logSize: r.logSize });
+      p.exited[0]({
+        code: r.code,
+        signal: r.signal as NodeJS.Signals | null,
+        logSize: r.logSize,
+        why: r.why,
+      });
     }
   }
 

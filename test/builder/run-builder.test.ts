@@ -1,5 +1,5 @@
 import { spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -72,6 +72,49 @@ describe.each(["perl", "node"] as const)("runBuilder with the %s spawner", (kind
       opts("while true; do echo xxxxxxxxxxxxxxxxxxxxxxxx; done", { maxLogSize: 1000 }),
     );
     expect(exit).toEqual({ kind: "logLimitExceeded", limit: 1000 });
+  });
+
+  // An 813 MB flood once got through a 100 kB limit while the log's size was polled each second.
+  it("holds the log-size limit on the bytes as they arrive, within one read", async () => {
+    const o = opts("exec /usr/bin/yes xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx", {
+      maxLogSize: 100_000,
+    });
+    const exit = await runBuilder(o);
+    expect(exit).toEqual({ kind: "logLimitExceeded", limit: 100_000 });
+    const size = statSync(o.logFile).size;
+    expect(size).toBeLessThanOrEqual(100_000);
+    expect(size).toBeGreaterThan(100_000 - 65_536 - 1);
+  });
+
+  it("measures silence from the last byte, not from a once-a-second poll", async () => {
+    const t0 = Date.now();
+    const exit = await runBuilder(
+      opts("for i in 1 2 3 4 5; do echo $i; sleep 0.3; done; exec sleep 30", { maxSilentTime: 1 }),
+    );
+    expect(exit).toEqual({ kind: "timedOut", silence: true, seconds: 1 });
+    const took = Date.now() - t0;
+    // The last line comes at 1.2 s; one silent second later it is killed (a 250 ms poll of the
+    // log's size added up to half a second).
+    expect(took).toBeGreaterThanOrEqual(2150);
+    expect(took).toBeLessThan(2500);
+  });
+
+  // Nix treats the end of the log as the end of the build and kills what still runs.
+  it("ends the build when the builder closes its output and keeps running", async () => {
+    const t0 = Date.now();
+    const o = opts("echo hi; exec >&- 2>&-; sleep 30; exit 0");
+    const exit = await runBuilder(o);
+    expect(exit).toEqual({ kind: "signaled", signal: "SIGKILL" });
+    expect(describeExit(exit)).toBe("failed due to signal 9 (Killed)");
+    expect(Date.now() - t0).toBeLessThan(5000);
+    expect(readFileSync(o.logFile, "utf8")).toBe("hi\n");
+  });
+
+  it("waits for output of a background process until the log ends, keeping the exit code", async () => {
+    const o = opts("(sleep 0.5; echo late) & echo early; exit 0");
+    const exit = await runBuilder(o);
+    expect(exit).toEqual({ kind: "exited", code: 0, logSize: 11 });
+    expect(readFileSync(o.logFile, "utf8")).toBe("early\nlate\n");
   });
 
   it("stops when aborted and reports builders that cannot be executed", async () => {
