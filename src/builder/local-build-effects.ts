@@ -8,9 +8,20 @@ import { join } from "node:path";
 import { isFixedOutput } from "../derivation/derivation.ts";
 import { nix32Encode } from "../hash/nix32.ts";
 import { deleteTree } from "../io/delete-tree.ts";
-import type { AnyDerivation, BuildAttempt, RunBuildInput } from "../machines/build-attempt.ts";
-import type { BuildHooks, SubstitutionEffects, WorkerEffects } from "../machines/worker-effects.ts";
+import type {
+  AnyDerivation,
+  BuildAttempt,
+  OutputStatus,
+  RunBuildInput,
+} from "../machines/build-attempt.ts";
+import type {
+  BuildHooks,
+  OutputLock,
+  SubstitutionEffects,
+  WorkerEffects,
+} from "../machines/worker-effects.ts";
 import type { LocalStore } from "../store/local-store.ts";
+import type { NixStoreAdopter } from "../store/nix-store-adopt.ts";
 import { makeTempName } from "../store/temp-names.ts";
 import type { Substituter } from "../substituters/substituter.ts";
 import { LocalSubstitutionEffects } from "../substituters/substitution-effects.ts";
@@ -31,7 +42,7 @@ import {
   sandboxAvailable,
   sandboxCommand,
 } from "./sandbox.ts";
-import { Spawner } from "./spawner.ts";
+import { type FileLocks, Spawner } from "./spawner.ts";
 import { StoreQueryEffects } from "./store-query-effects.ts";
 import {
   lenientStringsAttr,
@@ -107,6 +118,7 @@ export class LocalBuildEffects extends StoreQueryEffects implements WorkerEffect
   /** Messages for the user (kept build directories…). */
   private readonly buildDirs: BuildDirPool;
   private readonly spawner = new Spawner();
+  private adopter: NixStoreAdopter | undefined;
   /** Sandbox store directories of running builds (removed when they end). */
   private readonly privateStores = new Set<string>();
   /** Clean-ups left to run off the main thread (build directories, log compression). */
@@ -122,11 +134,55 @@ export class LocalBuildEffects extends StoreQueryEffects implements WorkerEffect
   ) {
     super(store);
     this.substitution =
-      substituters.length > 0 ? new LocalSubstitutionEffects(store, substituters) : undefined;
+      substituters.length > 0
+        ? new LocalSubstitutionEffects(store, substituters, (paths) => this.lockFiles(paths))
+        : undefined;
     this.settings = { ...DEFAULT_BUILD_SETTINGS, ...settings };
     this.buildDirs = new BuildDirPool(
       this.settings.buildDirRoot ?? join(store.layout.stateDir, "builds"),
     );
+  }
+
+  /**
+   * The store's lock rows and, as Nix takes them, flocks on `<output>.lock`: so nixstate and
+   * Nix building in one store exclude each other (the one that waits then finds the outputs
+   * valid), and builders that expect `$out.lock` find it.
+   */
+  override async tryLockOutputs(
+    drvPath: string,
+    outputs: OutputStatus[],
+  ): Promise<OutputLock | undefined> {
+    const rows = await super.tryLockOutputs(drvPath, outputs);
+    if (!rows) return undefined;
+    let files: FileLocks | undefined;
+    try {
+      files = await this.lockFiles(outputs.map((o) => o.path));
+    } finally {
+      if (!files) rows.release(false);
+    }
+    if (!files) return undefined;
+    const held = files;
+    return {
+      release: (built) => {
+        held.release();
+        rows.release(built);
+      },
+    };
+  }
+
+  /** Paths Nix holds as valid in a store whose files are shared with it are valid here too. */
+  shareStoreWith(adopter: NixStoreAdopter): void {
+    this.adopter = adopter;
+  }
+
+  override isValidPath(path: string): boolean | Promise<boolean> {
+    if (this.store.isValidPath(path) || !this.adopter) return this.store.isValidPath(path);
+    return this.adopter.adopt(path);
+  }
+
+  /** Nix's flocks on `<real path>.lock` for each of `paths` (store paths), all or none. */
+  private lockFiles(paths: string[]): Promise<FileLocks | undefined> {
+    return this.spawner.tryLockFiles(paths.map((p) => this.store.toRealPath(p)));
   }
 
   async runBuild(
@@ -414,6 +470,7 @@ export class LocalBuildEffects extends StoreQueryEffects implements WorkerEffect
     for (const dir of this.privateStores) deleteTree(dir);
     this.privateStores.clear();
     this.spawner.close();
+    this.adopter?.close();
   }
 
   private referencesGraphStore(): ReferencesGraphStore {

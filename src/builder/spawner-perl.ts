@@ -3,9 +3,11 @@
 // spawner-process.ts, with a simpler protocol, since core Perl has no JSON:
 //   requests:  "S", id, cmd, cwd, log, maxLogSize, maxSilentMs, outputFd, argc, args…, envc,
 //              env (KEY=VALUE)… — each field NUL-terminated
+//              or "L", id, n, paths… (take Nix's output locks, see take_locks), or "U", id
+//              (release them, deleting the lock files)
 //   replies:   "P id pid" (started), "X id code signal logSize why" (ended; code -1 if
-//              signalled; why is exit, log or silent), "E id message" (could not start), one
-//              per line. A builder that cannot be executed writes Nix's "executing" error to its
+//              signalled; why is exit, log or silent), "E id message" (could not start),
+//              "L id 1|0|E message" (locked, busy, failed), one per line. A builder that cannot be executed writes Nix's "executing" error to its
 //              log and exits 1, as under Nix.
 // A builder's stdout and stderr are one pipe that this process copies into the log, as Nix's
 // worker does: the end of the log is the end of the build (a builder that closes its output and
@@ -31,8 +33,10 @@ sub parse {
     my $s = substr($buf, $pos, $i - $pos); $pos = $i + 1; $s;
   };
   my $r = eval {
-    my %r = (kind => $f->(), id => $f->(), cmd => $f->(), cwd => $f->(), log => $f->(),
-             max => $f->(), silent => $f->(), fd => $f->());
+    my %r = (kind => $f->(), id => $f->());
+    if ($r{kind} eq 'L') { my $n = $f->(); $r{paths} = [map { $f->() } 1 .. $n]; return \%r }
+    return \%r if $r{kind} eq 'U';
+    @r{qw(cmd cwd log max silent fd)} = map { $f->() } 1 .. 6;
     my $argc = $f->(); $r{args} = [map { $f->() } 1 .. $argc];
     my $envc = $f->();
     $r{env} = {map { my $kv = $f->(); my $i = index($kv, '='); (substr($kv, 0, $i), substr($kv, $i + 1)) } 1 .. $envc};
@@ -41,6 +45,41 @@ sub parse {
   return undef unless $r;
   substr($buf, 0, $pos, '');
   return $r;
+}
+# Nix's output locks (PathLocks): flock on <path>.lock, never waiting (the caller polls, as Nix's
+# goals do). A lock file with contents was deleted by its last holder: open it anew.
+my %locks;
+sub lock_one {
+  my ($path) = @_;
+  for (1 .. 100) {
+    sysopen(my $fh, $path, POSIX::O_RDWR() | POSIX::O_CREAT(), 0600) or return (undef, "cannot open lock file '$path': $!");
+    return (undef, undef) unless flock($fh, 2 | 4);
+    return ($fh) if (stat $fh)[7] == 0;
+    close $fh;
+  }
+  return (undef, "lock file '$path' keeps being deleted");
+}
+sub take_locks {
+  my ($r) = @_;
+  my @held;
+  for my $p (@{ $r->{paths} }) {
+    my ($fh, $err) = lock_one("$p.lock");
+    if (!$fh) {
+      close $_->[1] for @held;
+      if (defined $err) { $err =~ s/\n/ /g; print "L $r->{id} E $err\n" } else { print "L $r->{id} 0\n" }
+      return;
+    }
+    push @held, [$p, $fh];
+  }
+  $locks{$r->{id}} = \@held;
+  print "L $r->{id} 1\n";
+}
+sub drop_locks {
+  my ($r) = @_;
+  for my $l (@{ delete $locks{$r->{id}} // [] }) {
+    # Deleted, and marked so that a waiter holding the old file opens it anew.
+    unlink "$l->[0].lock"; syswrite($l->[1], 'd'); close $l->[1];
+  }
 }
 sub start {
   my ($r) = @_;
@@ -109,7 +148,9 @@ while (1) {
     if (vec($rout, fileno(STDIN), 1)) {
       my $got = sysread(STDIN, $buf, 65536, length $buf);
       stop_all() if defined $got ? $got == 0 : !$!{EINTR};
-      while (my $r = parse()) { start($r) if $r->{kind} eq 'S' }
+      while (my $r = parse()) {
+        if ($r->{kind} eq 'S') { start($r) } elsif ($r->{kind} eq 'L') { take_locks($r) } else { drop_locks($r) }
+      }
     }
     for my $x (values %b) {
       next if $x->{ended} || !vec($rout, fileno($x->{rd}), 1);

@@ -27,6 +27,18 @@ export interface BuilderEnd {
   why: SpawnEndReason;
 }
 
+/** Nix's output locks, held by the spawner process (Node has no flock); see spawner-perl.ts. */
+export interface FileLocks {
+  /**
+   * Release them, deleting the lock files as Nix does once the paths are valid. Nix keeps them
+   * after a failure; nixstate leaves nothing behind either way, which waiters handle alike: a
+   * deleted lock file is marked, and whoever then gets it opens a new one.
+   */
+  release(): void;
+}
+
+type LockReply = { id: number; lock: "held" | "busy" } | { id: number; lockError: string };
+
 interface Pending {
   started: [(pid: number) => void, (e: Error) => void];
   exited: [(r: BuilderEnd) => void, (e: Error) => void];
@@ -40,7 +52,10 @@ export class SpawnerError extends Error {
 interface SpawnerKind {
   command: [string, string[]];
   encode(req: SpawnRequest): string;
-  decode(line: string): SpawnReply;
+  decode(line: string): SpawnReply | LockReply;
+  /** Requests to take or drop output locks; absent: this spawner cannot hold flocks. */
+  encodeLock?(id: number, paths: string[]): string;
+  encodeUnlock?(id: number): string;
 }
 
 function nodeSpawner(): SpawnerKind {
@@ -86,9 +101,16 @@ function perlSpawner(perl: string): SpawnerKind {
       Object.entries(r.env)
         .map(([k, v]) => nul(`${k}=${v}`))
         .join(""),
+    encodeLock: (id, paths) => ["L", id, paths.length, ...paths].map(nul).join(""),
+    encodeUnlock: (id) => ["U", id].map(nul).join(""),
     decode: (line) => {
       const [kind, id, a, b, c, why] = line.split(" ");
       if (kind === "P") return { id: Number(id), pid: Number(a) };
+      if (kind === "L") {
+        return a === "E"
+          ? { id: Number(id), lockError: line.split(" ").slice(3).join(" ") }
+          : { id: Number(id), lock: a === "1" ? "held" : "busy" };
+      }
       if (kind === "E") return { id: Number(id), error: line.split(" ").slice(2).join(" ") };
       const code = Number(a);
       return {
@@ -135,6 +157,7 @@ export class Spawner {
   constructor(private readonly prefer?: "perl" | "node") {}
   private nextId = 1;
   private readonly pending = new Map<number, Pending>();
+  private readonly lockWaits = new Map<number, [(held: boolean) => void, (e: Error) => void]>();
 
   private ensure(): ChildProcess {
     if (this.child) return this.child;
@@ -174,6 +197,8 @@ export class Spawner {
         p.exited[1](err);
       }
       this.pending.clear();
+      for (const w of this.lockWaits.values()) w[1](err);
+      this.lockWaits.clear();
     });
     this.child = child;
     return child;
@@ -189,10 +214,18 @@ export class Spawner {
     }
   }
 
-  private reply(r: SpawnReply): void {
+  private reply(r: SpawnReply | LockReply): void {
+    if ("lock" in r || "lockError" in r) {
+      const w = this.lockWaits.get(r.id);
+      this.lockWaits.delete(r.id);
+      if (this.lockWaits.size === 0 && this.pending.size === 0) this.setRef(false);
+      if ("lockError" in r) w?.[1](new SpawnerError(r.lockError));
+      else w?.[0](r.lock === "held");
+      return;
+    }
     const p = this.pending.get(r.id);
     if (!p) return;
-    if (!("pid" in r) && this.pending.size === 1) this.setRef(false);
+    if (!("pid" in r) && this.pending.size === 1 && this.lockWaits.size === 0) this.setRef(false);
     if ("pid" in r) p.started[0](r.pid);
     else if ("error" in r) {
       this.pending.delete(r.id);
@@ -225,6 +258,31 @@ export class Spawner {
     if (this.pending.size === 1) this.setRef(true);
     child.stdin!.write(this.kind!.encode({ id, ...req }));
     return { started, exited };
+  }
+
+  /**
+   * Take Nix's `flock` on `<path>.lock` for every one of `paths` (real paths), all or none, never
+   * waiting: undefined when any is held elsewhere (by Nix or another nixstate). Without a spawner
+   * that can hold flocks (Perl), the store's own lock rows are all there is.
+   */
+  async tryLockFiles(paths: string[]): Promise<FileLocks | undefined> {
+    const child = this.ensure();
+    const kind = this.kind!;
+    if (!kind.encodeLock || !kind.encodeUnlock) return { release: () => {} };
+    const id = this.nextId++;
+    const held = new Promise<boolean>((res, rej) => this.lockWaits.set(id, [res, rej]));
+    this.setRef(true);
+    child.stdin!.write(kind.encodeLock(id, paths));
+    if (!(await held)) return undefined;
+    const unlock = kind.encodeUnlock;
+    let released = false;
+    return {
+      release: () => {
+        if (released || this.child !== child) return;
+        released = true;
+        child.stdin!.write(unlock(id));
+      },
+    };
   }
 
   /** Stop the spawner (its running builders are killed by it). */

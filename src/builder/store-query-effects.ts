@@ -26,7 +26,7 @@ export class StoreQueryEffects {
 
   constructor(protected readonly store: LocalStore) {}
 
-  isValidPath(path: string): boolean {
+  isValidPath(path: string): boolean | Promise<boolean> {
     return this.store.isValidPath(path);
   }
 
@@ -153,7 +153,10 @@ export class StoreQueryEffects {
     return [...all];
   }
 
-  tryLockOutputs(_drvPath: string, outputs: OutputStatus[]): OutputLock | undefined {
+  tryLockOutputs(
+    _drvPath: string,
+    outputs: OutputStatus[],
+  ): OutputLock | undefined | Promise<OutputLock | undefined> {
     const lock = this.store.locks.tryLock(outputs.map((o) => o.path));
     return lock && { release: () => lock.release() };
   }

@@ -7,13 +7,20 @@ import type { PathInfoInput } from "../store/path-info.ts";
 import type { Substituter } from "./substituter.ts";
 import { SubstituteGoneError, SubstituterError } from "./substituter-errors.ts";
 
+/** Take flocks on the lock files of `paths`, all or none (undefined: one is held elsewhere). */
+export type LockFiles = (paths: string[]) => Promise<{ release(): void } | undefined>;
+
 export class LocalSubstitutionEffects implements SubstitutionEffects {
   readonly substituters: readonly string[];
   readonly #store: LocalStore;
   readonly #subs: readonly Substituter[];
 
-  constructor(store: LocalStore, substituters: readonly Substituter[]) {
+  readonly #lockFiles: LockFiles | undefined;
+
+  /** `lockFiles`: Nix's flocks on `<path>.lock` as well as the store's lock rows. */
+  constructor(store: LocalStore, substituters: readonly Substituter[], lockFiles?: LockFiles) {
     this.#store = store;
+    this.#lockFiles = lockFiles;
     this.#subs = substituters;
     this.substituters = substituters.map((s) => s.name);
   }
@@ -22,9 +29,23 @@ export class LocalSubstitutionEffects implements SubstitutionEffects {
     return this.#sub(index).queryPathInfo(path);
   }
 
-  tryLockPath(path: string): OutputLock | undefined {
+  async tryLockPath(path: string): Promise<OutputLock | undefined> {
     const lock = this.#store.locks.tryLock(path);
-    return lock && { release: () => lock.release() };
+    if (!lock) return undefined;
+    let files: { release(): void } | undefined;
+    try {
+      files = this.#lockFiles ? await this.#lockFiles([path]) : { release: () => {} };
+    } finally {
+      if (!files) lock.release();
+    }
+    if (!files) return undefined;
+    const held = files;
+    return {
+      release: () => {
+        held.release();
+        lock.release();
+      },
+    };
   }
 
   async importPath(

@@ -20,6 +20,8 @@ import { isSuccess } from "../../protocol/build-result.ts";
 import { parseMachines } from "../../remote/machines-file.ts";
 import { RemoteBuildEffects } from "../../remote/remote-build-effects.ts";
 import type { LocalStore } from "../../store/local-store.ts";
+import { findNixDbFile, NixDbReader } from "../../store/nix-db-reader.ts";
+import { NixStoreAdopter } from "../../store/nix-store-adopt.ts";
 import { openSubstituter } from "../../substituters/open-substituter.ts";
 import { plannedBuilds } from "../../targets/planned-builds.ts";
 import { buildPrinter } from "../build-printer.ts";
@@ -161,6 +163,14 @@ export async function buildCommand(
         machines.length > 0
           ? new RemoteBuildEffects(store, { machines, maxJobs }, settings, substituters)
           : new LocalBuildEffects(store, settings, substituters);
+      const nixDbFile = o.nixDb === undefined ? undefined : resolve(invocation.cwd, o.nixDb);
+      // Sharing the files of a Nix store: what Nix built there counts as built (see the adopter).
+      const sharedDb = NixStoreAdopter.sharesFiles(store)
+        ? (nixDbFile ?? findNixDbFile(store.storeDir.path))
+        : undefined;
+      if (sharedDb !== undefined) {
+        effects.shareStoreWith(new NixStoreAdopter(store, NixDbReader.open(sharedDb)));
+      }
       const targets = await resolveTargets(
         store,
         args.map((a) => resolveArg(a, invocation.cwd)),
@@ -169,7 +179,7 @@ export async function buildCommand(
           system: nixSystem(),
           readDerivation: (p) => effects.readDerivation(p),
         },
-        o.nixDb === undefined ? undefined : resolve(invocation.cwd, o.nixDb),
+        nixDbFile,
       );
       const plan = plannedBuilds(
         targets,

@@ -1,0 +1,76 @@
+// Nix's output locks: flock on `<path>.lock`, held by the spawner process for nixstate, so that
+// Nix and nixstate (and two nixstate processes) building in one store exclude each other.
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { Spawner } from "../../src/builder/spawner.ts";
+
+const dir = mkdtempSync(join(tmpdir(), "nixstate-locks-"));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+/** Whether another process (util-linux flock, as any flock user) could take the lock now. */
+const freeForOthers = (file: string) => spawnSync("flock", ["-n", file, "true"]).status === 0;
+
+describe("output lock files (perl spawner)", () => {
+  const a = new Spawner("perl");
+  const b = new Spawner("perl");
+  afterAll(() => {
+    a.close();
+    b.close();
+  });
+
+  it("holds flock on <path>.lock, all or none, and releases it", async () => {
+    const p1 = join(dir, "one");
+    const p2 = join(dir, "two");
+    const held = await a.tryLockFiles([p1, p2]);
+    expect(held).toBeDefined();
+    expect(freeForOthers(`${p1}.lock`)).toBe(false);
+    expect(freeForOthers(`${p2}.lock`)).toBe(false);
+    // Another process gets none of them, not even the one that would be free on its own.
+    expect(await b.tryLockFiles([join(dir, "three"), p2])).toBeUndefined();
+    expect(freeForOthers(`${join(dir, "three")}.lock`)).toBe(true);
+    held!.release();
+    const again = await b.tryLockFiles([p1, p2]);
+    expect(again).toBeDefined();
+    again!.release();
+  });
+
+  it("deletes the lock files on release, marking them stale for waiters", async () => {
+    const p = join(dir, "built");
+    const held = await a.tryLockFiles([p]);
+    held!.release();
+    // The release is a message to the spawner: ask for the lock again to be sure it was seen.
+    const next = await a.tryLockFiles([join(dir, "other")]);
+    next!.release();
+    expect(existsSync(`${p}.lock`)).toBe(false);
+  });
+
+  it("does not take a lock file that its last holder deleted while it waited", async () => {
+    const p = join(dir, "stale");
+    // Someone (Nix) held and deleted it, writing the "d" mark: a fresh file is used instead.
+    const held = await a.tryLockFiles([p]);
+    held!.release();
+    const fresh = await b.tryLockFiles([p]);
+    expect(fresh).toBeDefined();
+    expect(readFileSync(`${p}.lock`, "utf8")).toBe("");
+    fresh!.release();
+  });
+
+  it("is released when the process holding it dies", async () => {
+    const c = new Spawner("perl");
+    const p = join(dir, "dies");
+    expect(await c.tryLockFiles([p])).toBeDefined();
+    expect(freeForOthers(`${p}.lock`)).toBe(false);
+    c.close();
+    await new Promise((r) => setTimeout(r, 200));
+    expect(freeForOthers(`${p}.lock`)).toBe(true);
+  });
+
+  it("reports a lock file that cannot be created", async () => {
+    await expect(a.tryLockFiles(["/proc/nixstate-no/x"])).rejects.toThrow(
+      /cannot open lock file '\/proc\/nixstate-no\/x.lock'/,
+    );
+  });
+});
