@@ -79,6 +79,39 @@ describe("run log", () => {
     );
   });
 
+  it("stores batches deflated and still reads batches stored as text", () => {
+    const dir = fresh();
+    const log = RunLog.open(dir);
+    try {
+      const w = log.begin(request);
+      const e = (seq: number) =>
+        ({
+          type: "goal.note",
+          goal: "drv:/s/a.drv#normal",
+          seq,
+          mono: seq,
+          wall: 1e12,
+          message: "m".repeat(400),
+        }) as RunEvent;
+      w.append(e(1));
+      w.flush();
+      const row = log.db.prepare("SELECT lines FROM batches").get() as { lines: unknown };
+      expect(Buffer.isBuffer(row.lines)).toBe(true);
+      expect((row.lines as Buffer).length).toBeLessThan(200);
+      // A batch as an earlier version wrote it: plain text lines.
+      log.db
+        .prepare("INSERT INTO batches (key, last, lines) VALUES (?, ?, ?)")
+        .run(w.runId * 2 ** 32 + 2, 2, `goal.note\t1\t2\t2\t${1e12}\t{"message":"old"}`);
+      expect(log.events(w.runId).map((x) => (x as { message?: string }).message)).toEqual([
+        "m".repeat(400),
+        "old",
+      ]);
+      w.end(0);
+    } finally {
+      log.close();
+    }
+  });
+
   it("refuses a retention it cannot read", () => {
     for (const bad of ["", "x", "-1", "3w", "1.5"])
       expect(() => parseRetention(bad)).toThrow(RunLogError);
