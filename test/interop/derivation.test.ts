@@ -1,5 +1,6 @@
 // Differential test against real Nix 2.8: fast-check makes derivation expressions, nix-instantiate
-// writes the .drv files, and nixstate must read, print, name and show them exactly as Nix does.
+// writes the .drv files, and nixstate must read, print, name and show them exactly as Nix does,
+// and write them back from `nix show-derivation`'s JSON (`derivation add`) byte for byte.
 import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -190,6 +191,33 @@ describe.runIf(haveRealNix())("derivations against real Nix 2.8", () => {
           ).toString("utf8"),
         );
         expect(ours).toEqual(theirs);
+        // `nixstate derivation add` of that JSON writes the same .drv files at the same paths
+        // (into a store beside Nix's: same store directory, its own files; sources come along).
+        const beside = join(nix.root, `ours${batchNo}`);
+        const added = execFileSync(
+          process.execPath,
+          [
+            join(repoRoot, "bin/nixstate.js"),
+            "derivation",
+            "add",
+            "--store-dir",
+            nix.storeDir,
+            "--store-root",
+            join(beside, "root"),
+            "--state-dir",
+            join(beside, "state"),
+            "--nix-db",
+            join(nix.root, "var", "db", "db.sqlite"),
+          ],
+          { input: JSON.stringify(theirs), env: { ...process.env, NIXSTATE_STORE_DIR: "" } },
+        )
+          .toString("utf8")
+          .trim()
+          .split("\n");
+        expect(added).toEqual(Object.keys(theirs));
+        for (const p of added) {
+          expect(readFileSync(join(beside, "root", p)).equals(readFileSync(p)), p).toBe(true);
+        }
       }),
       { numRuns: 8 },
     );
