@@ -45,9 +45,16 @@ export async function runBuiltinBuilder(
     }
     const url = drv.env.get("url") ?? drv.env.get("urls")?.split(/\s+/).find(Boolean);
     if (!url) throw new Error("attribute 'url' missing");
+    const unpack = drv.env.get("unpack") === "1";
+    // Nix 2.8 decompresses a `.xz` NAR first; Node has no xz, so say so rather than misread it.
+    if (unpack && url.endsWith(".xz")) {
+      throw new Error(
+        `cannot unpack '${url}': xz-compressed NARs are not supported by nixstate's builtin:fetchurl; fetch the uncompressed NAR instead`,
+      );
+    }
     say(`downloading '${url}'...`);
     const data = await download(url, signal);
-    if (drv.env.get("unpack") === "1") {
+    if (unpack) {
       await restoreNar(ByteReader.from(data), out);
     } else {
       writeFileSync(out, data);

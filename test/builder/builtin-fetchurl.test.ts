@@ -85,6 +85,10 @@ describe("builtin:fetchurl", () => {
       [drv({ url: "gopher://x/y" }), /unsupported URL scheme/],
       [drv({ url: `file://${join(dir, "missing")}` }), /error: .*no such file/i],
       [
+        drv({ url: `file://${file}.nar.xz`, unpack: "1" }),
+        /cannot unpack '.*\.nar\.xz': xz-compressed NARs are not supported/,
+      ],
+      [
         drv({ url: `file://${file}` }, "builtin:buildenv"),
         /unsupported builtin builder 'buildenv'/,
       ],

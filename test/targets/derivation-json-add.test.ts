@@ -58,7 +58,7 @@ function pair(salt: string) {
     renderShowDerivation([
       [b, c.readDerivation(b)],
       [a, c.readDerivation(a)],
-    ]),
+    ]).toString("utf8"),
   ) as Record<string, { outputs: Record<string, { path: string }>; env: Record<string, string> }>;
   // A store of the same store directory with its own files, as beside a Nix store.
   const beside = () =>
