@@ -5,6 +5,7 @@ import { readFileSync } from "node:fs";
 import { cpus } from "node:os";
 import { resolve } from "node:path";
 import type { Command } from "commander";
+import { loadFileTargets } from "../../api/load-file.ts";
 import {
   LocalBuildEffects,
   type LocalBuildSettings,
@@ -51,6 +52,10 @@ interface BuildOptions extends StoreCliOptions {
   record: boolean;
   keepRuns?: string;
   nixDb?: string;
+  /** `-f FILE`: build what a TypeScript file exports (see src/api/load-file.ts). */
+  file?: string;
+  /** `-A ATTR`: which of the file's exports (default: its default export). */
+  attr?: string[];
 }
 
 /** Where a build was asked for, so `runs resume` can ask again. */
@@ -74,7 +79,7 @@ export function registerBuildCommands(program: Command): void {
       .command("build")
       .description("build derivations (as nix-store --realise) and print their output paths")
       .argument(
-        "<targets...>",
+        "[targets...]",
         ".drv paths (optionally with !out,dev), .drv files from a Nix store, or JSON derivations",
       )
       .option("-j, --max-jobs <n>", "builds to run at once ('auto': one per core)", "1")
@@ -118,6 +123,12 @@ export function registerBuildCommands(program: Command): void {
       .option(
         "--nix-db <file>",
         "Nix's database, for .drv files from a Nix store (default: $NIX_STATE_DIR/db/db.sqlite or <store-dir>/../var/nix/db/db.sqlite, when there)",
+      )
+      .option("-f, --file <file>", "build what this TypeScript file exports (its default export)")
+      .option(
+        "-A, --attr <attr>",
+        "with -f: build this export (a dotted path) instead; repeatable",
+        (a: string, all: string[] = []) => [...all, a],
       )
       .option("--no-record", "do not write this run to the run log (see 'nixstate runs')")
       .option(
@@ -171,7 +182,13 @@ export async function buildCommand(
       if (sharedDb !== undefined) {
         effects.shareStoreWith(new NixStoreAdopter(store, NixDbReader.open(sharedDb)));
       }
-      const targets = await resolveTargets(
+      if (args.length === 0 && o.file === undefined)
+        throw new CliUsageError("nothing to build: give targets, or a TypeScript file with -f");
+      const fileTargets =
+        o.file === undefined
+          ? []
+          : await loadFileTargets(store, resolve(invocation.cwd, o.file), o.attr);
+      const argTargets = await resolveTargets(
         store,
         args.map((a) => resolveArg(a, invocation.cwd)),
         {
@@ -181,6 +198,7 @@ export async function buildCommand(
         },
         nixDbFile,
       );
+      const targets = [...argTargets, ...fileTargets];
       const plan = plannedBuilds(
         targets,
         (p) => effects.parseDerivation(p),
