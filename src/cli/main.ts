@@ -2,6 +2,7 @@
 import { Command, CommanderError } from "commander";
 import { registerBuildCommands } from "./commands/build.ts";
 import { registerDerivationCommands } from "./commands/derivation.ts";
+import { registerGraphCommand } from "./commands/graph.ts";
 import { registerHashCommands } from "./commands/hash.ts";
 import { registerLogCommands } from "./commands/log.ts";
 import { registerNarCommands } from "./commands/nar.ts";
@@ -26,6 +27,7 @@ export function makeProgram(): Command {
   registerRunsDiffCommand(runs);
   registerCriticalPathCommand(runs);
   registerWhyCommand(program);
+  registerGraphCommand(program);
   registerServeCommands(program);
   registerStoreCommands(program);
   return program;
