@@ -1,11 +1,13 @@
 // `npm run bench -- <name> [options]`: one benchmark per module in this folder.
 import { benchDag } from "./dag.ts";
+import { benchNar } from "./nar.ts";
 import { benchRecord } from "./record.ts";
 import { benchRemote } from "./remote.ts";
 
 const [name, ...rest] = process.argv.slice(2);
 const benches: Record<string, (argv: string[]) => Promise<void>> = {
   dag: benchDag,
+  nar: benchNar,
   record: benchRecord,
   remote: benchRemote,
 };

@@ -1,0 +1,134 @@
+// `npm run bench -- nar [--mb 243] [--rounds 5]`: NAR throughput side by side with Nix 2.8 on a
+// generated tree (one large file of ~60 % of the size and 3,000 small ones, page cache warm):
+// dump to a pipe and to a file (`nix-store --dump`), restore (`nix-store --restore`), and NAR
+// hashing (`nix-hash --type sha256`). Contenders alternate within each round; medians, MB/s of
+// NAR bytes, and nixstate's throughput as a fraction of Nix's (≥ 1 is the target).
+import { spawnSync } from "node:child_process";
+import { mkdirSync, mkdtempSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { deleteTree } from "../../src/io/delete-tree.ts";
+
+const repo = resolve(fileURLToPath(import.meta.url), "../../..");
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+/** A deterministic tree: one big file and many small ones in nested directories. */
+function writeTree(root: string, totalMb: number): void {
+  mkdirSync(root);
+  const big = Math.floor(totalMb * 0.6 * 1024 * 1024);
+  const chunk = Buffer.alloc(1 << 20);
+  for (let i = 0; i < chunk.length; i++) chunk[i] = (i * 2654435761) >>> 24;
+  const parts: Buffer[] = [];
+  for (let done = 0; done < big; done += chunk.length) parts.push(chunk.subarray(0, big - done));
+  writeFileSync(join(root, "big.bin"), Buffer.concat(parts));
+  const smallTotal = totalMb * 1024 * 1024 - big;
+  const each = Math.max(64, Math.floor(smallTotal / 3000));
+  for (let d = 0; d < 30; d++) {
+    const dir = join(root, `d${d}`);
+    mkdirSync(dir);
+    for (let f = 0; f < 100; f++) {
+      const size = (each * ((f % 7) + 1)) / 4;
+      writeFileSync(join(dir, `f${f}.txt`), chunk.subarray(f, f + Math.floor(size)));
+    }
+  }
+}
+
+interface Contender {
+  label: string;
+  /** A shell command line: `$T` the tree, `$N` its NAR, `$O` a file, `$R` a directory to restore to, `$X` nixstate. */
+  nix: string;
+  ours: string;
+  /** Run before each timed command (not timed). */
+  before?: string;
+}
+
+function time(cmd: string, env: NodeJS.ProcessEnv): number {
+  const t0 = performance.now();
+  const r = spawnSync("sh", ["-c", cmd], { env, stdio: ["ignore", "ignore", "pipe"] });
+  const ms = performance.now() - t0;
+  if (r.status !== 0) throw new Error(`'${cmd}' failed: ${r.stderr.toString()}`);
+  return ms;
+}
+
+export async function benchNar(argv: string[]): Promise<void> {
+  const arg = (name: string, def: string) => {
+    const i = argv.indexOf(name);
+    return i >= 0 ? argv[i + 1]! : def;
+  };
+  const mb = Number(arg("--mb", "243"));
+  const rounds = Number(arg("--rounds", "5"));
+  if (spawnSync("sh", ["-c", "command -v nix-store"]).status !== 0) {
+    console.error("nar benchmark: needs real Nix (apt-get install -y nix-bin)");
+    process.exit(1);
+  }
+  const root = mkdtempSync(join(tmpdir(), "nixstate-bench-nar-"));
+  try {
+    const tree = join(root, "tree");
+    writeTree(tree, mb);
+    const nar = join(root, "tree.nar");
+    spawnSync("sh", ["-c", `nix-store --dump '${tree}' > '${nar}'`]);
+    const narMb = statSync(nar).size / 1e6;
+    const env = {
+      ...process.env,
+      T: tree,
+      N: nar,
+      O: join(root, "out"),
+      R: join(root, "restored"),
+      X: `${process.execPath} ${repo}/bin/nixstate.js`,
+    };
+    const contenders: Contender[] = [
+      {
+        label: "dump | pipe",
+        nix: "nix-store --dump $T | cat > /dev/null",
+        ours: "$X nar dump $T | cat > /dev/null",
+      },
+      {
+        label: "dump > file",
+        nix: "nix-store --dump $T > $O",
+        ours: "$X nar dump $T > $O",
+        before: "rm -f $O",
+      },
+      {
+        label: "restore",
+        nix: "nix-store --restore $R < $N",
+        ours: "$X nar restore $R < $N",
+        before: "chmod -R u+w $R 2>/dev/null; rm -rf $R",
+      },
+      {
+        label: "hash path",
+        nix: "nix-hash --type sha256 $T",
+        ours: "$X hash path --type sha256 $T",
+      },
+    ];
+    console.log(
+      `nar benchmark: tree of ${mb} MB (one large file, 3,000 small), NAR ${narMb.toFixed(0)} MB, ${rounds} rounds`,
+    );
+    // Warm the page cache and both programs once.
+    for (const c of contenders) {
+      for (const cmd of [c.nix, c.ours]) {
+        if (c.before) time(c.before, env);
+        time(cmd, env);
+      }
+    }
+    for (const c of contenders) {
+      const ours: number[] = [];
+      const nix: number[] = [];
+      for (let r = 0; r < rounds; r++) {
+        for (const who of r % 2 === 0 ? ["nix", "ours"] : ["ours", "nix"]) {
+          if (c.before) time(c.before, env);
+          const ms = time(who === "nix" ? c.nix : c.ours, env);
+          (who === "nix" ? nix : ours).push(ms);
+        }
+      }
+      const [a, b] = [median(ours), median(nix)];
+      const mbps = (ms: number) => (narMb / (ms / 1000)).toFixed(0);
+      console.log(
+        `${c.label.padEnd(12)} nixstate ${(a / 1000).toFixed(2)} s (${mbps(a)} MB/s) | nix ${(b / 1000).toFixed(2)} s (${mbps(b)} MB/s) | throughput nixstate/nix ${(b / a).toFixed(2)}`,
+      );
+    }
+  } finally {
+    spawnSync("sh", ["-c", `chmod -R u+w '${root}' 2>/dev/null`]);
+    deleteTree(root);
+  }
+}
