@@ -96,6 +96,16 @@ export class ByteWriter {
     return out;
   }
 
+  /**
+   * Hand out everything written so far as a view of this writer's own buffer, which the next
+   * write reuses: for a consumer that is done with the bytes before it writes again.
+   */
+  takeView(): Buffer {
+    const out = this.#buffer.subarray(0, this.#length);
+    this.#length = 0;
+    return out;
+  }
+
   #reserve(n: number): void {
     const needed = this.#length + n;
     if (needed <= this.#buffer.length) return;

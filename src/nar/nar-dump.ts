@@ -29,6 +29,8 @@ const FLUSH_AT = 64 * 1024;
 const SMALL_FILE = 64 * 1024;
 /** Larger files are read and handed out in pieces of this size. */
 const READ_CHUNK = 256 * 1024;
+/** The same, into one reused buffer: a pipe takes 64 KiB at a time (measured fastest). */
+const REUSED_CHUNK = 64 * 1024;
 
 const SLASH = Buffer.from("/");
 const OPEN_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
@@ -40,12 +42,27 @@ interface OpenDirectory {
   next: number;
 }
 
+export interface DumpOptions {
+  /**
+   * Reuse the output buffers: each chunk is only valid until the next one is asked for. For
+   * consumers done with a chunk at once (a hash, a blocking write), this spares allocating (and
+   * collecting) a buffer for every chunk of the NAR.
+   */
+  reuseBuffers?: boolean;
+}
+
 /**
  * The NAR of the file, symlink or directory at `path`, as a stream of Buffers (each handed out
- * once and never reused). Paths are bytes: names that are not UTF-8 survive as they are.
+ * once and never reused, unless `reuseBuffers`). Paths are bytes: names that are not UTF-8
+ * survive as they are.
  */
-export async function* dumpNar(path: string | Buffer): AsyncGenerator<Buffer, void, undefined> {
+export async function* dumpNar(
+  path: string | Buffer,
+  options: DumpOptions = {},
+): AsyncGenerator<Buffer, void, undefined> {
   const out = new ByteWriter(FLUSH_AT * 2);
+  const take = options.reuseBuffers ? () => out.takeView() : () => out.take();
+  const pieces = options.reuseBuffers ? Buffer.allocUnsafe(REUSED_CHUNK) : undefined;
   const slicer = new TimeSlicer();
   const open: OpenDirectory[] = [];
   out.bytes(NAR_RUNS.magic);
@@ -62,17 +79,20 @@ export async function* dumpNar(path: string | Buffer): AsyncGenerator<Buffer, vo
         out.bytes(NAR_RUNS.symlink).string(target).bytes(NAR_RUNS.close);
       } else if (stats.isFile()) {
         const large = dumpRegular(current, out);
-        if (large !== undefined) yield* dumpLargeFile(large, out, slicer);
+        if (large !== undefined) {
+          yield take();
+          yield* dumpLargeFile(large, out, slicer, pieces);
+        }
       } else {
         throw new UnsupportedFileTypeError(current, fileTypeName(stats));
       }
       if (open.length > 0) out.bytes(NAR_RUNS.close); // the entry's ")"
     }
     current = nextEntry(open, out);
-    if (out.length >= FLUSH_AT) yield out.take();
+    if (out.length >= FLUSH_AT) yield take();
     if (slicer.due()) await slicer.yieldToEventLoop();
   }
-  yield out.take();
+  yield take();
 }
 
 /** Write the entry header of the next entry to dump and return its path; close finished dirs. */
@@ -124,16 +144,18 @@ function dumpRegular(path: Buffer, out: ByteWriter): LargeFile | undefined {
   }
 }
 
+/** A large file's contents in pieces, read into `reuse` when given, else into fresh buffers. */
 async function* dumpLargeFile(
   file: LargeFile,
   out: ByteWriter,
   slicer: TimeSlicer,
+  reuse: Buffer | undefined,
 ): AsyncGenerator<Buffer, void, undefined> {
   const { fd, path, size } = file;
   try {
-    yield out.take();
     for (let done = 0; done < size; ) {
-      const piece = Buffer.allocUnsafe(Math.min(READ_CHUNK, size - done));
+      const n = Math.min(reuse?.length ?? READ_CHUNK, size - done);
+      const piece = reuse ? reuse.subarray(0, n) : Buffer.allocUnsafe(n);
       readFully(fd, piece, path, done);
       done += piece.length;
       yield piece;

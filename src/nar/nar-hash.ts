@@ -33,7 +33,8 @@ export function narHash(
   path: string | Buffer,
   algorithm: NarHashAlgorithm | (string & {}) = "sha256",
 ): Promise<NarHash> {
-  return hashChunks(dumpNar(path), algorithm);
+  // The hash is done with each chunk before it asks for the next: the dumper may reuse them.
+  return hashChunks(dumpNar(path, { reuseBuffers: true }), algorithm);
 }
 
 /** NAR hash and size of a regular file held in memory (recursive hashing of a flat input). */

@@ -102,6 +102,25 @@ describe("dumpNar", () => {
     expect(parts.length).toBeGreaterThan(3);
   });
 
+  it("with reuseBuffers, gives the same bytes from a few reused buffers", async () => {
+    const root = temp.fresh("reuse");
+    mkdirSync(root);
+    const big = Buffer.alloc(700 * 1024 + 3);
+    for (let i = 0; i < big.length; i += 511) big[i] = i & 0xff;
+    writeFileSync(join(root, "big"), big);
+    for (let i = 0; i < 500; i++) writeFileSync(join(root, `f${i}`), `file ${i} `.repeat(30));
+    const copies: Buffer[] = [];
+    const buffers = new Set<ArrayBufferLike>();
+    for await (const chunk of dumpNar(root, { reuseBuffers: true })) {
+      copies.push(Buffer.from(chunk)); // valid only until the next chunk: copied here
+      buffers.add(chunk.buffer);
+    }
+    expect(Buffer.concat(copies).equals(await dumpToBuffer(root))).toBe(true);
+    expect(copies.length).toBeGreaterThan(10);
+    // The output buffer, the read buffer, and at most a few grown ones: not one per chunk.
+    expect(buffers.size).toBeLessThanOrEqual(4);
+  });
+
   it("lets timers run during a long dump (its file-system calls are synchronous)", async () => {
     const root = temp.fresh("long");
     mkdirSync(root);
