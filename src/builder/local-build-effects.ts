@@ -34,6 +34,7 @@ import {
   exportReferencesGraphFiles,
   type ReferencesGraphStore,
 } from "./export-references-graph.ts";
+import { LogLineSink } from "./log-lines.ts";
 import { registerOutputs } from "./register-outputs.ts";
 import { describeExit, runBuilder } from "./run-builder.ts";
 import {
@@ -339,6 +340,8 @@ export class LocalBuildEffects extends StoreQueryEffects implements WorkerEffect
             sandboxPaths: s.sandboxPaths,
           })
         : { cmd: drv.builder, args: drv.args, outputFd: 1 as const };
+      // Lines only for a listener that wants them (-L, internal-json): else Node sees no output.
+      const lines = hooks?.builderLog ? new LogLineSink((l) => hooks.builderLog?.(l)) : undefined;
       const exit = isBuiltinBuilder(drv)
         ? await runBuiltinBuilder(drv, builtAt.get("out") ?? "", log.raw, signal)
         : await runBuilder(
@@ -355,9 +358,11 @@ export class LocalBuildEffects extends StoreQueryEffects implements WorkerEffect
               signal,
               onStarted: (pid) =>
                 hooks?.builderStarted?.({ where: "local", machine: "localhost", pid }),
+              ...(lines ? { onOutput: lines.push } : {}),
             },
             this.spawner,
           );
+      lines?.end();
       hooks?.builderExited({
         how: exit.kind === "exited" && exit.code === 0 ? "succeeded" : describeExit(exit),
         ...stamp(),

@@ -23,6 +23,11 @@ export interface RunBuilderOptions {
   outputFd?: 1 | 3;
   /** The builder process started with this pid. */
   onStarted?: (pid: number) => void;
+  /**
+   * Each chunk of the builder's output as it arrives (besides the log file), all before the
+   * promise resolves. Asked for only by `-L` and internal-json: without it nothing reaches Node.
+   */
+  onOutput?: (chunk: Buffer) => void;
 }
 
 export type BuilderExit =
@@ -71,16 +76,31 @@ function killGroup(pid: number): void {
 export function runBuilder(o: RunBuilderOptions, spawner: Spawner): Promise<BuilderExit> {
   return new Promise((resolve) => {
     if (o.signal.aborted) return resolve({ kind: "aborted" });
-    const builder = spawner.spawn({
-      cmd: o.builder,
-      args: o.args,
-      env: o.env,
-      cwd: o.cwd,
-      log: o.logFile,
-      maxLogSize: o.maxLogSize,
-      maxSilentMs: o.maxSilentTime * 1000,
-      outputFd: o.outputFd ?? 1,
-    });
+    // Output that arrives before `onStarted` was told (the pid and the first bytes can come in
+    // one read) waits for it: listeners hear of a builder's start before its first line.
+    let early: Buffer[] | undefined = o.onOutput ? [] : undefined;
+    const flushEarly = () => {
+      const chunks = early ?? [];
+      early = undefined;
+      for (const c of chunks) o.onOutput?.(c);
+    };
+    const builder = spawner.spawn(
+      {
+        cmd: o.builder,
+        args: o.args,
+        env: o.env,
+        cwd: o.cwd,
+        log: o.logFile,
+        maxLogSize: o.maxLogSize,
+        maxSilentMs: o.maxSilentTime * 1000,
+        outputFd: o.outputFd ?? 1,
+      },
+      o.onOutput &&
+        ((chunk) => {
+          if (early) early.push(chunk);
+          else o.onOutput?.(chunk);
+        }),
+    );
     let pid: number | undefined;
     let verdict: BuilderExit | undefined;
     const stop = (why: BuilderExit) => {
@@ -92,6 +112,7 @@ export function runBuilder(o: RunBuilderOptions, spawner: Spawner): Promise<Buil
     const finish = (exit: BuilderExit) => {
       for (const t of timers) clearTimeout(t);
       o.signal.removeEventListener("abort", onAbort);
+      flushEarly();
       // Background processes the builder left behind die with its group, as in Nix.
       if (pid) killGroup(pid);
       resolve(verdict ?? exit);
@@ -100,6 +121,7 @@ export function runBuilder(o: RunBuilderOptions, spawner: Spawner): Promise<Buil
       (p) => {
         pid = p;
         o.onStarted?.(p);
+        flushEarly();
         if (verdict) killGroup(p);
       },
       () => {},

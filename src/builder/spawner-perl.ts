@@ -1,13 +1,14 @@
 // A spawner written in Perl (perl-base is part of every Debian system): forking from a process of
 // a few MB costs a third of what it costs from Node, and this runs once per builder. Same job as
 // spawner-process.ts, with a simpler protocol, since core Perl has no JSON:
-//   requests:  "S", id, cmd, cwd, log, maxLogSize, maxSilentMs, outputFd, argc, args…, envc,
-//              env (KEY=VALUE)… — each field NUL-terminated
+//   requests:  "S", id, cmd, cwd, log, maxLogSize, maxSilentMs, outputFd, forward (0|1), argc,
+//              args…, envc, env (KEY=VALUE)… — each field NUL-terminated
 //              or "L", id, n, paths… (take Nix's output locks, see take_locks), or "U", id
 //              (release them, deleting the lock files)
 //   replies:   "P id pid" (started), "X id code signal logSize why" (ended; code -1 if
 //              signalled; why is exit, log or silent), "E id message" (could not start),
-//              "L id 1|0|E message" (locked, busy, failed), one per line. A builder that cannot be executed writes Nix's "executing" error to its
+//              "L id 1|0|E message" (locked, busy, failed), "O id hex" (a chunk of the
+//              builder's output, hex-encoded, only when forward is 1), one per line. A builder that cannot be executed writes Nix's "executing" error to its
 //              log and exits 1, as under Nix.
 // A builder's stdout and stderr are one pipe that this process copies into the log, as Nix's
 // worker does: the end of the log is the end of the build (a builder that closes its output and
@@ -36,7 +37,7 @@ sub parse {
     my %r = (kind => $f->(), id => $f->());
     if ($r{kind} eq 'L') { my $n = $f->(); $r{paths} = [map { $f->() } 1 .. $n]; return \%r }
     return \%r if $r{kind} eq 'U';
-    @r{qw(cmd cwd log max silent fd)} = map { $f->() } 1 .. 6;
+    @r{qw(cmd cwd log max silent fd fwd)} = map { $f->() } 1 .. 7;
     my $argc = $f->(); $r{args} = [map { $f->() } 1 .. $argc];
     my $envc = $f->();
     $r{env} = {map { my $kv = $f->(); my $i = index($kv, '='); (substr($kv, 0, $i), substr($kv, $i + 1)) } 1 .. $envc};
@@ -110,7 +111,7 @@ sub start {
   unless (defined $pid) { print "E $r->{id} cannot fork: $!\n"; close $rd; close $fh; unlink $r->{log}; return; }
   $b{$r->{id}} = { id => $r->{id}, pid => $pid, rd => $rd, fh => $fh, log => $r->{log}, size => 0,
                    last => $now->(), max => $r->{max} + 0, silent => $r->{silent} / 1000,
-                   fd => $r->{fd} };
+                   fd => $r->{fd}, fwd => $r->{fwd} };
   print "P $r->{id} $pid\n";
 }
 sub finish {
@@ -166,6 +167,7 @@ while (1) {
       if ($x->{max} && $x->{size} + $got > $x->{max}) { finish($x, 'log'); next }
       syswrite($x->{fh}, $data);
       $x->{size} += $got;
+      print "O $x->{id} ", unpack('H*', $data), "\n" if $x->{fwd};
     }
   }
   my $t1 = $now->();

@@ -27,6 +27,11 @@ export interface SpawnRequest {
    * sandbox that puts fd 3 in the builder's place, so that it does not hold the pipe open).
    */
   outputFd: 1 | 3;
+  /**
+   * Also send each chunk of the builder's output to the main process (`-L`, internal-json's
+   * BuildLogLine), as well as into the log. Off by default: a build then costs nothing more.
+   */
+  forwardOutput?: boolean;
 }
 
 /** Why a builder ended: its output ended, or it was killed for too much log or silence. */
@@ -42,7 +47,9 @@ export type SpawnReply =
       logSize: number;
       why: SpawnEndReason;
     }
-  | { id: number; error: string };
+  | { id: number; error: string }
+  /** A chunk of the builder's output, base64 (only when the request asked for it). */
+  | { id: number; out: string };
 
 const running = new Map<number, number>();
 const send = (reply: SpawnReply) => process.stdout.write(`${JSON.stringify(reply)}\n`);
@@ -113,6 +120,7 @@ function start(r: SpawnRequest): void {
       if (r.maxLogSize > 0 && size + chunk.length > r.maxLogSize) return stop("log");
       writeSync(fd, chunk);
       size += chunk.length;
+      if (r.forwardOutput) send({ id: r.id, out: chunk.toString("base64") });
       armSilence();
     });
     // Both ends closed: the log has ended, so the build has (Nix kills what is left). A

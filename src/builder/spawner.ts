@@ -39,9 +39,13 @@ export interface FileLocks {
 
 type LockReply = { id: number; lock: "held" | "busy" } | { id: number; lockError: string };
 
+/** A chunk of a builder's output, forwarded because its request asked for it. */
+type OutputReply = { id: number; chunk: Buffer };
+
 interface Pending {
   started: [(pid: number) => void, (e: Error) => void];
   exited: [(r: BuilderEnd) => void, (e: Error) => void];
+  output?: ((chunk: Buffer) => void) | undefined;
 }
 
 export class SpawnerError extends Error {
@@ -52,7 +56,7 @@ export class SpawnerError extends Error {
 interface SpawnerKind {
   command: [string, string[]];
   encode(req: SpawnRequest): string;
-  decode(line: string): SpawnReply | LockReply;
+  decode(line: string): Exclude<SpawnReply, { out: string }> | LockReply | OutputReply;
   /** Requests to take or drop output locks; absent: this spawner cannot hold flocks. */
   encodeLock?(id: number, paths: string[]): string;
   encodeUnlock?(id: number): string;
@@ -72,7 +76,10 @@ function nodeSpawner(): SpawnerKind {
   return {
     command: [process.execPath, args],
     encode: (req) => `${JSON.stringify(req)}\n`,
-    decode: (line) => JSON.parse(line) as SpawnReply,
+    decode: (line) => {
+      const r = JSON.parse(line) as SpawnReply;
+      return "out" in r ? { id: r.id, chunk: Buffer.from(r.out, "base64") } : r;
+    },
   };
 }
 
@@ -92,6 +99,7 @@ function perlSpawner(perl: string): SpawnerKind {
         r.maxLogSize,
         r.maxSilentMs,
         r.outputFd,
+        r.forwardOutput ? 1 : 0,
         r.args.length,
         ...r.args,
         Object.keys(r.env).length,
@@ -105,6 +113,7 @@ function perlSpawner(perl: string): SpawnerKind {
     encodeUnlock: (id) => ["U", id].map(nul).join(""),
     decode: (line) => {
       const [kind, id, a, b, c, why] = line.split(" ");
+      if (kind === "O") return { id: Number(id), chunk: Buffer.from(a ?? "", "hex") };
       if (kind === "P") return { id: Number(id), pid: Number(a) };
       if (kind === "L") {
         return a === "E"
@@ -214,7 +223,11 @@ export class Spawner {
     }
   }
 
-  private reply(r: SpawnReply | LockReply): void {
+  private reply(r: ReturnType<SpawnerKind["decode"]>): void {
+    if ("chunk" in r) {
+      this.pending.get(r.id)?.output?.(r.chunk);
+      return;
+    }
     if ("lock" in r || "lockError" in r) {
       const w = this.lockWaits.get(r.id);
       this.lockWaits.delete(r.id);
@@ -242,10 +255,17 @@ export class Spawner {
     }
   }
 
-  spawn(req: Omit<SpawnRequest, "id">): SpawnedBuilder {
+  /**
+   * Start a builder. With `onOutput`, the spawner also sends each chunk of its output here, in
+   * order, all of them before `exited` resolves (the log file gets them all the same).
+   */
+  spawn(
+    req: Omit<SpawnRequest, "id" | "forwardOutput">,
+    onOutput?: (chunk: Buffer) => void,
+  ): SpawnedBuilder {
     const child = this.ensure();
     const id = this.nextId++;
-    const p = {} as Pending;
+    const p = { output: onOutput } as Pending;
     const started = new Promise<number>((res, rej) => {
       p.started = [res, rej];
     });
@@ -256,7 +276,7 @@ export class Spawner {
     started.catch(() => {});
     this.pending.set(id, p);
     if (this.pending.size === 1) this.setRef(true);
-    child.stdin!.write(this.kind!.encode({ id, ...req }));
+    child.stdin!.write(this.kind!.encode({ id, ...req, forwardOutput: onOutput !== undefined }));
     return { started, exited };
   }
 

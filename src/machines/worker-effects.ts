@@ -39,6 +39,13 @@ export interface BuilderEnd {
 
 export interface BuildHooks {
   builderStarted?(start: BuilderStart): void;
+  /**
+   * Lines the builder wrote (cut as Nix cuts them: `\n` ends one, `\r` rewrites it), as they
+   * come (a local builder's all before `builderExited`; a remote machine's stderr may trail its
+   * reply a little). Present only when someone listens (`-L`, internal-json):
+   * without it, effects leave the output to the log file alone.
+   */
+  builderLog?(lines: string[]): void;
   /** Something a person should read about this build (a kept build directory, a machine down). */
   note?(message: string): void;
   builderExited(end?: BuilderEnd): void;

@@ -94,6 +94,11 @@ export type WorkerEvent =
       machine: string;
       pid?: number;
     }
+  /**
+   * Lines the builder wrote, as they came (a batch per chunk read). Emitted only when the worker
+   * was asked for them (its `builderLogs` setting: `-L`, `--log-format internal-json`).
+   */
+  | { type: "builder.log"; goal: GoalKey; lines: string[] }
   /** The builder ended: how, when (Unix seconds) and the bytes of log it wrote. */
   | {
       type: "builder.exited";

@@ -48,6 +48,8 @@ export interface WorkerSettings extends GoalSettings {
   keepGoing: boolean;
   /** Builds remote machines take at once (their max-jobs summed); lets `-j0` still build. */
   remoteSlots?: number;
+  /** Emit each builder's output lines (`builder.log`), for `-L` and internal-json. */
+  builderLogs?: boolean;
 }
 
 export { WorkerError };
@@ -380,6 +382,9 @@ export class Worker {
       this.effects.runBuild(input, signal, {
         builderStarted: (start) => this.emit({ type: "builder.started", goal, ...start }),
         note: (message) => this.emit({ type: "goal.note", goal, message }),
+        ...(this.settings.builderLogs
+          ? { builderLog: (lines: string[]) => this.emit({ type: "builder.log", goal, lines }) }
+          : {}),
         builderExited: (end) => {
           if (end) this.emit({ type: "builder.exited", goal, ...end });
           this.resources.releaseSlot(input.goalId);

@@ -8,6 +8,7 @@ import {
   type LocalBuildSettings,
   requiredFeatures,
 } from "../builder/local-build-effects.ts";
+import { LogLineSink } from "../builder/log-lines.ts";
 import { lenientBoolAttr } from "../builder/structured-attrs.ts";
 import type { BuildAttempt, RunBuildInput } from "../machines/build-attempt.ts";
 import type { BuildHooks } from "../machines/worker-effects.ts";
@@ -130,14 +131,19 @@ export class RemoteBuildEffects extends LocalBuildEffects {
     mkdirSync(log.dir, { recursive: true });
     const fd = openSync(log.raw, "w");
     let session: MachineSession | undefined;
+    let lines: LogLineSink | undefined;
     try {
       session =
         this.idle[index]?.pop() ?? (await openMachineSession(this.store, this.machines[index]!));
       const current = session;
       current.logBytes = 0;
+      // The machine's stderr is the build log: lines too, when a listener wants them.
+      lines = hooks?.builderLog ? new LogLineSink((l) => hooks.builderLog?.(l)) : undefined;
+      const toLines = lines?.push;
       current.logTo = (chunk) => {
         current.logBytes = (current.logBytes ?? 0) + chunk.length;
         writeSync(fd, chunk);
+        toLines?.(chunk);
       };
       const s = this.settings;
       const settings = {
@@ -160,6 +166,7 @@ export class RemoteBuildEffects extends LocalBuildEffects {
         this.inBackground(closeMachineSession(session));
       }
       closeSync(fd);
+      lines?.end();
       // An empty log is removed rather than compressed.
       this.inBackground(compressLog(log.raw, log.compressed).catch(() => {}));
       this.loads[index] = (this.loads[index] ?? 1) - 1;

@@ -44,6 +44,37 @@ describe.each(["perl", "node"] as const)("runBuilder with the %s spawner", (kind
     expect(readFileSync(o.logFile, "utf8")).toBe("out\nerr\n");
   });
 
+  it("forwards the output to Node only when asked, every byte before the exit", async () => {
+    const script = "printf 'a\\n\\001\\377\\r\\n'; echo err >&2; head -c 200000 /dev/zero; exit 2";
+    const chunks: Buffer[] = [];
+    let startedFirst: boolean | undefined;
+    const o = opts(script, {
+      onStarted: () => {
+        startedFirst ??= true;
+      },
+      onOutput: (c) => {
+        startedFirst ??= false;
+        chunks.push(c);
+      },
+    });
+    const exit = await runBuilder(o);
+    expect(exit).toEqual({ kind: "exited", code: 2, logSize: 200_010 });
+    expect(Buffer.concat(chunks).equals(readFileSync(o.logFile))).toBe(true);
+    expect(startedFirst).toBe(true);
+    // Without onOutput nothing is sent (and nothing breaks when a reply would have come).
+    const quiet = opts(script);
+    expect(await runBuilder(quiet)).toEqual({ kind: "exited", code: 2, logSize: 200_010 });
+    // Over the log-size limit: what was forwarded is exactly what the log kept.
+    const limited: Buffer[] = [];
+    const l = opts("exec /usr/bin/yes xxxxxxxxxxxxxxxxxxxxxx", {
+      maxLogSize: 300_000,
+      onOutput: (c) => limited.push(c),
+    });
+    expect(await runBuilder(l)).toEqual({ kind: "logLimitExceeded", limit: 300_000 });
+    const kept = existsSync(l.logFile) ? readFileSync(l.logFile) : Buffer.alloc(0);
+    expect(Buffer.concat(limited).equals(kept)).toBe(true);
+  });
+
   it("kills a silent builder and its children after maxSilentTime", async () => {
     const pidFile = join(dir, "child.pid");
     const t0 = Date.now();

@@ -300,6 +300,36 @@ describe.runIf(existsSync(SSH_STAND_IN))("remote builds through --builders", () 
     },
   );
 
+  it("internal-json: a remote build is a Build 'on' its machine, with the lines the machine relays", async () => {
+    const s = setup();
+    const top = writeJson(s.dir, "said.json", {
+      builder: "/bin/sh",
+      args: ["-c", "echo first; echo second >&2; echo done > $out"],
+      env: { name: "said" },
+    });
+    const r = await build(s, top, ["-j0", "--log-format", "internal-json"]);
+    expect(r.code, r.stderr).toBe(0);
+    const lines = r.stderr
+      .split("\n")
+      .filter((l) => l.startsWith("@nix "))
+      .map((l) => JSON.parse(l.slice(5)) as Record<string, unknown>);
+    // The machine as nixstate names it in its messages (its URI without the query).
+    const machine = "ssh://buildbox";
+    const started = lines.find((l) => l.action === "start" && l.type === 105)!;
+    const drvPath = (started.fields as string[])[0]!;
+    expect(drvPath).toMatch(/-said\.drv$/);
+    expect(started).toMatchObject({
+      fields: [drvPath, machine, 1, 1],
+      level: 3,
+      text: `building '${drvPath}' on '${machine}'`,
+    });
+    const said = lines
+      .filter((l) => l.action === "result" && l.id === started.id && l.type === 101)
+      .map((l) => (l.fields as string[])[0]);
+    expect(said).toEqual(["first", "second"]);
+    expect(lines.filter((l) => l.action === "stop" && l.id === started.id)).toHaveLength(1);
+  });
+
   it("a builder machine killed mid-build is a MiscFailure naming it; nothing valid locally", async () => {
     const s = setup();
     const started = join(s.dir, "started");

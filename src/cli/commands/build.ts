@@ -4,7 +4,7 @@
 import { readFileSync } from "node:fs";
 import { cpus } from "node:os";
 import { resolve } from "node:path";
-import type { Command } from "commander";
+import { type Command, Option } from "commander";
 import { loadFileTargets } from "../../api/load-file.ts";
 import {
   LocalBuildEffects,
@@ -14,6 +14,7 @@ import {
 import { parseDerivation } from "../../derivation/aterm-parse.ts";
 import { derivationNameFromFile } from "../../derivation/drv-file.ts";
 import { parseRetention } from "../../events/run-log.ts";
+import type { RunListener } from "../../events/run-recorder.ts";
 import { RunSession } from "../../events/run-session.ts";
 import type { BuildMode, BuildTarget } from "../../machines/build-attempt.ts";
 import { Worker } from "../../machines/worker.ts";
@@ -25,9 +26,10 @@ import { findNixDbFile, NixDbReader } from "../../store/nix-db-reader.ts";
 import { NixStoreAdopter } from "../../store/nix-store-adopt.ts";
 import { openSubstituter } from "../../substituters/open-substituter.ts";
 import { plannedBuilds } from "../../targets/planned-builds.ts";
-import { buildPrinter } from "../build-printer.ts";
+import { builderLogPrinter, buildPrinter } from "../build-printer.ts";
 import { resolveTargets } from "../build-targets.ts";
 import { CliUsageError } from "../cli-error.ts";
+import { internalJsonPrinter } from "../internal-json-printer.ts";
 import { writeStdout } from "../stdout.ts";
 import { addStoreOptions, type StoreCliOptions, withStore } from "../store-options.ts";
 
@@ -56,6 +58,27 @@ interface BuildOptions extends StoreCliOptions {
   file?: string;
   /** `-A ATTR`: which of the file's exports (default: its default export). */
   attr?: string[];
+  logFormat?: LogFormat;
+  printBuildLogs?: boolean;
+}
+
+/** Nix's `--log-format` values. */
+const LOG_FORMATS = ["raw", "internal-json", "bar", "bar-with-logs"] as const;
+type LogFormat = (typeof LOG_FORMATS)[number];
+
+/** The listeners that tell the run on stderr, and whether they need the builders' output lines. */
+function logListeners(o: BuildOptions): { listeners: RunListener[]; builderLogs: boolean } {
+  const format = o.logFormat ?? "raw";
+  if (!LOG_FORMATS.includes(format))
+    throw new CliUsageError(`--log-format wants one of ${LOG_FORMATS.join(", ")}, not '${format}'`);
+  const stderr = (text: string) => process.stderr.write(text);
+  if (format === "internal-json")
+    return { listeners: [internalJsonPrinter(stderr)], builderLogs: true };
+  // raw and bar print the same plain lines until a progress display exists.
+  const withLogs = !!o.printBuildLogs || format === "bar-with-logs";
+  const listeners = [buildPrinter(stderr, { logsShown: withLogs })];
+  if (withLogs) listeners.push(builderLogPrinter(stderr));
+  return { listeners, builderLogs: withLogs };
 }
 
 /** Where a build was asked for, so `runs resume` can ask again. */
@@ -123,6 +146,18 @@ export function registerBuildCommands(program: Command): void {
       .option(
         "--nix-db <file>",
         "Nix's database, for .drv files from a Nix store (default: $NIX_STATE_DIR/db/db.sqlite or <store-dir>/../var/nix/db/db.sqlite, when there)",
+      )
+      .addOption(
+        new Option(
+          "--log-format <format>",
+          "how the build is told on stderr: raw (plain lines), internal-json (Nix's '@nix {...}' lines, for tools such as nix-output-monitor), bar (plain lines for now: there is no progress bar yet), bar-with-logs (bar with -L)",
+        )
+          .choices(LOG_FORMATS)
+          .default("raw"),
+      )
+      .option(
+        "-L, --print-build-logs",
+        "print each builder's output lines as '<name>> <line>' (internal-json always has them)",
       )
       .option("-f, --file <file>", "build what this TypeScript file exports (its default export)")
       .option(
@@ -239,7 +274,9 @@ async function runBuild(
   o: BuildOptions,
   invocation: BuildInvocation & { args: string[] },
 ): Promise<number> {
+  const logs = logListeners(o);
   const worker = new Worker(effects, {
+    builderLogs: logs.builderLogs,
     maxJobs: count(o.maxJobs, "--max-jobs"),
     remoteSlots: effects instanceof RemoteBuildEffects ? effects.remoteSlots : 0,
     keepGoing: !!o.keepGoing,
@@ -263,7 +300,7 @@ async function runBuild(
       ...(invocation.resumes === undefined ? {} : { resumes: invocation.resumes }),
       warn: (message) => process.stderr.write(`${message}\n`),
     },
-    [buildPrinter((line) => process.stderr.write(line))],
+    logs.listeners,
   );
   const onSignal = (signal: NodeJS.Signals) => void worker.cancel(`interrupted by ${signal}`);
   process.once("SIGINT", onSignal);
