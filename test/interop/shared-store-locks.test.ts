@@ -41,7 +41,14 @@ function run(cmd: string, args: string[], env: NodeJS.ProcessEnv): Promise<Done>
   });
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** Wait until `who`'s builder has started (it holds the output lock from before then). */
+async function started(trace: string, who: string): Promise<void> {
+  for (let i = 0; i < 600; i++) {
+    if (existsSync(trace) && readFileSync(trace, "utf8").includes(`start ${who}\n`)) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`${who}'s build did not start within 30 s`);
+}
 
 describe.runIf(haveRealNix())("Nix and nixstate in one store at once", () => {
   let nix: NixEnv | undefined;
@@ -81,7 +88,7 @@ describe.runIf(haveRealNix())("Nix and nixstate in one store at once", () => {
   it("Nix builds first: nixstate waits on the lock, then reuses Nix's output", async () => {
     const s = setup("nixfirst");
     const nixBuild = s.theirs("nix");
-    await sleep(700);
+    await started(s.trace, "nix");
     const ourBuild = s.ours("nixstate");
     const [n, o] = await Promise.all([nixBuild, ourBuild]);
     expect(n.status, n.stderr).toBe(0);
@@ -95,7 +102,7 @@ describe.runIf(haveRealNix())("Nix and nixstate in one store at once", () => {
   it("nixstate builds first: Nix waits for its lock, and nixstate's builder finds $out.lock", async () => {
     const s = setup("oursfirst");
     const ourBuild = s.ours("nixstate");
-    await sleep(1200);
+    await started(s.trace, "nixstate");
     const nixBuild = s.theirs("nix");
     const [o, n] = await Promise.all([ourBuild, nixBuild]);
     expect(o.status, o.stderr).toBe(0);

@@ -242,8 +242,9 @@ export async function buildCommand(
       // Root everything this run reads or makes in one transaction, not one per goal.
       effects.protect([...plan, ...targets.flatMap((t) => ("drvPath" in t ? [t.drvPath] : []))]);
       if (plan.length > 0 && mode === "normal") {
+        // Nix 2.8's words: "this derivation will be built:", "these 2 derivations will be built:".
         process.stderr.write(
-          `${o.dryRun ? "these" : "these"} ${plan.length} derivation${plan.length === 1 ? "" : "s"} will be built:\n${plan.map((p) => `  ${p}\n`).join("")}`,
+          `${plan.length === 1 ? "this derivation" : `these ${plan.length} derivations`} will be built:\n${plan.map((p) => `  ${p}\n`).join("")}`,
         );
       }
       if (o.dryRun) return 0;
