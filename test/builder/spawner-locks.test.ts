@@ -52,6 +52,8 @@ describe("output lock files (perl spawner)", () => {
     // Someone (Nix) held and deleted it, writing the "d" mark: a fresh file is used instead.
     const held = await a.tryLockFiles([p]);
     held!.release();
+    // The release is a message to a's spawner: a round trip there makes sure it was carried out.
+    (await a.tryLockFiles([join(dir, "sync")]))!.release();
     const fresh = await b.tryLockFiles([p]);
     expect(fresh).toBeDefined();
     expect(readFileSync(`${p}.lock`, "utf8")).toBe("");
