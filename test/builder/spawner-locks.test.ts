@@ -32,6 +32,7 @@ describe("output lock files (perl spawner)", () => {
     expect(await b.tryLockFiles([join(dir, "three"), p2])).toBeUndefined();
     expect(freeForOthers(`${join(dir, "three")}.lock`)).toBe(true);
     held!.release();
+    (await a.tryLockFiles([join(dir, "sync-1")]))!.release(); // the release carried out
     const again = await b.tryLockFiles([p1, p2]);
     expect(again).toBeDefined();
     again!.release();
