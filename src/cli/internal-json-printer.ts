@@ -104,6 +104,29 @@ function line(o: Record<string, unknown>): string {
   return `@nix ${JSON.stringify(o)}\n`;
 }
 
+/** Nix's `@nix` line for a message at info level (what Nix prints with printInfo). */
+export function internalJsonInfo(text: string): string {
+  return line({ action: "msg", level: Level.info, msg: text });
+}
+
+/** Nix's `@nix` line for an error; `raw` may carry Nix's colour codes around names. */
+export function internalJsonError(raw: string): string {
+  return line({
+    action: "msg",
+    column: null,
+    file: null,
+    level: Level.error,
+    line: null,
+    msg: `${ANSI_RED_BOLD}error:${ANSI_NORMAL} ${raw}`,
+    raw_msg: raw,
+  });
+}
+
+/** Paths as Nix highlights them in a message (magenta, bold). */
+export function highlighted(text: string): string {
+  return `${ANSI_WARNING}${text}${ANSI_NORMAL}`;
+}
+
 /** Turns run events into Nix's `@nix` lines. */
 export class InternalJsonEncoder {
   private nextId: number;
@@ -407,17 +430,7 @@ export class InternalJsonEncoder {
   }
 
   private error(text: string): void {
-    this.out.push(
-      line({
-        action: "msg",
-        column: null,
-        file: null,
-        level: Level.error,
-        line: null,
-        msg: `${ANSI_RED_BOLD}error:${ANSI_NORMAL} ${text}`,
-        raw_msg: text,
-      }),
-    );
+    this.out.push(internalJsonError(text));
   }
 
   private startWorker(): void {

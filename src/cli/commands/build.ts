@@ -29,7 +29,12 @@ import { plannedBuilds } from "../../targets/planned-builds.ts";
 import { builderLogPrinter, buildPrinter } from "../build-printer.ts";
 import { resolveTargets } from "../build-targets.ts";
 import { CliUsageError } from "../cli-error.ts";
-import { internalJsonPrinter } from "../internal-json-printer.ts";
+import {
+  highlighted,
+  internalJsonError,
+  internalJsonInfo,
+  internalJsonPrinter,
+} from "../internal-json-printer.ts";
 import { writeStdout } from "../stdout.ts";
 import { addStoreOptions, type StoreCliOptions, withStore } from "../store-options.ts";
 
@@ -79,6 +84,28 @@ function logListeners(o: BuildOptions): { listeners: RunListener[]; builderLogs:
   const listeners = [buildPrinter(stderr, { logsShown: withLogs })];
   if (withLogs) listeners.push(builderLogPrinter(stderr));
   return { listeners, builderLogs: withLogs };
+}
+
+/** What `build` itself tells (the plan, the final failure), in the chosen log format. */
+interface BuildMessages {
+  /** Lines at info level (Nix's printInfo: one message a line under internal-json). */
+  info(lines: string[]): void;
+  /** An error; `highlight` wraps what Nix shows in colour under internal-json. */
+  error(text: (highlight: (s: string) => string) => string): void;
+}
+
+function buildMessages(o: BuildOptions): BuildMessages {
+  const stderr = (text: string) => process.stderr.write(text);
+  if (o.logFormat === "internal-json") {
+    return {
+      info: (lines) => stderr(lines.map(internalJsonInfo).join("")),
+      error: (text) => stderr(internalJsonError(text(highlighted))),
+    };
+  }
+  return {
+    info: (lines) => stderr(lines.map((l) => `${l}\n`).join("")),
+    error: (text) => stderr(`error: ${text((x) => x)}\n`),
+  };
 }
 
 /** Where a build was asked for, so `runs resume` can ask again. */
@@ -243,9 +270,10 @@ export async function buildCommand(
       effects.protect([...plan, ...targets.flatMap((t) => ("drvPath" in t ? [t.drvPath] : []))]);
       if (plan.length > 0 && mode === "normal") {
         // Nix 2.8's words: "this derivation will be built:", "these 2 derivations will be built:".
-        process.stderr.write(
-          `${plan.length === 1 ? "this derivation" : `these ${plan.length} derivations`} will be built:\n${plan.map((p) => `  ${p}\n`).join("")}`,
-        );
+        buildMessages(o).info([
+          `${plan.length === 1 ? "this derivation" : `these ${plan.length} derivations`} will be built:`,
+          ...plan.map((p) => `  ${p}`),
+        ]);
       }
       if (o.dryRun) return 0;
       return runBuild(store, effects, targets, mode, o, { ...invocation, args });
@@ -308,7 +336,7 @@ async function runBuild(
   process.once("SIGTERM", onSignal);
   let code = 1;
   try {
-    code = await finishBuild(store, worker, effects, targets, mode);
+    code = await finishBuild(store, worker, effects, targets, mode, buildMessages(o));
     return code;
   } finally {
     process.off("SIGINT", onSignal);
@@ -323,6 +351,7 @@ async function finishBuild(
   effects: LocalBuildEffects,
   targets: BuildTarget[],
   mode: BuildMode,
+  messages: BuildMessages,
 ): Promise<number> {
   const results = await worker.buildPaths(targets, mode);
   await effects.drain();
@@ -331,7 +360,7 @@ async function finishBuild(
   if (failed.length > 0) {
     if (failed.length > 1) {
       const names = failed.map((t) => `'${"drvPath" in t ? t.drvPath : t.path}'`).join(", ");
-      process.stderr.write(`error: build of ${names} failed\n`);
+      messages.error((highlight) => `build of ${highlight(names)} failed`);
     }
     return worker.exitStatus();
   }
