@@ -47,7 +47,12 @@ describe("README: log formats", () => {
             return `"id":${ids.get(id)}`;
           }),
       );
-    expect(shown).toEqual(readmeExample());
+    // The plan lists paths in hash order, which differs from store to store: compare as sets.
+    const planSorted = (lines: string[]) => {
+      const plan = (l: string) => l.includes('"msg":"  /');
+      return [...lines.filter((l) => !plan(l)), ...lines.filter(plan).sort()];
+    };
+    expect(planSorted(shown)).toEqual(planSorted(readmeExample()));
   });
 
   it("-L prints the builder's lines, and the failure without the log tail", () => {
