@@ -9,8 +9,10 @@ import { deflateRawSync, inflateRawSync } from "node:zlib";
 import Database from "better-sqlite3";
 import { checkUsableDirectory } from "../store/local-store.ts";
 import { currentProcess, isAlive } from "../store/process-identity.ts";
+import { type BatchRows, writeBatchRows } from "./batch-rows.ts";
 import type { KeptDrv } from "./event-values.ts";
 import type { RunEvent, RunRequest } from "./run-event.ts";
+import { RunLogThread } from "./run-log-thread.ts";
 
 /** At most this long between an event and its batch reaching the database. */
 export const BATCH_MS = 50;
@@ -57,8 +59,10 @@ CREATE TABLE run_drvs (run INTEGER NOT NULL, hash TEXT NOT NULL, PRIMARY KEY (ru
  */
 type BatchLines = Buffer | string;
 
-function compressBatch(lines: string[]): Buffer {
-  return deflateRawSync(lines.join("\n"), { level: 1 });
+const DEFLATE_LEVEL = 1;
+
+function deflateBatch(text: string): Buffer {
+  return deflateRawSync(text, { level: DEFLATE_LEVEL });
 }
 
 function batchText(stored: BatchLines): string {
@@ -158,12 +162,22 @@ export class RunLog {
     return new RunLog(db, resolve(stateDir));
   }
 
+  /** The database file. */
+  get file(): string {
+    return runLogFile(this.stateDir);
+  }
+
   close(): void {
     this.db.close();
   }
 
   /** Start recording a run: its row now, its events through the returned writer. */
-  begin(request: RunRequest, resumes?: number, retention = DEFAULT_RETENTION): RunWriter {
+  begin(
+    request: RunRequest,
+    resumes?: number,
+    retention = DEFAULT_RETENTION,
+    opts: { thread?: boolean } = {},
+  ): RunWriter {
     this.prune(retention);
     const me = currentProcess();
     const info = this.db
@@ -178,7 +192,7 @@ export class RunLog {
         me.startTime,
         resumes ?? null,
       );
-    return new RunWriter(this, Number(info.lastInsertRowid));
+    return new RunWriter(this, Number(info.lastInsertRowid), opts);
   }
 
   /** Drop runs beyond the retention, and the derivation texts no run refers to any more. */
@@ -358,10 +372,6 @@ function toRunRow(r: DbRun): RunRow {
 export class RunWriter {
   private drvs: KeptDrv[] = [];
   private timer: NodeJS.Timeout | undefined;
-  private readonly insertBatch;
-  private readonly insertDrv;
-  private readonly linkDrv;
-  private readonly insertGoal;
   /** Goal key → its number in this run: lines name goals by number, keys are long. */
   private readonly goalIds = new Map<string, number>();
   private newGoals: [number, string][] = [];
@@ -370,16 +380,15 @@ export class RunWriter {
   private firstSeq = 0;
   private lastSeq = 0;
   private closed = false;
+  /** Where batches are written; undefined: in this thread. */
+  private readonly thread: RunLogThread | undefined;
 
   constructor(
     private readonly log: RunLog,
     readonly runId: number,
+    opts: { thread?: boolean } = {},
   ) {
-    const db = log.db;
-    this.insertBatch = db.prepare("INSERT INTO batches (key, last, lines) VALUES (?, ?, ?)");
-    this.insertGoal = db.prepare("INSERT INTO goals (run, n, key) VALUES (?, ?, ?)");
-    this.insertDrv = db.prepare("INSERT OR IGNORE INTO drvs (hash, name, aterm) VALUES (?, ?, ?)");
-    this.linkDrv = db.prepare("INSERT OR IGNORE INTO run_drvs (run, hash) VALUES (?, ?)");
+    this.thread = opts.thread ? new RunLogThread(log.file, DEFLATE_LEVEL) : undefined;
   }
 
   /** The recorder's listener. */
@@ -417,22 +426,45 @@ export class RunWriter {
   };
 
   private schedule(): void {
-    if (this.lines.length + this.drvs.length >= BATCH_MAX) this.flush();
-    else this.timer ??= setTimeout(() => this.flush(), BATCH_MS);
+    if (this.lines.length + this.drvs.length >= BATCH_MAX) this.write();
+    else this.timer ??= setTimeout(() => this.write(), BATCH_MS);
   }
 
-  /** Write what is buffered, in one transaction. */
+  /** Write what is buffered, and wait until it is committed. */
   flush(): void {
+    this.write();
+    if (!this.thread || this.failed) return;
+    try {
+      this.thread.sync();
+    } catch (e) {
+      this.fail(e);
+    }
+  }
+
+  /** Hand what is buffered to the database (or its thread), in one transaction. */
+  private write(): void {
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
-    if (this.lines.length === 0 && this.drvs.length === 0) return;
-    const [lines, drvs, goals] = [this.lines, this.drvs, this.newGoals];
+    const failure = this.thread?.failure();
+    if (failure !== undefined) this.fail(new RunLogError(failure));
+    if (this.failed || (this.lines.length === 0 && this.drvs.length === 0)) return;
+    const rows: BatchRows = {
+      run: this.runId,
+      key: this.lines.length > 0 ? eventKey(this.runId, this.firstSeq) : 0,
+      last: this.lastSeq,
+      lines: this.lines.join("\n"),
+      drvs: this.drvs,
+      goals: this.newGoals,
+    };
     this.lines = [];
     this.drvs = [];
     this.newGoals = [];
-    const run = this.runId;
+    if (this.thread) {
+      this.thread.post(rows);
+      return;
+    }
     try {
-      this.write(run, lines, drvs, goals);
+      writeBatchRows(this.log.db, rows, deflateBatch);
     } catch (e) {
       // The disk is full, the file went away…: stop recording, keep building.
       this.fail(e);
@@ -442,6 +474,7 @@ export class RunWriter {
   private failed = false;
 
   private fail(e: unknown): void {
+    if (this.failed) return;
     this.failed = true;
     this.lines = [];
     this.drvs = [];
@@ -451,24 +484,12 @@ export class RunWriter {
   /** Told once when writing fails; the run is not recorded from then on. */
   onFailure: ((error: Error) => void) | undefined;
 
-  private write(run: number, lines: string[], drvs: KeptDrv[], goals: [number, string][]): void {
-    this.log.db.transaction(() => {
-      // Texts and goal names first: no event refers to what the log lacks.
-      for (const d of drvs) {
-        this.insertDrv.run(d.hash, d.name, d.aterm);
-        this.linkDrv.run(run, d.hash);
-      }
-      for (const [n, key] of goals) this.insertGoal.run(run, n, key);
-      if (lines.length > 0)
-        this.insertBatch.run(eventKey(run, this.firstSeq), this.lastSeq, compressBatch(lines));
-    })();
-  }
-
   /** The run is over: write the rest and its exit code. */
   end(exitCode: number): void {
     if (this.closed) return;
     if (!this.failed) this.flush();
     this.closed = true;
+    this.thread?.close();
     try {
       this.log.db
         .prepare("UPDATE runs SET ended = ?, exit_code = ? WHERE id = ?")

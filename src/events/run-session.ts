@@ -53,7 +53,10 @@ export class RunSession {
     if (opts.record) {
       try {
         log = RunLog.open(opts.stateDir);
-        writer = log.begin(request, opts.resumes, opts.retention ?? DEFAULT_RETENTION);
+        // Batches are compressed and committed on the log's own thread, off the build's.
+        writer = log.begin(request, opts.resumes, opts.retention ?? DEFAULT_RETENTION, {
+          thread: true,
+        });
         recorder.listen(writer.append);
         recorder.keepDerivations(writer.keep);
         writer.onFailure = (e) =>

@@ -36,40 +36,93 @@ const events = fc.array(
 );
 
 describe("run log", () => {
-  test.prop([events], { numRuns: 60 })("gives back every event as written", (evs) => {
+  test.prop([events, fc.boolean()], { numRuns: 60 })(
+    "gives back every event as written, written here or on the writer thread",
+    (evs, thread) => {
+      const dir = fresh();
+      const log = RunLog.open(dir);
+      try {
+        const w = log.begin(request, undefined, undefined, { thread });
+        const written: RunEvent[] = [];
+        for (const e of evs) {
+          if (e.type.includes("\t")) continue; // types are ours: no tabs
+          const i = written.length;
+          const event = {
+            ...JSON.parse(JSON.stringify(e.payload)),
+            seq: i + 1,
+            mono: i,
+            wall: 1e12 + i,
+            type: e.type,
+            ...(e.goal === null ? {} : { goal: e.goal }),
+          } as RunEvent;
+          w.append(event);
+          written.push(event);
+          if (e.flushAfter) w.flush();
+        }
+        w.end(0);
+        const back = log.events(w.runId);
+        expect(back).toEqual(written);
+        for (const g of ["drv:/s/a.drv#normal", "sub:/s/b"]) {
+          expect(log.events(w.runId, { goal: g })).toEqual(
+            written.filter((e) => (e as { goal?: string }).goal === g),
+          );
+        }
+        const until = Math.floor(written.length / 2);
+        expect(log.events(w.runId, { untilSeq: until })).toEqual(written.slice(0, until));
+      } finally {
+        log.close();
+        rmSync(dir, { recursive: true, force: true });
+      }
+    },
+  );
+
+  it("keeps derivation texts written on the thread as bytes", () => {
     const dir = fresh();
     const log = RunLog.open(dir);
     try {
-      const w = log.begin(request);
-      const written: RunEvent[] = [];
-      for (const e of evs) {
-        if (e.type.includes("\t")) continue; // types are ours: no tabs
-        const i = written.length;
-        const event = {
-          ...JSON.parse(JSON.stringify(e.payload)),
-          seq: i + 1,
-          mono: i,
-          wall: 1e12 + i,
-          type: e.type,
-          ...(e.goal === null ? {} : { goal: e.goal }),
-        } as RunEvent;
-        w.append(event);
-        written.push(event);
-        if (e.flushAfter) w.flush();
-      }
+      const w = log.begin(request, undefined, undefined, { thread: true });
+      const aterm = Buffer.from([0, 1, 2, 255, 0x44]);
+      w.keep({ hash: "h1", name: "a.drv", aterm });
+      w.flush();
+      const kept = log.drv("h1");
+      expect(Buffer.isBuffer(kept?.aterm)).toBe(true);
+      expect(kept?.aterm).toEqual(aterm);
       w.end(0);
-      const back = log.events(w.runId);
-      expect(back).toEqual(written);
-      for (const g of ["drv:/s/a.drv#normal", "sub:/s/b"]) {
-        expect(log.events(w.runId, { goal: g })).toEqual(
-          written.filter((e) => (e as { goal?: string }).goal === g),
-        );
-      }
-      const until = Math.floor(written.length / 2);
-      expect(log.events(w.runId, { untilSeq: until })).toEqual(written.slice(0, until));
     } finally {
       log.close();
-      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("stops recording, once and without hanging, when the writer thread cannot write", () => {
+    const dir = fresh();
+    const log = RunLog.open(dir);
+    try {
+      const w = log.begin(request, undefined, undefined, { thread: true });
+      const failures: string[] = [];
+      w.onFailure = (e) => failures.push(e.message);
+      const e = (seq: number) =>
+        ({
+          type: "goal.note",
+          goal: "drv:/s/a.drv#normal",
+          seq,
+          mono: seq,
+          wall: 1e12,
+          message: "m",
+        }) as RunEvent;
+      // The table the thread writes into goes away under it.
+      log.db.exec("DROP TABLE batches");
+      w.append(e(1));
+      w.flush();
+      w.append(e(2));
+      w.flush();
+      const t0 = performance.now();
+      w.end(1);
+      expect(performance.now() - t0).toBeLessThan(5000);
+      expect(failures).toHaveLength(1);
+      expect(failures[0]).toMatch(/no such table: batches/);
+      expect(log.run(w.runId).exitCode).toBe(1);
+    } finally {
+      log.close();
     }
   });
 
