@@ -107,5 +107,46 @@ describe("nixstate store", () => {
     expect(closure.stdout.toString()).toBe(`${src}\n${drvPath}\n`);
     const outputs = runCli(["store", "query", "--outputs", ...opts, drvPath]);
     expect(outputs.stdout.toString()).toMatch(/-thing\n$/);
+    // The same questions with --json: what the lines said, as JSON.
+    const q = (args: string[]) =>
+      JSON.parse(runCli(["store", "query", "--json", ...opts, ...args]).stdout.toString());
+    expect(q(["-R", drvPath])).toEqual([src, drvPath]);
+    expect(q(["--outputs", drvPath])).toEqual({
+      [drvPath]: { out: outputs.stdout.toString().trim() },
+    });
+    expect(q(["--deriver", src])).toEqual({ [src]: null });
+    expect(q(["--referrers", src])).toEqual([drvPath]);
+  });
+
+  it("answers with --json: roots, verify, gc, delete, failed list", () => {
+    const env2 = { NIXSTATE_STATE_DIR: join(dir, "state-json") };
+    const st = (args: string[]) => runCli(["store", ...args], { env: env2 });
+    const js = (r: { stdout: Buffer }) => JSON.parse(r.stdout.toString());
+    const src = join(dir, "src-json");
+    mkdirSync(src);
+    writeFileSync(join(src, "f"), "file");
+    const [a, b] = ["one", "two"].map((n) => {
+      writeFileSync(join(src, "f"), n);
+      return st(["add", src]).stdout.toString().trim();
+    }) as [string, string];
+    st(["add-root", "keep", a]);
+    const roots = js(st(["roots", "--json"]));
+    expect(roots).toEqual([{ link: join(env2.NIXSTATE_STATE_DIR, "gcroots", "keep"), path: a }]);
+    expect(js(st(["verify", "--json"]))).toEqual({ checked: 2, problems: [] });
+    const dry = js(st(["gc", "--dry-run", "--json"]));
+    expect(dry).toEqual({ deleted: [b], bytesFreed: expect.any(Number), dryRun: true });
+    expect(dry.bytesFreed).toBeGreaterThan(0);
+    chmodSync(join(a, "f"), 0o644);
+    writeFileSync(join(a, "f"), "changed");
+    const bad = st(["verify", "--json"]);
+    expect(bad.status).toBe(1);
+    const report = js(bad);
+    expect(report.checked).toBe(2);
+    expect(report.problems).toEqual([{ path: a, message: expect.stringMatching(/was modified/) }]);
+    const deleted = js(st(["delete", "--json", b]));
+    expect(deleted).toEqual({ deleted: [b], bytesFreed: expect.any(Number) });
+    expect(deleted.bytesFreed).toBeGreaterThan(0);
+    const failed = runCli(["failed", "list", "--json"], { env: env2 });
+    expect(js(failed)).toEqual([]);
   });
 });

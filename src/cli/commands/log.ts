@@ -37,9 +37,16 @@ export function registerLogCommands(program: Command): void {
     .command("failed")
     .description("the failed-path cache (builds run with --cache-failures)");
   addStoreOptions(
-    failed.command("list").description("print the outputs whose builds failed"),
-  ).action(async (o: StoreCliOptions) => {
+    failed
+      .command("list")
+      .description("print the outputs whose builds failed")
+      .option("--json", "print a JSON list"),
+  ).action(async (o: StoreCliOptions & { json?: boolean }) => {
     await withStore(o, async (store) => {
+      if (o.json) {
+        await writeStdout(`${JSON.stringify(store.queryFailedPaths())}\n`);
+        return;
+      }
       await writeStdout(
         store
           .queryFailedPaths()

@@ -20,6 +20,11 @@ function lines(paths: Iterable<string>): string {
   return out;
 }
 
+/** `--json` output: one JSON document and a newline. */
+function json(value: unknown): Promise<void> {
+  return writeStdout(`${JSON.stringify(value)}\n`);
+}
+
 function mib(bytes: number): string {
   return (bytes / (1024 * 1024)).toFixed(2);
 }
@@ -45,6 +50,7 @@ interface QueryOptions extends StoreCliOptions {
   validDerivers?: boolean;
   outputs?: boolean;
   includeOutputs?: boolean;
+  json?: boolean;
 }
 
 function closureSize(store: LocalStore, path: string): number {
@@ -116,15 +122,27 @@ async function query(args: string[], opts: QueryOptions): Promise<void> {
         break;
       case "deriver":
         out = paths.map((p) => store.queryPathInfo(p).deriver ?? "unknown-deriver");
+        // JSON: each path with its deriver (null when unknown).
+        if (opts.json)
+          return json(
+            Object.fromEntries(paths.map((p) => [p, store.queryPathInfo(p).deriver ?? null])),
+          );
         break;
       case "validDerivers":
         out = [...new Set(paths.flatMap((p) => store.queryValidDerivers(p)))].sort();
         break;
       case "outputs":
         out = paths.flatMap((p) => [...store.queryDerivationOutputs(p).values()]);
+        // JSON: each derivation with its outputs by name.
+        if (opts.json)
+          return json(
+            Object.fromEntries(
+              paths.map((p) => [p, Object.fromEntries(store.queryDerivationOutputs(p))]),
+            ),
+          );
         break;
     }
-    await writeStdout(lines(out));
+    await (opts.json ? json(out) : writeStdout(lines(out)));
   });
 }
 
@@ -175,7 +193,11 @@ export function registerStoreCommands(program: Command): void {
       .option("--deriver", "the derivation each path was built from (or unknown-deriver)")
       .option("--valid-derivers", "valid derivations that have the path among their outputs")
       .option("--outputs", "the outputs of the given derivations")
-      .option("--include-outputs", "with -R and --referrers-closure: include derivation outputs"),
+      .option("--include-outputs", "with -R and --referrers-closure: include derivation outputs")
+      .option(
+        "--json",
+        "print JSON: a list of paths; for --deriver and --outputs, an object keyed by the given paths",
+      ),
   ).action(query);
 
   addStoreOptions(
@@ -185,34 +207,46 @@ export function registerStoreCommands(program: Command): void {
         "delete what no GC root, temp root or running process keeps alive; print the deleted paths",
       )
       .option("--dry-run", "only print what would be deleted")
-      .option("--keep-outputs", "also keep the outputs of live derivations"),
-  ).action(async (opts: StoreCliOptions & { dryRun?: boolean; keepOutputs?: boolean }) => {
-    await withStore(
-      opts,
-      async (s) => {
-        const r = await s.collectGarbage({
-          dryRun: opts.dryRun ?? false,
-          keepOutputs: opts.keepOutputs ?? false,
-        });
-        await writeStdout(lines(r.deleted));
-        process.stderr.write(
-          opts.dryRun
-            ? `${r.deleted.length} store paths would be deleted (${mib(r.bytesFreed)} MiB)\n`
-            : `${r.deleted.length} store paths deleted, ${mib(r.bytesFreed)} MiB freed\n`,
-        );
-      },
-      { sweepDeadLocks: !opts.dryRun },
-    );
-  });
+      .option("--keep-outputs", "also keep the outputs of live derivations")
+      .option("--json", 'print {"deleted": [paths], "bytesFreed": n, "dryRun": bool}'),
+  ).action(
+    async (opts: StoreCliOptions & { dryRun?: boolean; keepOutputs?: boolean; json?: boolean }) => {
+      await withStore(
+        opts,
+        async (s) => {
+          const r = await s.collectGarbage({
+            dryRun: opts.dryRun ?? false,
+            keepOutputs: opts.keepOutputs ?? false,
+          });
+          if (opts.json) {
+            await json({ deleted: r.deleted, bytesFreed: r.bytesFreed, dryRun: !!opts.dryRun });
+            return;
+          }
+          await writeStdout(lines(r.deleted));
+          process.stderr.write(
+            opts.dryRun
+              ? `${r.deleted.length} store paths would be deleted (${mib(r.bytesFreed)} MiB)\n`
+              : `${r.deleted.length} store paths deleted, ${mib(r.bytesFreed)} MiB freed\n`,
+          );
+        },
+        { sweepDeadLocks: !opts.dryRun },
+      );
+    },
+  );
 
   addStoreOptions(
     store
       .command("delete")
       .description("delete paths that nothing keeps alive or refers to (as nix-store --delete)")
-      .argument("<paths...>"),
-  ).action(async (paths: string[], opts: StoreCliOptions) => {
+      .argument("<paths...>")
+      .option("--json", 'print {"deleted": [paths], "bytesFreed": n}'),
+  ).action(async (paths: string[], opts: StoreCliOptions & { json?: boolean }) => {
     await withStore(opts, async (s) => {
       const r = await s.collectGarbage({ paths: storePaths(s, paths) });
+      if (opts.json) {
+        await json({ deleted: r.deleted, bytesFreed: r.bytesFreed });
+        return;
+      }
       await writeStdout(lines(r.deleted));
       process.stderr.write(
         `${r.deleted.length} store paths deleted, ${mib(r.bytesFreed)} MiB freed\n`,
@@ -225,24 +259,40 @@ export function registerStoreCommands(program: Command): void {
       .command("verify")
       .description("check every valid path's contents against its NAR hash and size")
       .option("--no-check-contents", "only check that the contents exist")
-      .option("--repair", "repair what is broken (not available yet)"),
-  ).action(async (opts: StoreCliOptions & { checkContents: boolean; repair?: boolean }) => {
-    if (opts.repair) {
-      throw new CliUsageError(
-        "verify --repair is not available yet: there is no substituter or rebuild to repair from",
-      );
-    }
-    await withStore(opts, async (s) => {
-      const report = await s.verifyStore({ checkContents: opts.checkContents });
-      for (const p of report.problems) process.stderr.write(`error: ${p.message}\n`);
-      if (report.problems.length > 0) {
-        throw new StoreError(
-          `store verification found ${report.problems.length} problem(s) in ${report.checked} paths`,
+      .option("--repair", "repair what is broken (not available yet)")
+      .option(
+        "--json",
+        'print {"checked": n, "problems": [{"path", "message"}]} (exit code 1 if any problem)',
+      ),
+  ).action(
+    async (
+      opts: StoreCliOptions & { checkContents: boolean; repair?: boolean; json?: boolean },
+    ) => {
+      if (opts.repair) {
+        throw new CliUsageError(
+          "verify --repair is not available yet: there is no substituter or rebuild to repair from",
         );
       }
-      process.stderr.write(`checked ${report.checked} paths: all good\n`);
-    });
-  });
+      await withStore(opts, async (s) => {
+        const report = await s.verifyStore({ checkContents: opts.checkContents });
+        if (opts.json) {
+          await json({
+            checked: report.checked,
+            problems: report.problems.map((p) => ({ path: p.path, message: p.message })),
+          });
+          if (report.problems.length > 0) process.exitCode = 1;
+          return;
+        }
+        for (const p of report.problems) process.stderr.write(`error: ${p.message}\n`);
+        if (report.problems.length > 0) {
+          throw new StoreError(
+            `store verification found ${report.problems.length} problem(s) in ${report.checked} paths`,
+          );
+        }
+        process.stderr.write(`checked ${report.checked} paths: all good\n`);
+      });
+    },
+  );
 
   addStoreOptions(
     store
@@ -303,12 +353,21 @@ export function registerStoreCommands(program: Command): void {
   });
 
   addStoreOptions(
-    store.command("roots").description("list the GC roots: <link> -> <store path>"),
-  ).action(async (opts: StoreCliOptions) => {
+    store
+      .command("roots")
+      .description("list the GC roots: <link> -> <store path>")
+      .option("--json", 'print [{"link", "path"}]'),
+  ).action(async (opts: StoreCliOptions & { json?: boolean }) => {
     await withStore(opts, async (s) => {
-      const out: string[] = [];
-      for (const [path, links] of s.findRoots()) for (const l of links) out.push(`${l} -> ${path}`);
-      await writeStdout(lines(out.sort()));
+      const roots: { link: string; path: string }[] = [];
+      for (const [path, links] of s.findRoots())
+        for (const link of links) roots.push({ link, path });
+      roots.sort((a, b) => (a.link < b.link ? -1 : a.link > b.link ? 1 : 0));
+      if (opts.json) {
+        await json(roots);
+        return;
+      }
+      await writeStdout(lines(roots.map((r) => `${r.link} -> ${r.path}`)));
     });
   });
 }
