@@ -177,8 +177,8 @@ export class LocalBuildEffects extends StoreQueryEffects implements WorkerEffect
   }
 
   override isValidPath(path: string): boolean | Promise<boolean> {
-    if (this.store.isValidPath(path) || !this.adopter) return this.store.isValidPath(path);
-    return this.adopter.adopt(path);
+    if (this.store.isValidPath(path)) return true;
+    return this.adopter ? this.adopter.adopt(path) : false;
   }
 
   /** Nix's flocks on `<real path>.lock` for each of `paths` (store paths), all or none. */
