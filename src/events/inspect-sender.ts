@@ -1,0 +1,222 @@
+// Sends a run's inspector frames (src/events/inspect-frames.ts) to a WebSocket server, such as the
+// relay of @statelyai/inspect's `createInspectorServer`, one JSON text message a frame.
+//
+// Nothing is dropped and nothing waits: frames are queued in order and written as the socket
+// takes them (at most HIGH_WATER bytes unconfirmed), so a slow receiver slows only the queue.
+// A frame counts as delivered once the socket has written it; when the connection drops, the
+// sender connects again and resends from the first frame not known delivered (a receiver may then
+// see a frame twice: `seq` tells). Nobody listening is not an error: one warning, and the run goes
+// on; `finish` waits a bounded time for the queue to drain.
+import WebSocket from "ws";
+import { type InspectFrame, InspectFrames } from "./inspect-frames.ts";
+import type { RunListener } from "./run-recorder.ts";
+
+/** The address @statelyai/inspect uses by default. */
+export const DEFAULT_INSPECT_URL = "ws://127.0.0.1:8080";
+
+/** How long a build waits at its end for the inspector to take the frames left. */
+export const INSPECT_DRAIN_MS = 10_000;
+
+/** Bytes handed to the socket and not yet written before sending pauses. */
+const HIGH_WATER = 1 << 20;
+const RETRY_MIN_MS = 250;
+const RETRY_MAX_MS = 4000;
+
+export class InspectUrlError extends Error {
+  override name = "InspectUrlError";
+}
+
+/** Check an `--inspect` value: a ws:// or wss:// URL. */
+export function parseInspectUrl(value: string | boolean | undefined): string {
+  if (value === undefined || value === true || value === "") return DEFAULT_INSPECT_URL;
+  const text = String(value);
+  let url: URL | undefined;
+  try {
+    url = new URL(text);
+  } catch {
+    url = undefined;
+  }
+  if (!url || (url.protocol !== "ws:" && url.protocol !== "wss:"))
+    throw new InspectUrlError(
+      `--inspect wants a WebSocket URL, as --inspect=${DEFAULT_INSPECT_URL}, not '${text}'`,
+    );
+  return text;
+}
+
+export interface InspectSenderOptions {
+  /** Told once when the inspector cannot be reached, and when frames are left undelivered. */
+  warn: (message: string) => void;
+  /** The command the warnings suggest to send the run later (`nixstate replay 3 --inspect`). */
+  later?: () => string | undefined | 0;
+}
+
+export interface InspectSendResult {
+  /** Frames the socket wrote. */
+  delivered: number;
+  /** Frames left in the queue. */
+  pending: number;
+  /** Whether a connection was ever made. */
+  connected: boolean;
+}
+
+export class InspectSender {
+  /** Frames not known delivered, oldest first, from `queue[head]`. */
+  private queue: InspectFrame[] = [];
+  private head = 0;
+  /** Of those, how many were handed to the current connection. */
+  private handed = 0;
+  private inFlightBytes = 0;
+  private delivered = 0;
+  private ws: WebSocket | undefined;
+  private open = false;
+  /** Bumped at each new connection so the callbacks of an old one are ignored. */
+  private generation = 0;
+  private everConnected = false;
+  private warned = false;
+  private retryMs = RETRY_MIN_MS;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private pumpScheduled = false;
+  private finishing: (() => void) | undefined;
+  private stopped = false;
+
+  constructor(
+    readonly url: string,
+    private readonly options: InspectSenderOptions,
+  ) {
+    this.connect();
+  }
+
+  /** A listener of the run's event stream that sends its frames. */
+  listener(frames = new InspectFrames()): RunListener {
+    return (e) => {
+      const f = frames.frames(e);
+      if (f.length > 0) this.send(f);
+    };
+  }
+
+  /** Queue frames; returns at once. */
+  send(frames: InspectFrame[]): void {
+    if (this.stopped) return;
+    for (const f of frames) this.queue.push(f);
+    this.schedulePump();
+  }
+
+  get pending(): number {
+    return this.queue.length - this.head;
+  }
+
+  /**
+   * Wait until every frame is delivered, at most `timeoutMs` (or until the only connection
+   * attempts failed: nobody listens), then close.
+   */
+  async finish(timeoutMs: number): Promise<InspectSendResult> {
+    if (!this.stopped) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(() => done(), timeoutMs);
+        const done = () => {
+          clearTimeout(timer);
+          this.finishing = undefined;
+          resolve();
+        };
+        this.finishing = () => {
+          if (this.pending === 0 || (!this.everConnected && !this.ws)) done();
+        };
+        this.finishing();
+      });
+      this.stop();
+      if (this.pending > 0 && this.everConnected)
+        this.options.warn(
+          `warning: ${this.pending} inspector frames were not delivered to ${this.url}${this.laterHint()}`,
+        );
+    }
+    return { delivered: this.delivered, pending: this.pending, connected: this.everConnected };
+  }
+
+  private laterHint(): string {
+    const later = this.options.later?.();
+    return later ? `; '${later}' sends the run again` : "";
+  }
+
+  private stop(): void {
+    this.stopped = true;
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.ws?.removeAllListeners();
+    this.ws?.on("error", () => {});
+    this.ws?.close();
+    this.ws = undefined;
+    this.open = false;
+  }
+
+  private connect(): void {
+    if (this.stopped) return;
+    const gen = ++this.generation;
+    const ws = new WebSocket(this.url, { perMessageDeflate: false });
+    this.ws = ws;
+    ws.on("open", () => {
+      if (gen !== this.generation) return;
+      this.open = true;
+      this.everConnected = true;
+      this.retryMs = RETRY_MIN_MS;
+      this.schedulePump();
+    });
+    ws.on("error", (err) => {
+      if (this.warned) return;
+      this.warned = true;
+      this.options.warn(
+        `warning: cannot reach the XState inspector at ${this.url} (${err.message}); the build goes on and keeps trying${this.laterHint()}`,
+      );
+    });
+    ws.on("close", () => {
+      if (gen !== this.generation) return;
+      this.generation++;
+      this.ws = undefined;
+      this.open = false;
+      // Resend what this connection had not confirmed.
+      this.handed = 0;
+      this.inFlightBytes = 0;
+      this.finishing?.();
+      if (this.stopped) return;
+      this.retryTimer = setTimeout(() => this.connect(), this.retryMs);
+      this.retryTimer.unref();
+      this.retryMs = Math.min(this.retryMs * 2, RETRY_MAX_MS);
+    });
+  }
+
+  private schedulePump(): void {
+    if (this.pumpScheduled || !this.open) return;
+    this.pumpScheduled = true;
+    setImmediate(() => {
+      this.pumpScheduled = false;
+      this.pump();
+    });
+  }
+
+  private pump(): void {
+    const ws = this.ws;
+    if (!ws || !this.open) return;
+    const gen = this.generation;
+    while (this.head + this.handed < this.queue.length && this.inFlightBytes < HIGH_WATER) {
+      const text = JSON.stringify(this.queue[this.head + this.handed]);
+      this.handed++;
+      this.inFlightBytes += text.length;
+      ws.send(text, (err) => {
+        if (gen !== this.generation || err) return;
+        this.handed--;
+        this.inFlightBytes -= text.length;
+        this.head++;
+        this.delivered++;
+        this.compact();
+        if (this.pending === 0) this.finishing?.();
+        else this.schedulePump();
+      });
+    }
+  }
+
+  /** Drop delivered frames from memory now and then. */
+  private compact(): void {
+    if (this.head > 4096 && this.head * 2 > this.queue.length) {
+      this.queue = this.queue.slice(this.head);
+      this.head = 0;
+    }
+  }
+}
