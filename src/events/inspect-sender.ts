@@ -46,6 +46,8 @@ export function parseInspectUrl(value: string | boolean | undefined): string {
 export interface InspectSenderOptions {
   /** Told once when the inspector cannot be reached, and when frames are left undelivered. */
   warn: (message: string) => void;
+  /** Told instead of a warning when the first connection fails (the warning is for builds). */
+  unreachable?: (error: Error) => void;
   /** The command the warnings suggest to send the run later (`nixstate replay 3 --inspect`). */
   later?: () => string | undefined | 0;
 }
@@ -162,6 +164,7 @@ export class InspectSender {
     ws.on("error", (err) => {
       if (this.warned) return;
       this.warned = true;
+      if (this.options.unreachable) return this.options.unreachable(err);
       this.options.warn(
         `warning: cannot reach the XState inspector at ${this.url} (${err.message}); the build goes on and keeps trying${this.laterHint()}`,
       );
