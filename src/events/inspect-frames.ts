@@ -184,6 +184,9 @@ export class InspectFrames {
       root();
       const parentKey = cause ? causeGoal(cause) : undefined;
       const parentId = parentKey === undefined ? this.rootId : goal(parentKey).sessionId;
+      // A goal named as its own cause was announced just now, under the worker.
+      const again = this.goals.get(key);
+      if (again) return again;
       const g: GoalActor = {
         sessionId: `${this.rootId}/${key}`,
         kind: kind ?? (key.startsWith("sub:") ? "substitution" : "derivation"),
