@@ -18,6 +18,7 @@ wss.on("connection", (ws) => {
   });
 });
 await new Promise((resolve) => wss.once("listening", resolve));
+const { port: listening } = wss.address();
 
 const names = new Map();
 const nameOf = (id) => names.get(id) ?? id ?? "?";
@@ -30,9 +31,11 @@ const statePath = (v) =>
         .join(",");
 let lastSeq = 0;
 
-createWebSocketReceiver({ server: `ws://127.0.0.1:${port}` }).subscribe((f) => {
-  // A sender that reconnects sends again what it could not confirm: `seq` tells.
-  if (f.seq <= lastSeq) return;
+const receiverConnected = new Promise((resolve) => wss.once("connection", resolve));
+createWebSocketReceiver({ server: `ws://127.0.0.1:${listening}` }).subscribe((f) => {
+  // A sender that reconnects sends again what it could not confirm: `seq` tells (a replay of
+  // the run starts again at 1).
+  if (f.seq <= lastSeq && f.seq !== 1) return;
   lastSeq = f.seq;
   if (f.type === "@xstate.actor") {
     names.set(f.sessionId, f.name);
@@ -46,4 +49,6 @@ createWebSocketReceiver({ server: `ws://127.0.0.1:${port}` }).subscribe((f) => {
     console.log(`${nameOf(f.sourceId)} -> ${nameOf(f.sessionId)}: ${f.event.type}`);
   }
 });
-console.log(`listening on ws://127.0.0.1:${port}`);
+// Frames reach only the clients connected when they come: say so once the receiver is one.
+await receiverConnected;
+console.log(`listening on ws://127.0.0.1:${listening}`);

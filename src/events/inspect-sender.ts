@@ -1,12 +1,14 @@
 // Sends a run's inspector frames (src/events/inspect-frames.ts) to a WebSocket server, such as the
 // relay of @statelyai/inspect's `createInspectorServer`, one JSON text message a frame.
 //
-// Nothing is dropped and nothing waits: frames are queued in order and written as the socket
-// takes them (at most HIGH_WATER bytes unconfirmed), so a slow receiver slows only the queue.
-// A frame counts as delivered once the socket has written it; when the connection drops, the
-// sender connects again and resends from the first frame not known delivered (a receiver may then
-// see a frame twice: `seq` tells). Nobody listening is not an error: one warning, and the run goes
-// on; `finish` waits a bounded time for the queue to drain.
+// Nothing is dropped and nothing waits: frames are queued in order and written as the server
+// takes them (at most HIGH_WATER bytes unacknowledged), so a slow receiver slows only the queue.
+// The protocol has no acknowledgements, so a WebSocket ping follows each batch: a server answers
+// pings in order with the messages before them (RFC 6455; `ws`, browsers), so its pong says every
+// frame before the ping was read. When the connection drops, the sender connects again and resends
+// from the first frame not acknowledged (a receiver may then see a frame twice: `seq` tells).
+// Nobody listening is not an error: one warning, and the run goes on; `finish` waits a bounded
+// time for the queue to drain.
 import WebSocket from "ws";
 import { type InspectFrame, InspectFrames } from "./inspect-frames.ts";
 import type { RunListener } from "./run-recorder.ts";
@@ -17,7 +19,7 @@ export const DEFAULT_INSPECT_URL = "ws://127.0.0.1:8080";
 /** How long a build waits at its end for the inspector to take the frames left. */
 export const INSPECT_DRAIN_MS = 10_000;
 
-/** Bytes handed to the socket and not yet written before sending pauses. */
+/** Bytes sent and not yet acknowledged before sending pauses. */
 const HIGH_WATER = 1 << 20;
 const RETRY_MIN_MS = 250;
 const RETRY_MAX_MS = 4000;
@@ -65,13 +67,16 @@ export class InspectSender {
   /** Frames not known delivered, oldest first, from `queue[head]`. */
   private queue: InspectFrame[] = [];
   private head = 0;
-  /** Of those, how many were handed to the current connection. */
+  /** Frames acknowledged since the start (the number of `queue[head]`, counting from 0). */
+  private acked = 0;
+  /** Frames after those sent on the current connection. */
   private handed = 0;
+  /** Pings sent and not answered: the frame count each acknowledges, and the bytes it covers. */
+  private pings: { upTo: number; bytes: number }[] = [];
   private inFlightBytes = 0;
-  private delivered = 0;
   private ws: WebSocket | undefined;
   private open = false;
-  /** Bumped at each new connection so the callbacks of an old one are ignored. */
+  /** Bumped when a connection ends so that what an old one says is ignored. */
   private generation = 0;
   private everConnected = false;
   private warned = false;
@@ -131,7 +136,7 @@ export class InspectSender {
           `warning: ${this.pending} inspector frames were not delivered to ${this.url}${this.laterHint()}`,
         );
     }
-    return { delivered: this.delivered, pending: this.pending, connected: this.everConnected };
+    return { delivered: this.acked, pending: this.pending, connected: this.everConnected };
   }
 
   private laterHint(): string {
@@ -169,13 +174,17 @@ export class InspectSender {
         `warning: cannot reach the XState inspector at ${this.url} (${err.message}); the build goes on and keeps trying${this.laterHint()}`,
       );
     });
+    ws.on("pong", (data) => {
+      if (gen === this.generation) this.acknowledge(Number(data.toString()));
+    });
     ws.on("close", () => {
       if (gen !== this.generation) return;
       this.generation++;
       this.ws = undefined;
       this.open = false;
-      // Resend what this connection had not confirmed.
+      // Resend what this connection had not acknowledged.
       this.handed = 0;
+      this.pings = [];
       this.inFlightBytes = 0;
       this.finishing?.();
       if (this.stopped) return;
@@ -197,22 +206,32 @@ export class InspectSender {
   private pump(): void {
     const ws = this.ws;
     if (!ws || !this.open) return;
-    const gen = this.generation;
+    let bytes = 0;
     while (this.head + this.handed < this.queue.length && this.inFlightBytes < HIGH_WATER) {
       const text = JSON.stringify(this.queue[this.head + this.handed]);
       this.handed++;
       this.inFlightBytes += text.length;
-      ws.send(text, (err) => {
-        if (gen !== this.generation || err) return;
-        this.handed--;
-        this.inFlightBytes -= text.length;
-        this.head++;
-        this.delivered++;
-        this.compact();
-        if (this.pending === 0) this.finishing?.();
-        else this.schedulePump();
-      });
+      bytes += text.length;
+      ws.send(text);
     }
+    if (bytes === 0) return;
+    const upTo = this.acked + this.handed;
+    this.pings.push({ upTo, bytes });
+    ws.ping(String(upTo));
+  }
+
+  /** The server has read the first `upTo` frames. */
+  private acknowledge(upTo: number): void {
+    while (this.pings.length > 0 && this.pings[0]!.upTo <= upTo)
+      this.inFlightBytes -= this.pings.shift()!.bytes;
+    const n = upTo - this.acked;
+    if (!(n > 0 && n <= this.handed)) return;
+    this.acked = upTo;
+    this.head += n;
+    this.handed -= n;
+    this.compact();
+    if (this.pending === 0) this.finishing?.();
+    else this.schedulePump();
   }
 
   /** Drop delivered frames from memory now and then. */
