@@ -50,6 +50,8 @@ export interface InspectSenderOptions {
   warn: (message: string) => void;
   /** Told instead of a warning when the first connection fails (the warning is for builds). */
   unreachable?: (error: Error) => void;
+  /** Bytes sent and not acknowledged before sending pauses (default HIGH_WATER). */
+  highWater?: number;
   /** The command the warnings suggest to send the run later (`nixstate replay 3 --inspect`). */
   later?: () => string | undefined | 0;
 }
@@ -106,6 +108,11 @@ export class InspectSender {
     if (this.stopped) return;
     for (const f of frames) this.queue.push(f);
     this.schedulePump();
+  }
+
+  /** Bytes sent on this connection and not yet acknowledged. */
+  get unacknowledgedBytes(): number {
+    return this.inFlightBytes;
   }
 
   get pending(): number {
@@ -207,7 +214,10 @@ export class InspectSender {
     const ws = this.ws;
     if (!ws || !this.open) return;
     let bytes = 0;
-    while (this.head + this.handed < this.queue.length && this.inFlightBytes < HIGH_WATER) {
+    while (
+      this.head + this.handed < this.queue.length &&
+      this.inFlightBytes < (this.options.highWater ?? HIGH_WATER)
+    ) {
       const text = JSON.stringify(this.queue[this.head + this.handed]);
       this.handed++;
       this.inFlightBytes += text.length;
