@@ -199,6 +199,18 @@ describe("nixstate build --inspect", () => {
     expect(frames.slice(total)).toEqual(live);
     // The relay gave the second receiver the last 200 frames of the build first.
     expect(replayed.slice(-total)).toEqual(live);
+    // Paced: at --speed 2 the replay takes at least half the recorded time.
+    const recorded = events.at(-1)!.mono - events[0]!.mono;
+    const paced = await runCliAsync([
+      "replay",
+      "--state-dir",
+      s,
+      `--inspect=${relay.url}`,
+      "--speed",
+      "2",
+    ]).done;
+    expect(paced.status).toBe(0);
+    expect(paced.ms).toBeGreaterThan(recorded / 2);
     await relay.close();
   }, 60_000);
 
