@@ -211,6 +211,21 @@ describe("nixstate build --inspect", () => {
     ]).done;
     expect(paced.status).toBe(0);
     expect(paced.ms).toBeGreaterThan(recorded / 2);
+    // --until: the frames of the run's first events.
+    const k = events[Math.floor(events.length / 2)]!.seq;
+    const upTo = live.filter((f) => f.runSeq <= k).length;
+    expect(upTo).toBeLessThan(total);
+    const cut = await runCliAsync([
+      "replay",
+      "--state-dir",
+      s,
+      `--inspect=${relay.url}`,
+      "--speed",
+      "0",
+      "--until",
+      String(k),
+    ]).done;
+    expect(cut.stdout).toBe(`run 1: ${upTo} of ${upTo} frames sent to the inspector\n`);
     await relay.close();
   }, 60_000);
 

@@ -173,7 +173,7 @@ export function registerRunsCommands(program: Command): Command {
       .option("--step", "print the goal's steps, numbered (with --goal)")
       .option(
         "--inspect [url]",
-        "instead, send the run to an XState inspector as the live build did (default ws://127.0.0.1:8080); give it as --inspect=URL",
+        "instead, send the run (up to --until) to an XState inspector as the live build did (default ws://127.0.0.1:8080); give it as --inspect=URL",
       )
       .option("--speed <x>", "with --inspect: times faster than recorded (0: as fast as possible)")
       .option("--json", "print JSON"),
@@ -192,15 +192,16 @@ interface ReplayCliOptions extends JsonOption {
 }
 
 async function replayCommand(log: RunLog, id: number, o: ReplayCliOptions): Promise<number> {
-  if (o.inspect !== undefined) {
-    const speed = parseSpeed(o.speed);
-    const r = await streamRunToInspector(log.events(id), o.inspect, speed);
-    await writeStdout(`run ${id}: ${r.delivered} of ${r.frames} frames sent to the inspector\n`);
-    return r.delivered === r.frames ? 0 : 1;
-  }
   const until = o.until === undefined ? undefined : Number(o.until);
   if (until !== undefined && (!Number.isInteger(until) || until < 1))
     throw new CliUsageError(`--until wants an event number, not '${o.until}'`);
+  if (o.inspect !== undefined) {
+    const speed = parseSpeed(o.speed);
+    const events = log.events(id, until === undefined ? {} : { untilSeq: until });
+    const r = await streamRunToInspector(events, o.inspect, speed);
+    await writeStdout(`run ${id}: ${r.delivered} of ${r.frames} frames sent to the inspector\n`);
+    return r.delivered === r.frames ? 0 : 1;
+  }
   const goal = o.goal === undefined ? undefined : resolveGoalKey(log, id, o.goal);
   const r = await replayRun(log, id, {
     ...(goal === undefined ? {} : { goal }),
