@@ -98,8 +98,17 @@ export class InspectSender {
   /** A listener of the run's event stream that sends its frames. */
   listener(frames = new InspectFrames()): RunListener {
     return (e) => {
-      const f = frames.frames(e);
-      if (f.length > 0) this.send(f);
+      if (this.stopped) return;
+      try {
+        const f = frames.frames(e);
+        if (f.length > 0) this.send(f);
+      } catch (err) {
+        // The inspector is a bystander: a fault here ends inspection, never the build.
+        this.options.warn(
+          `warning: stopped sending the run to the XState inspector: ${err instanceof Error ? err.message : String(err)}`,
+        );
+        this.stop();
+      }
     };
   }
 

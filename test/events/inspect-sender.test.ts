@@ -5,6 +5,7 @@ import { describe, expect, it } from "vitest";
 import { WebSocket } from "ws";
 import type { InspectFrame } from "../../src/events/inspect-frames.ts";
 import { InspectSender, parseInspectUrl } from "../../src/events/inspect-sender.ts";
+import type { RunEvent } from "../../src/events/run-event.ts";
 import { startRelay } from "../cli/inspect-relay.ts";
 
 function frame(seq: number): InspectFrame {
@@ -58,6 +59,27 @@ describe("inspector sender", () => {
     receiver.close();
     await relay.close();
   }, 30_000);
+
+  it("stops inspecting, with a warning, rather than let a fault reach the build", async () => {
+    const relay = await startRelay();
+    const warnings: string[] = [];
+    const sender = new InspectSender(relay.url, { warn: (m) => warnings.push(m) });
+    const listen = sender.listener();
+    const bad = {
+      type: "goal.waits",
+      goal: "drv:/s/x.drv#normal",
+      on: null,
+      seq: 1,
+      mono: 0,
+      wall: 0,
+    };
+    expect(() => listen(bad as unknown as RunEvent)).not.toThrow();
+    expect(() => listen({ ...bad, seq: 2 } as unknown as RunEvent)).not.toThrow();
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatch(/^warning: stopped sending the run to the XState inspector: /);
+    await sender.finish(1000);
+    await relay.close();
+  });
 
   it("takes ws:// and wss:// URLs, ws://127.0.0.1:8080 by default", () => {
     expect(parseInspectUrl(true)).toBe("ws://127.0.0.1:8080");
