@@ -146,6 +146,12 @@ function checkAgainstLog(frames: InspectFrame[], events: RunEvent[]): void {
           : "error",
     );
   }
+  // Every goal event the inspector shows has its frames.
+  const shown = new Set(["goal.created", "goal.transition", "goal.done", "goal.stopped"]);
+  for (const t of ["goal.waits", "goal.woken", "goal.wants", "goal.reused"]) shown.add(t);
+  const framed = new Set(got.map((f) => f.runSeq));
+  const goalEvents = events.filter((e) => shown.has(e.type));
+  expect(goalEvents.filter((e) => !framed.has(e.seq))).toEqual([]);
   // Every wait is an event from the waiting goal to the one it waits for.
   const sent = got
     .filter((f): f is EventFrame => f.type === "@xstate.event")
