@@ -13,6 +13,7 @@ import {
 } from "../../builder/local-build-effects.ts";
 import { parseDerivation } from "../../derivation/aterm-parse.ts";
 import { derivationNameFromFile } from "../../derivation/drv-file.ts";
+import { INSPECT_DRAIN_MS, InspectSender, parseInspectUrl } from "../../events/inspect-sender.ts";
 import { parseRetention } from "../../events/run-log.ts";
 import type { RunListener } from "../../events/run-recorder.ts";
 import { RunSession } from "../../events/run-session.ts";
@@ -65,6 +66,8 @@ interface BuildOptions extends StoreCliOptions {
   attr?: string[];
   logFormat?: LogFormat;
   printBuildLogs?: boolean;
+  /** `--inspect[=URL]`: send the run to an XState inspector (src/events/inspect-sender.ts). */
+  inspect?: string | boolean;
 }
 
 /** Nix's `--log-format` values. */
@@ -192,6 +195,10 @@ export function registerBuildCommands(program: Command): void {
         "with -f: build this export (a dotted path) instead; repeatable",
         (a: string, all: string[] = []) => [...all, a],
       )
+      .option(
+        "--inspect [url]",
+        "send the run to an XState inspector (@statelyai/inspect's protocol) at this WebSocket URL (default ws://127.0.0.1:8080); give it as --inspect=URL",
+      )
       .option("--no-record", "do not write this run to the run log (see 'nixstate runs')")
       .option(
         "--keep-runs <n>",
@@ -212,6 +219,7 @@ export async function buildCommand(
     if (o.check && o.repair)
       throw new CliUsageError("--check and --repair cannot be used together");
     const mode: BuildMode = o.check ? "check" : o.repair ? "repair" : "normal";
+    if (o.inspect !== undefined) parseInspectUrl(o.inspect);
     const machines = parseMachines(o.builders, { source: "--builders" });
     const maxJobs = count(o.maxJobs, "--max-jobs");
     const code = await withStore(o, async (store) => {
@@ -304,6 +312,15 @@ async function runBuild(
   invocation: BuildInvocation & { args: string[] },
 ): Promise<number> {
   const logs = logListeners(o);
+  let session: RunSession | undefined;
+  const inspectUrl = o.inspect === undefined ? undefined : parseInspectUrl(o.inspect);
+  const inspector =
+    inspectUrl === undefined
+      ? undefined
+      : new InspectSender(inspectUrl, {
+          warn: (message) => process.stderr.write(`${message}\n`),
+          later: () => session?.runId && `nixstate replay ${session.runId} --inspect=${inspectUrl}`,
+        });
   const worker = new Worker(effects, {
     builderLogs: logs.builderLogs,
     maxJobs: count(o.maxJobs, "--max-jobs"),
@@ -313,7 +330,7 @@ async function runBuild(
     cacheFailures: !!o.cacheFailures,
     tryFallback: !!o.fallback,
   });
-  const session = RunSession.start(
+  session = RunSession.start(
     worker,
     {
       command: "build",
@@ -329,7 +346,7 @@ async function runBuild(
       ...(invocation.resumes === undefined ? {} : { resumes: invocation.resumes }),
       warn: (message) => process.stderr.write(`${message}\n`),
     },
-    logs.listeners,
+    inspector ? [...logs.listeners, inspector.listener()] : logs.listeners,
   );
   const onSignal = (signal: NodeJS.Signals) => void worker.cancel(`interrupted by ${signal}`);
   process.once("SIGINT", onSignal);
@@ -342,6 +359,7 @@ async function runBuild(
     process.off("SIGINT", onSignal);
     process.off("SIGTERM", onSignal);
     session.end(code);
+    await inspector?.finish(INSPECT_DRAIN_MS);
   }
 }
 

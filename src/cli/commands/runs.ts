@@ -9,6 +9,7 @@ import { type RunSummary, SUMMARY_EVENTS, summarizeRun } from "../../events/run-
 import { firstLine } from "../../events/run-why.ts";
 import { resolveStoreLayout } from "../../store/store-settings.ts";
 import { CliUsageError } from "../cli-error.ts";
+import { parseSpeed, streamRunToInspector } from "../replay-inspect.ts";
 import { writeStdout } from "../stdout.ts";
 import { addStoreOptions, type StoreCliOptions } from "../store-options.ts";
 import { buildCommand } from "./build.ts";
@@ -170,6 +171,11 @@ export function registerRunsCommands(program: Command): Command {
         "replay events up to this sequence number; prints every goal's state",
       )
       .option("--step", "print the goal's steps, numbered (with --goal)")
+      .option(
+        "--inspect [url]",
+        "instead, send the run (up to --until) to an XState inspector as the live build did (default ws://127.0.0.1:8080); give it as --inspect=URL",
+      )
+      .option("--speed <x>", "with --inspect: times faster than recorded (0: as fast as possible)")
       .option("--json", "print JSON"),
   ).action(async (run: string, o: StoreCliOptions & ReplayCliOptions) => {
     process.exitCode = await withRunLog(o, (log) => replayCommand(log, runIdOf(log, run), o));
@@ -181,12 +187,21 @@ interface ReplayCliOptions extends JsonOption {
   goal?: string;
   until?: string;
   step?: boolean;
+  inspect?: string | boolean;
+  speed?: string;
 }
 
 async function replayCommand(log: RunLog, id: number, o: ReplayCliOptions): Promise<number> {
   const until = o.until === undefined ? undefined : Number(o.until);
   if (until !== undefined && (!Number.isInteger(until) || until < 1))
     throw new CliUsageError(`--until wants an event number, not '${o.until}'`);
+  if (o.inspect !== undefined) {
+    const speed = parseSpeed(o.speed);
+    const events = log.events(id, until === undefined ? {} : { untilSeq: until });
+    const r = await streamRunToInspector(events, o.inspect, speed);
+    await writeStdout(`run ${id}: ${r.delivered} of ${r.frames} frames sent to the inspector\n`);
+    return r.delivered === r.frames ? 0 : 1;
+  }
   const goal = o.goal === undefined ? undefined : resolveGoalKey(log, id, o.goal);
   const r = await replayRun(log, id, {
     ...(goal === undefined ? {} : { goal }),
