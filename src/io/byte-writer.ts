@@ -28,18 +28,21 @@ export function encodeString(value: Uint8Array | string): Buffer {
   return new ByteWriter(0).string(value).take();
 }
 
+const NO_BYTES = Buffer.alloc(0);
+
 /**
  * Accumulates wire data. `take` hands out the bytes written so far and starts a fresh buffer, so
  * a taken Buffer is never overwritten (it may still sit in a stream's queue).
  */
 export class ByteWriter {
-  readonly #capacity: number;
-  #buffer: Buffer;
+  /** The size of the next fresh buffer: the initial capacity, then the largest buffer taken. */
+  #capacity: number;
+  /** Allocated at the first write: a writer taken from for the last time allocates nothing more. */
+  #buffer: Buffer = NO_BYTES;
   #length = 0;
 
   constructor(initialCapacity = 64 * 1024) {
     this.#capacity = initialCapacity;
-    this.#buffer = Buffer.allocUnsafe(initialCapacity);
   }
 
   /** Bytes written since the last `take`. */
@@ -91,7 +94,8 @@ export class ByteWriter {
   /** Hand out everything written so far and start over with a fresh buffer. */
   take(): Buffer {
     const out = this.#buffer.subarray(0, this.#length);
-    this.#buffer = Buffer.allocUnsafe(this.#capacity);
+    this.#capacity = Math.max(this.#capacity, this.#buffer.length);
+    this.#buffer = NO_BYTES;
     this.#length = 0;
     return out;
   }
@@ -109,7 +113,11 @@ export class ByteWriter {
   #reserve(n: number): void {
     const needed = this.#length + n;
     if (needed <= this.#buffer.length) return;
-    const grown = Buffer.allocUnsafe(Math.max(needed, this.#buffer.length * 2, 64));
+    const grown = Buffer.allocUnsafe(
+      this.#buffer === NO_BYTES
+        ? Math.max(needed, this.#capacity, 64)
+        : Math.max(needed, this.#buffer.length * 2, 64),
+    );
     this.#buffer.copy(grown, 0, 0, this.#length);
     this.#buffer = grown;
   }

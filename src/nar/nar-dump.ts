@@ -60,7 +60,9 @@ export async function* dumpNar(
   path: string | Buffer,
   options: DumpOptions = {},
 ): AsyncGenerator<Buffer, void, undefined> {
-  const out = new ByteWriter(FLUSH_AT * 2);
+  // Small at first: most NARs a build scans are a few hundred bytes, and a buffer this size for
+  // each of them was most of a 10,000-goal build's memory churn. It grows to what large ones need.
+  const out = new ByteWriter(4096);
   const take = options.reuseBuffers ? () => out.takeView() : () => out.take();
   const pieces = options.reuseBuffers ? Buffer.allocUnsafe(REUSED_CHUNK) : undefined;
   const slicer = new TimeSlicer();
