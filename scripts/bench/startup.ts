@@ -1,0 +1,74 @@
+// `npm run bench -- startup [--runs 15]`: what a `nixstate` process costs before its command does
+// anything. Median wall times of `--version`, `serve` reaching its first read (stdin is empty, so
+// it reads EOF and ends) and `build` of an already valid path, beside bare `node -e 0` (the floor)
+// and `nix-store --version`; each command is run in turn, `--runs` rounds.
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { deleteTree } from "../../src/io/delete-tree.ts";
+
+const repo = resolve(fileURLToPath(import.meta.url), "../../..");
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+function once(cmd: string, args: string[], env: NodeJS.ProcessEnv): number {
+  const t0 = performance.now();
+  const r = spawnSync(cmd, args, { env, stdio: ["ignore", "ignore", "pipe"] });
+  const ms = performance.now() - t0;
+  // serve reads EOF where the client's hello should be: Nix's "protocol mismatch", as expected.
+  const expected =
+    r.status === 0 || (args[1] === "serve" && /protocol mismatch/.test(`${r.stderr}`));
+  if (!expected) throw new Error(`${cmd} ${args.join(" ")} failed: ${r.stderr}`);
+  return ms;
+}
+
+export async function benchStartup(argv: string[]): Promise<void> {
+  const i = argv.indexOf("--runs");
+  const runs = i >= 0 ? Number(argv[i + 1]) : 15;
+  const root = mkdtempSync(join(tmpdir(), "nixstate-bench-startup-"));
+  const bin = join(repo, "bin/nixstate.js");
+  // Settings from the caller's own nixstate.conf would change what is measured.
+  const env = {
+    ...process.env,
+    NIXSTATE_STATE_DIR: join(root, "state"),
+    XDG_CONFIG_HOME: join(root, "config"),
+  };
+  const drv = join(root, "hello.json");
+  writeFileSync(
+    drv,
+    JSON.stringify({ name: "hello", builder: "/bin/sh", args: ["-c", "echo hi > $out"], env: {} }),
+  );
+  once(process.execPath, [bin, "build", drv], env); // built once: later builds find it valid
+  const cases: [string, string, string[]][] = [
+    ["node -e 0 (floor)", process.execPath, ["-e", "0"]],
+    ["nix-store --version", "nix-store", ["--version"]],
+    ["nixstate --version", process.execPath, [bin, "--version"]],
+    ["nixstate serve (to first read)", process.execPath, [bin, "serve"]],
+    ["nixstate build (valid path)", process.execPath, [bin, "build", drv]],
+  ];
+  const times = cases.map(() => [] as number[]);
+  try {
+    for (let r = 0; r < runs; r++) {
+      cases.forEach(([, cmd, args], k) => {
+        try {
+          times[k]!.push(once(cmd, args, env));
+        } catch (e) {
+          if (r === 0) console.error(String(e));
+        }
+      });
+    }
+  } finally {
+    deleteTree(root);
+  }
+  console.log(`start-up: median of ${runs} runs each (ms), min–max in brackets`);
+  cases.forEach(([name], k) => {
+    const t = times[k]!;
+    if (t.length === 0) {
+      console.log(`${name.padEnd(32)} not run`);
+      return;
+    }
+    const range = `${Math.min(...t).toFixed(0)}–${Math.max(...t).toFixed(0)}`;
+    console.log(`${name.padEnd(32)} ${median(t).toFixed(1).padStart(7)}  (${range})`);
+  });
+}
