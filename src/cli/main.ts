@@ -9,10 +9,13 @@ import { registerNarCommands } from "./commands/nar.ts";
 import { registerRunsCommands } from "./commands/runs.ts";
 import { registerRunsDiffCommand } from "./commands/runs-diff.ts";
 import { registerServeCommands, serveFlagToCommand } from "./commands/serve.ts";
+import { registerShowConfigCommand } from "./commands/show-config.ts";
 import { registerStoreCommands } from "./commands/store.ts";
 import { registerCriticalPathCommand, registerWhyCommand } from "./commands/why.ts";
+import { applySettings } from "./settings/apply-settings.ts";
+import { type LoadedSettings, loadSettings } from "./settings/settings.ts";
 
-export function makeProgram(): Command {
+export function makeProgram(settings: LoadedSettings = loadSettings()): Command {
   const program = new Command("nixstate")
     .description("A Nix-compatible build engine whose goals are XState machines")
     .version("0.1.0")
@@ -30,6 +33,9 @@ export function makeProgram(): Command {
   registerGraphCommand(program);
   registerServeCommands(program);
   registerStoreCommands(program);
+  registerShowConfigCommand(program, settings);
+  // Last: settings become the defaults of every command's flags.
+  applySettings(program, settings);
   return program;
 }
 
@@ -60,7 +66,11 @@ function reportAndExit(e: unknown): never {
 }
 
 try {
-  await makeProgram().parseAsync(serveFlagToCommand(process.argv.slice(2)), { from: "user" });
+  const settings = loadSettings();
+  for (const w of settings.warnings) process.stderr.write(`${w}\n`);
+  await makeProgram(settings).parseAsync(serveFlagToCommand(process.argv.slice(2)), {
+    from: "user",
+  });
 } catch (e) {
   reportAndExit(e);
 }
