@@ -1,6 +1,7 @@
 // The `nixstate` command line. Each command lives in its own module under commands/.
 import { Command, CommanderError } from "commander";
 import { registerBuildCommands } from "./commands/build.ts";
+import { registerCompletionCommand } from "./commands/completion.ts";
 import { registerDerivationCommands } from "./commands/derivation.ts";
 import { registerGraphCommand } from "./commands/graph.ts";
 import { registerHashCommands } from "./commands/hash.ts";
@@ -34,6 +35,7 @@ export function makeProgram(settings: LoadedSettings = loadSettings()): Command 
   registerServeCommands(program);
   registerStoreCommands(program);
   registerShowConfigCommand(program, settings);
+  registerCompletionCommand(program);
   // Last: settings become the defaults of every command's flags.
   applySettings(program, settings);
   return program;
