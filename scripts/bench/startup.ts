@@ -1,7 +1,9 @@
-// `npm run bench -- startup [--runs 15]`: what a `nixstate` process costs before its command does
-// anything. Median wall times of `--version`, `serve` reaching its first read (stdin is empty, so
-// it reads EOF and ends) and `build` of an already valid path, beside bare `node -e 0` (the floor)
-// and `nix-store --version`; each command is run in turn, `--runs` rounds.
+// `npm run bench -- startup [--runs 15] [--compare DIR]`: what a `nixstate` process costs before
+// its command does anything. Median wall times of `--version`, `serve` reaching its first read
+// (stdin is empty, so it reads EOF and ends) and `build` of an already valid path, beside bare
+// `node -e 0` (the floor) and `nix-store --version`. `--compare DIR` also runs the nixstate
+// commands of another checkout (e.g. an older commit, with its dist/ built), interleaved, so both
+// see the same machine load. Every case runs once per round, `--runs` rounds.
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -23,11 +25,25 @@ function once(cmd: string, args: string[], env: NodeJS.ProcessEnv): number {
   return ms;
 }
 
+type Case = [name: string, cmd: string, args: string[]];
+
+function nixstateCases(checkout: string, drv: string, label: string): Case[] {
+  const bin = join(checkout, "bin/nixstate.js");
+  return [
+    [`nixstate --version${label}`, process.execPath, [bin, "--version"]],
+    [`nixstate serve (to first read)${label}`, process.execPath, [bin, "serve"]],
+    [`nixstate build (valid path)${label}`, process.execPath, [bin, "build", drv]],
+  ];
+}
+
 export async function benchStartup(argv: string[]): Promise<void> {
-  const i = argv.indexOf("--runs");
-  const runs = i >= 0 ? Number(argv[i + 1]) : 15;
+  const arg = (name: string) => {
+    const i = argv.indexOf(name);
+    return i >= 0 ? argv[i + 1] : undefined;
+  };
+  const runs = Number(arg("--runs") ?? 15);
+  const compare = arg("--compare");
   const root = mkdtempSync(join(tmpdir(), "nixstate-bench-startup-"));
-  const bin = join(repo, "bin/nixstate.js");
   // Settings from the caller's own nixstate.conf would change what is measured.
   const env = {
     ...process.env,
@@ -39,13 +55,12 @@ export async function benchStartup(argv: string[]): Promise<void> {
     drv,
     JSON.stringify({ name: "hello", builder: "/bin/sh", args: ["-c", "echo hi > $out"], env: {} }),
   );
-  once(process.execPath, [bin, "build", drv], env); // built once: later builds find it valid
-  const cases: [string, string, string[]][] = [
+  once(process.execPath, [join(repo, "bin/nixstate.js"), "build", drv], env); // valid from now on
+  const cases: Case[] = [
     ["node -e 0 (floor)", process.execPath, ["-e", "0"]],
     ["nix-store --version", "nix-store", ["--version"]],
-    ["nixstate --version", process.execPath, [bin, "--version"]],
-    ["nixstate serve (to first read)", process.execPath, [bin, "serve"]],
-    ["nixstate build (valid path)", process.execPath, [bin, "build", drv]],
+    ...nixstateCases(repo, drv, ""),
+    ...(compare ? nixstateCases(resolve(compare), drv, ` [${compare}]`) : []),
   ];
   const times = cases.map(() => [] as number[]);
   try {
@@ -65,10 +80,10 @@ export async function benchStartup(argv: string[]): Promise<void> {
   cases.forEach(([name], k) => {
     const t = times[k]!;
     if (t.length === 0) {
-      console.log(`${name.padEnd(32)} not run`);
+      console.log(`${name.padEnd(40)} not run`);
       return;
     }
     const range = `${Math.min(...t).toFixed(0)}–${Math.max(...t).toFixed(0)}`;
-    console.log(`${name.padEnd(32)} ${median(t).toFixed(1).padStart(7)}  (${range})`);
+    console.log(`${name.padEnd(40)} ${median(t).toFixed(1).padStart(7)}  (${range})`);
   });
 }
