@@ -5,7 +5,7 @@
 // commands of another checkout (e.g. an older commit, with its dist/ built), interleaved, so both
 // see the same machine load. Every case runs once per round, `--runs` rounds.
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -14,15 +14,34 @@ import { deleteTree } from "../../src/io/delete-tree.ts";
 const repo = resolve(fileURLToPath(import.meta.url), "../../..");
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
-function once(cmd: string, args: string[], env: NodeJS.ProcessEnv): number {
+// GNU time reports the child's CPU time (user + system), which other load on the machine disturbs
+// far less than the wall time.
+const GNU_TIME = "/usr/bin/time";
+
+interface Sample {
+  wall: number;
+  cpu: number | undefined;
+}
+
+function once(cmd: string, args: string[], env: NodeJS.ProcessEnv, cpuFile: string): Sample {
+  const timed = existsSync(GNU_TIME);
+  const argv = timed ? ["-f", "%U %S", "-o", cpuFile, cmd, ...args] : args;
   const t0 = performance.now();
-  const r = spawnSync(cmd, args, { env, stdio: ["ignore", "ignore", "pipe"] });
-  const ms = performance.now() - t0;
+  const r = spawnSync(timed ? GNU_TIME : cmd, argv, { env, stdio: ["ignore", "ignore", "pipe"] });
+  const wall = performance.now() - t0;
   // serve reads EOF where the client's hello should be: Nix's "protocol mismatch", as expected.
   const expected =
     r.status === 0 || (args[1] === "serve" && /protocol mismatch/.test(`${r.stderr}`));
   if (!expected) throw new Error(`${cmd} ${args.join(" ")} failed: ${r.stderr}`);
-  return ms;
+  const cpu = timed
+    ? readFileSync(cpuFile, "utf8")
+        .trim()
+        .split("\n")
+        .at(-1)!
+        .split(" ")
+        .reduce((sum, s) => sum + Number(s) * 1000, 0)
+    : undefined;
+  return { wall, cpu };
 }
 
 type Case = [name: string, cmd: string, args: string[]];
@@ -55,19 +74,20 @@ export async function benchStartup(argv: string[]): Promise<void> {
     drv,
     JSON.stringify({ name: "hello", builder: "/bin/sh", args: ["-c", "echo hi > $out"], env: {} }),
   );
-  once(process.execPath, [join(repo, "bin/nixstate.js"), "build", drv], env); // valid from now on
+  const cpuFile = join(root, "cpu");
+  once(process.execPath, [join(repo, "bin/nixstate.js"), "build", drv], env, cpuFile); // now valid
   const cases: Case[] = [
     ["node -e 0 (floor)", process.execPath, ["-e", "0"]],
     ["nix-store --version", "nix-store", ["--version"]],
     ...nixstateCases(repo, drv, ""),
     ...(compare ? nixstateCases(resolve(compare), drv, ` [${compare}]`) : []),
   ];
-  const times = cases.map(() => [] as number[]);
+  const times = cases.map(() => [] as Sample[]);
   try {
     for (let r = 0; r < runs; r++) {
       cases.forEach(([, cmd, args], k) => {
         try {
-          times[k]!.push(once(cmd, args, env));
+          times[k]!.push(once(cmd, args, env, cpuFile));
         } catch (e) {
           if (r === 0) console.error(String(e));
         }
@@ -76,14 +96,19 @@ export async function benchStartup(argv: string[]): Promise<void> {
   } finally {
     deleteTree(root);
   }
-  console.log(`start-up: median of ${runs} runs each (ms), min–max in brackets`);
+  console.log(`start-up: medians of ${runs} runs (ms); wall time (min–max), CPU time (user+sys)`);
   cases.forEach(([name], k) => {
     const t = times[k]!;
     if (t.length === 0) {
-      console.log(`${name.padEnd(40)} not run`);
+      console.log(`${name.padEnd(44)} not run`);
       return;
     }
-    const range = `${Math.min(...t).toFixed(0)}–${Math.max(...t).toFixed(0)}`;
-    console.log(`${name.padEnd(40)} ${median(t).toFixed(1).padStart(7)}  (${range})`);
+    const wall = t.map((s) => s.wall);
+    const cpu = t.flatMap((s) => (s.cpu === undefined ? [] : [s.cpu]));
+    const range = `${Math.min(...wall).toFixed(0)}–${Math.max(...wall).toFixed(0)}`;
+    const cpuText = cpu.length > 0 ? `cpu ${median(cpu).toFixed(0).padStart(4)}` : "";
+    console.log(
+      `${name.padEnd(44)} ${median(wall).toFixed(1).padStart(7)} (${range.padEnd(9)}) ${cpuText}`,
+    );
   });
 }
