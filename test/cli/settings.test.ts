@@ -95,6 +95,13 @@ describe("loadSettings", () => {
     expect(effective(s, "store-dir")).toBe("/srv/nixstate/store");
   });
 
+  it("takes an empty directory setting for none (NIXSTATE_STORE_DIR= is the default)", () => {
+    const s = load("state-dir = /srv/nixstate\nstore-root =", { NIXSTATE_STORE_DIR: "" });
+    expect(effective(s, "store-dir")).toBe("/srv/nixstate/store");
+    expect(s.values.get("store-dir")?.source).toEqual({ kind: "default" });
+    expect(s.values.get("store-root")?.source).toEqual({ kind: "default" });
+  });
+
   it("names each environment variable after its setting", () => {
     expect(envVariableOf("max-silent-time")).toBe("NIXSTATE_MAX_SILENT_TIME");
   });

@@ -9,8 +9,11 @@ import { DEFAULT_RETENTION } from "../../events/run-log.ts";
 import { resolveStoreLayout } from "../../store/store-settings.ts";
 import { parseSettingsFile, type ReadSettingsFile } from "./settings-file.ts";
 
-/** How a setting's text is read: Nix's Boolean, integer, max-jobs ('auto') and string list. */
-export type SettingKind = "bool" | "count" | "jobs" | "string" | "list" | "retention";
+/**
+ * How a setting's text is read: Nix's Boolean, integer, max-jobs ('auto') and string list; a
+ * `dir` left empty is not set at all (as NIXSTATE_STATE_DIR= has always meant the default).
+ */
+export type SettingKind = "bool" | "count" | "jobs" | "string" | "list" | "retention" | "dir";
 
 export type SettingValue = string | boolean;
 
@@ -149,19 +152,19 @@ export const SETTINGS: readonly SettingDef[] = [
   },
   {
     name: "state-dir",
-    kind: "string",
+    kind: "dir",
     description: "where the database, GC roots, logs and run log live",
     default: (env, given) => storeLayoutOf(env, given).stateDir,
   },
   {
     name: "store-dir",
-    kind: "string",
+    kind: "dir",
     description: "the logical store directory baked into every path",
     default: (env, given) => storeLayoutOf(env, given).storeDir.path,
   },
   {
     name: "store-root",
-    kind: "string",
+    kind: "dir",
     description: "keep the store's files under this directory (Nix's --store ROOT)",
     default: fixed(""),
   },
@@ -230,6 +233,7 @@ export function parseSettingValue(def: SettingDef, text: string, where: string):
     case "list":
       return trimmed.split(/\s+/).filter(Boolean).join(" ");
     case "string":
+    case "dir":
       return trimmed;
   }
 }
@@ -273,6 +277,7 @@ export function loadSettings(
     const def = extra?.kind === "list" ? extra : byName.get(name);
     if (!def) return false;
     const parsed = parseSettingValue(def, text, where);
+    if (def.kind === "dir" && parsed === "") return true;
     const joined = def === extra ? `${current(def)} ${parsed}`.trim() : parsed;
     set.set(def.name, { value: joined, source });
     return true;
