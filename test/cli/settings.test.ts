@@ -5,11 +5,11 @@ import { describe, expect, it } from "vitest";
 import { registerBuildCommands } from "../../src/cli/commands/build.ts";
 import { registerServeCommands } from "../../src/cli/commands/serve.ts";
 import { applySettings, settingNameOf } from "../../src/cli/settings/apply-settings.ts";
+import { SETTINGS } from "../../src/cli/settings/known-settings.ts";
 import {
   envVariableOf,
   loadSettings,
   parseSettingValue,
-  SETTINGS,
   SettingValueError,
 } from "../../src/cli/settings/settings.ts";
 

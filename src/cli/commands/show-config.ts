@@ -2,20 +2,19 @@
 // them (`name = value`, sorted), with `--json` also where each value came from. Each setting is
 // also a flag here, so `show-config --max-jobs 4` shows what a command given that flag would use.
 import type { Command } from "commander";
+import { SETTINGS, type SettingDef, type SettingValue } from "../settings/known-settings.ts";
 import {
   describeSource,
   type EffectiveSetting,
   type LoadedSettings,
   parseSettingValue,
-  SETTINGS,
-  type SettingValue,
 } from "../settings/settings.ts";
 import { writeStdout } from "../stdout.ts";
 
 const attributeOf = (name: string) => name.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
 
 /** The value as Nix's `show-config --json` types it: numbers, Booleans, lists as arrays. */
-function jsonValue(s: EffectiveSetting["def"], v: SettingValue): unknown {
+function jsonValue(s: SettingDef, v: SettingValue): unknown {
   if (typeof v === "boolean") return v;
   if (s.kind === "count" || (s.kind === "jobs" && v !== "auto")) return Number(v);
   if (s.kind === "list") return v.split(" ").filter(Boolean);
