@@ -1,4 +1,4 @@
-// execa, loaded on first call: its ~40 modules cost every `nixstate` start about 90 ms, and most
+// execa, loaded on first call: its ~150 modules cost every `nixstate` start about 90 ms, and most
 // commands (--version, serve without builds, queries) never start a process. Node ≥ 20.19 loads
 // an ES module through require(), which keeps this synchronous for callers.
 import { createRequire } from "node:module";
