@@ -3,6 +3,7 @@ import { benchDag } from "./dag.ts";
 import { benchNar } from "./nar.ts";
 import { benchRecord } from "./record.ts";
 import { benchRemote } from "./remote.ts";
+import { benchStartup } from "./startup.ts";
 
 const [name, ...rest] = process.argv.slice(2);
 const benches: Record<string, (argv: string[]) => Promise<void>> = {
@@ -10,6 +11,7 @@ const benches: Record<string, (argv: string[]) => Promise<void>> = {
   nar: benchNar,
   record: benchRecord,
   remote: benchRemote,
+  startup: benchStartup,
 };
 const bench = benches[name ?? ""];
 if (!bench) {

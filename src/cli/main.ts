@@ -2,6 +2,7 @@
 import { setFlagsFromString } from "node:v8";
 import { Command, CommanderError } from "commander";
 import { registerBuildCommands } from "./commands/build.ts";
+import { registerCompletionCommand } from "./commands/completion.ts";
 import { registerDerivationCommands } from "./commands/derivation.ts";
 import { registerGraphCommand } from "./commands/graph.ts";
 import { registerHashCommands } from "./commands/hash.ts";
@@ -10,15 +11,18 @@ import { registerNarCommands } from "./commands/nar.ts";
 import { registerRunsCommands } from "./commands/runs.ts";
 import { registerRunsDiffCommand } from "./commands/runs-diff.ts";
 import { registerServeCommands, serveFlagToCommand } from "./commands/serve.ts";
+import { registerShowConfigCommand } from "./commands/show-config.ts";
 import { registerStoreCommands } from "./commands/store.ts";
 import { registerCriticalPathCommand, registerWhyCommand } from "./commands/why.ts";
+import { applySettings } from "./settings/apply-settings.ts";
+import { type LoadedSettings, loadSettings } from "./settings/settings.ts";
 
 // V8 lets its heap grow to up to 4x what survived the last full collection; a build's live heap is
 // small (45 MB at 10,000 goals) but its garbage is not, and a 10,000-goal build peaked at 380 MB.
 // Growing by at most 30% keeps it near what it uses (measured in BENCHMARKS.md, "Memory").
 setFlagsFromString("--heap-growing-percent=30");
 
-export function makeProgram(): Command {
+export function makeProgram(settings: LoadedSettings = loadSettings()): Command {
   const program = new Command("nixstate")
     .description("A Nix-compatible build engine whose goals are XState machines")
     .version("0.1.0")
@@ -36,6 +40,10 @@ export function makeProgram(): Command {
   registerGraphCommand(program);
   registerServeCommands(program);
   registerStoreCommands(program);
+  registerShowConfigCommand(program, settings);
+  registerCompletionCommand(program);
+  // Last: settings become the defaults of every command's flags.
+  applySettings(program, settings);
   return program;
 }
 
@@ -66,7 +74,11 @@ function reportAndExit(e: unknown): never {
 }
 
 try {
-  await makeProgram().parseAsync(serveFlagToCommand(process.argv.slice(2)), { from: "user" });
+  const settings = loadSettings();
+  for (const w of settings.warnings) process.stderr.write(`${w}\n`);
+  await makeProgram(settings).parseAsync(serveFlagToCommand(process.argv.slice(2)), {
+    from: "user",
+  });
 } catch (e) {
   reportAndExit(e);
 }

@@ -9,8 +9,9 @@ import type { ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { type ExecaError, execa, type Result } from "execa";
+import type { ExecaError, Result } from "execa";
 import { nixstateBin } from "../builder/package-files.ts";
+import { execa } from "../io/execa-on-demand.ts";
 import type { StoreDir } from "../store-path/store-path.ts";
 import { ServeClient, type ServeClientOptions } from "./serve-client.ts";
 

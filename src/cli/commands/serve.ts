@@ -3,14 +3,18 @@
 // store. Errors end the session as `error: …` on stderr with exit status 1, as Nix does.
 
 import type { Command } from "commander";
+import type { LocalBuildSettings } from "../../builder/local-build-effects.ts";
 import { NIX_2_8_SERVE_VERSION } from "../../protocol/serve/serve-version.ts";
 import { runServeServer } from "../../remote/serve-server.ts";
+import { CliUsageError } from "../cli-error.ts";
 import { addStoreOptions, type StoreCliOptions, withStore } from "../store-options.ts";
 
 interface ServeCliOptions extends StoreCliOptions {
   write?: boolean;
   nix28Compat?: boolean;
   systemFeatures?: string;
+  cores?: string;
+  sandbox?: boolean;
   record?: boolean;
 }
 
@@ -23,6 +27,20 @@ export function serveFlagToCommand(args: readonly string[]): string[] {
   const at = args.indexOf("--serve");
   if (at < 0 || (end >= 0 && at > end)) return [...args];
   return ["serve", ...args.slice(0, at), ...args.slice(at + 1)];
+}
+
+/** The build settings that are this machine's, not the client's, for the builds received. */
+function serveBuildSettings(o: ServeCliOptions): Partial<LocalBuildSettings> {
+  const cores = o.cores === undefined ? undefined : Number(o.cores);
+  if (cores !== undefined && !(Number.isInteger(cores) && cores >= 0))
+    throw new CliUsageError(`--cores wants a whole number, not '${o.cores}'`);
+  return {
+    ...(o.systemFeatures === undefined
+      ? {}
+      : { systemFeatures: o.systemFeatures.split(/\s+/).filter(Boolean) }),
+    ...(cores === undefined ? {} : { cores }),
+    ...(o.sandbox ? { sandbox: true } : {}),
+  };
 }
 
 export function registerServeCommands(program: Command): void {
@@ -41,6 +59,9 @@ export function registerServeCommands(program: Command): void {
         "--system-features <features>",
         "space-separated features this machine offers builders (Nix's system-features)",
       )
+      // As nix-store --serve, builds received use this machine's settings (nixstate.conf).
+      .option("--cores <n>", "NIX_BUILD_CORES for each builder (0: use all cores)")
+      .option("--sandbox", "build in a bubblewrap sandbox (as build --sandbox)")
       .option("--no-record", "do not write builds received to the run log"),
   ).action(async (o: ServeCliOptions) => {
     await withStore(o, (store) =>
@@ -48,9 +69,7 @@ export function registerServeCommands(program: Command): void {
         store,
         write: !!o.write,
         record: o.record !== false,
-        ...(o.systemFeatures === undefined
-          ? {}
-          : { buildSettings: { systemFeatures: o.systemFeatures.split(/\s+/).filter(Boolean) } }),
+        buildSettings: serveBuildSettings(o),
         ...(o.nix28Compat ? { builtOutputsQuirk: true, serverVersion: NIX_2_8_SERVE_VERSION } : {}),
         log: (text) => process.stderr.write(text),
       }),
