@@ -101,7 +101,14 @@ export class RunLogThread {
       errors: port2,
       level,
     };
-    this.worker = new Worker(SOURCE, { eval: true, workerData: data, transferList: [port2] });
+    this.worker = new Worker(SOURCE, {
+      eval: true,
+      workerData: data,
+      transferList: [port2],
+      // It holds one batch at a time (at most a few MB): a small heap keeps the build's
+      // footprint down (V8's defaults would let it grow like the main thread's).
+      resourceLimits: { maxYoungGenerationSizeMb: 4, maxOldGenerationSizeMb: 64 },
+    });
     // A build that ends without closing the log (a crash) must still exit.
     this.worker.unref();
     this.errors.unref();
