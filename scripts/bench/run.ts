@@ -1,5 +1,6 @@
 // `npm run bench -- <name> [options]`: one benchmark per module in this folder.
 import { benchDag } from "./dag.ts";
+import { benchMemory } from "./memory.ts";
 import { benchNar } from "./nar.ts";
 import { benchRecord } from "./record.ts";
 import { benchRemote } from "./remote.ts";
@@ -8,6 +9,7 @@ import { benchStartup } from "./startup.ts";
 const [name, ...rest] = process.argv.slice(2);
 const benches: Record<string, (argv: string[]) => Promise<void>> = {
   dag: benchDag,
+  memory: benchMemory,
   nar: benchNar,
   record: benchRecord,
   remote: benchRemote,
