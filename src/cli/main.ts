@@ -10,6 +10,7 @@ import { registerRunsCommands } from "./commands/runs.ts";
 import { registerRunsDiffCommand } from "./commands/runs-diff.ts";
 import { registerServeCommands, serveFlagToCommand } from "./commands/serve.ts";
 import { registerStoreCommands } from "./commands/store.ts";
+import { registerViewCommand } from "./commands/view.ts";
 import { registerCriticalPathCommand, registerWhyCommand } from "./commands/why.ts";
 
 export function makeProgram(): Command {
@@ -30,6 +31,7 @@ export function makeProgram(): Command {
   registerGraphCommand(program);
   registerServeCommands(program);
   registerStoreCommands(program);
+  registerViewCommand(program);
   return program;
 }
 
