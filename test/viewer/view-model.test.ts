@@ -159,7 +159,11 @@ function eventsOf(steps: { goal: number; step: Step }[]): RunEvent[] {
   const evs: RunEvent[] = [];
   let seq = 0;
   let mono = 0;
-  const stamp = () => ({ seq: ++seq, mono: (mono += 0.37), wall: 1_700_000_000_000 + mono });
+  const stamp = () => {
+    seq += 1;
+    mono += 0.37;
+    return { seq, mono, wall: 1_700_000_000_000 + mono };
+  };
   const key = (i: number): GoalKey => `drv:/nix/store/${"a".repeat(32)}-g${i}.drv#normal`;
   const created = new Set<number>();
   const ended = new Set<number>();
@@ -302,8 +306,10 @@ describe("the compact model (property)", () => {
           const seqs: number[] = [];
           const monos: number[] = [];
           for (const [ds, dm] of steps) {
-            seqs.push((seq += ds));
-            monos.push((mono += dm));
+            seq += ds;
+            mono += dm;
+            seqs.push(seq);
+            monos.push(mono);
           }
           const t = decodeTimes(encodeTimes(seqs, monos));
           expect([...t.seqs]).toEqual(seqs);
