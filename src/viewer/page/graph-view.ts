@@ -25,6 +25,7 @@ export class GraphView {
   private subs: (SVGTextElement | null)[] = [];
   private classes: string[] = [];
   private selected = -1;
+  private moved = false;
   private view = { x: 0, y: 0, w: 1, h: 1 };
   private readonly tip: HTMLDivElement;
 
@@ -34,6 +35,8 @@ export class GraphView {
   ) {
     this.svg = document.createElementNS(SVG_NS, "svg");
     this.svg.id = "graph";
+    // A graph smaller than the pane sits at its top, not in the middle.
+    this.svg.setAttribute("preserveAspectRatio", "xMidYMin meet");
     host.append(this.svg);
     this.tip = document.createElement("div");
     this.tip.className = "tip";
@@ -67,7 +70,13 @@ export class GraphView {
       perRow: labelled ? 8 : Math.max(40, Math.ceil(Math.sqrt(n) * 1.6)),
     });
     this.draw();
-    this.fit();
+    // A live run grew: fitted again, unless the reader has panned or zoomed.
+    if (!this.moved) this.fit();
+  }
+
+  /** Newer data of the same goals and edges (a live run went on): no new layout. */
+  refresh(data: ViewData): void {
+    this.data = data;
   }
 
   private draw(): void {
@@ -136,6 +145,7 @@ export class GraphView {
   /** Colour every goal as it was at `seq`. */
   update(seq: number): void {
     const d = this.data!;
+    this.tip.style.display = "none";
     d.goals.forEach((g, i) => {
       const a = goalAt(d, g, seq);
       let cls = `goal p-${a.phase}`;
@@ -204,10 +214,10 @@ export class GraphView {
   private toGraph(ev: MouseEvent): { x: number; y: number; scale: number } {
     const r = this.svg.getBoundingClientRect();
     const v = this.view;
-    // preserveAspectRatio xMidYMid meet: one scale, the picture centred.
+    // preserveAspectRatio xMidYMin meet: one scale, the picture centred across, at the top.
     const scale = Math.max(v.w / r.width, v.h / r.height);
     const ox = (r.width * scale - v.w) / 2;
-    const oy = (r.height * scale - v.h) / 2;
+    const oy = 0;
     return {
       x: v.x - ox + (ev.clientX - r.left) * scale,
       y: v.y - oy + (ev.clientY - r.top) * scale,
@@ -220,6 +230,7 @@ export class GraphView {
       "wheel",
       (ev) => {
         ev.preventDefault();
+        this.moved = true;
         const p = this.toGraph(ev);
         const f = Math.exp(ev.deltaY * 0.0015);
         const v = this.view;
@@ -240,6 +251,7 @@ export class GraphView {
     });
     window.addEventListener("mousemove", (ev) => {
       if (!drag) return;
+      this.moved = true;
       this.view.x = drag.vx - (ev.clientX - drag.x) * drag.scale;
       this.view.y = drag.vy - (ev.clientY - drag.y) * drag.scale;
       this.applyView();

@@ -149,11 +149,13 @@ if (data.live) {
     const next = JSON.parse(ev.data as string) as ViewData;
     const follow = seq >= data.lastSeq;
     const relayout =
-      next.goals.length !== data.goals.length || next.edges.length !== data.edges.length;
+      next.goals.length !== data.goals.length || next.edges.join() !== data.edges.join();
     const key = selected >= 0 ? data.goals[selected]?.key : undefined;
     data = next;
     times = decodeTimes(data.times);
+    // New goals or arrows (or the critical path, once known): drawn again, the view kept.
     if (relayout) graph.load(data);
+    else graph.refresh(data);
     if (key !== undefined) {
       selected = data.goals.findIndex((g) => g.key === key);
       graph.select(selected);
