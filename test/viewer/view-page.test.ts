@@ -158,12 +158,11 @@ describe.skipIf(!haveChromium())("nixstate view in a browser", () => {
     await expect(page.locator("#run .runstate").textContent()).resolves.toBe("running");
 
     // Pushes arrive while the build goes on: some goals built, others still to come.
+    // (Conditions as page-side expressions: this file is typed for Node, without the DOM.)
     await page.waitForFunction(
-      () => {
-        const built = document.querySelectorAll('g.goal[data-outcome="built"]').length;
-        const open = document.querySelectorAll('g.goal:not([data-phase="ended"])').length;
-        return Number(document.body.dataset.updates ?? 0) > 0 && built >= 3 && open >= 3;
-      },
+      `Number(document.body.dataset.updates ?? 0) > 0 &&
+       document.querySelectorAll('g.goal[data-outcome="built"]').length >= 3 &&
+       document.querySelectorAll('g.goal:not([data-phase="ended"])').length >= 3`,
       undefined,
       { timeout: 60_000, polling: 100 },
     );
@@ -173,7 +172,7 @@ describe.skipIf(!haveChromium())("nixstate view in a browser", () => {
 
     // The page follows the run to its end.
     await page.waitForFunction(
-      () => document.querySelector("#run .runstate")?.textContent?.startsWith("ended"),
+      `document.querySelector("#run .runstate")?.textContent?.startsWith("ended")`,
       undefined,
       { timeout: 60_000, polling: 200 },
     );

@@ -177,4 +177,5 @@ if (data.live) {
     return data;
   },
   goalAt: (i: number) => goalAt(data, data.goals[i]!, seq),
+  moveTo,
 };
