@@ -22,9 +22,14 @@ h1 { font-size: 16px; margin: 0 0 4px; font-weight: 600; }
 .key-item { display: inline-flex; align-items: center; gap: 4px; }
 .swatch { display: inline-block; width: 14px; height: 10px; border-radius: 2px; border: 1px solid #90a4ae; }
 main { flex: 1; display: flex; min-height: 0; }
-#graph-host { flex: 1; position: relative; min-width: 0; background: #fcfcfc; }
+#left { flex: 1; display: flex; flex-direction: column; min-width: 0; }
+#graph-host { flex: 1; position: relative; min-height: 0; background: #fcfcfc; }
+#chart-pane { height: 46%; border-top: 1px solid #e0e0e0; display: flex; flex-direction: column; }
+#chart-pane[hidden] { display: none; }
+.chart-title { padding: 4px 14px; font-size: 12px; color: #37474f; border-bottom: 1px solid #eceff1; }
+.chart-title .hint { color: #78909c; }
 #graph { width: 100%; height: 100%; display: block; cursor: grab; user-select: none; }
-aside#detail { width: 520px; overflow: auto; border-left: 1px solid #e0e0e0; padding: 10px 14px; }
+aside#detail { width: 470px; overflow: auto; border-left: 1px solid #e0e0e0; padding: 10px 14px; }
 footer#timeline { display: flex; align-items: center; gap: 8px; padding: 8px 14px; border-top: 1px solid #e0e0e0; background: #fafafa; }
 footer button { font-size: 13px; min-width: 32px; padding: 3px 6px; border: 1px solid #b0bec5; background: #fff; border-radius: 4px; cursor: pointer; }
 #seq { flex: 1; }
@@ -76,7 +81,7 @@ text.layer { font-size: 11px; fill: #78909c; }
 #detail .hint { color: #78909c; }
 #detail ul { margin: 0; padding-left: 18px; }
 pre.log { background: #263238; color: #eceff1; padding: 8px; border-radius: 4px; font-size: 11px; white-space: pre-wrap; word-break: break-all; max-height: 240px; overflow: auto; }
-.chart-host { overflow: auto; max-height: 380px; border: 1px solid #eceff1; border-radius: 4px; }
+.chart-host { overflow: auto; flex: 1; min-height: 0; background: #fff; }
 svg.chart { display: block; font-size: 11px; }
 .state > rect { fill: #fff; stroke: #90a4ae; }
 .state.compound > rect { fill: #f5f7f8; stroke: #cfd8dc; }

@@ -85,7 +85,10 @@ export async function pageHtml(data: ViewData): Promise<string> {
   <div id="legend">${legend}<span class="key-item"><i class="swatch crit"></i>critical path</span><span class="key-item"><i class="swatch root"></i>root cause</span></div>
 </header>
 <main>
-  <section id="graph-host"></section>
+  <div id="left">
+    <section id="graph-host"></section>
+    <section id="chart-pane" hidden><div class="chart-title"></div><div class="chart-host"></div></section>
+  </div>
   <aside id="detail"></aside>
 </main>
 <footer id="timeline">

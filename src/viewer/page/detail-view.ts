@@ -1,17 +1,19 @@
-// The side panel: the selected goal at the timeline's point — what it is, its state history with
-// times (later steps greyed), the effects it ran, whom it waited for, its build log's tail, and its
-// machine's statechart with the active state highlighted.
+// The selected goal at the timeline's point: in the side panel what it is, its build log's tail,
+// whom it waited for, its state history with times (later steps greyed) and the effects it ran;
+// under the graph its machine's statechart with the active state highlighted.
 import { drawChart, highlightChart } from "./chart-view.ts";
 import { duration, esc, since, WORDS } from "./dom.ts";
 import { goalAt, type TimeTable, timeAt } from "./goal-at.ts";
 import type { ViewData } from "./view-data.ts";
 
 export class DetailView {
+  /** The chart drawn (redrawn only when another kind of goal is selected). */
   private chartKind: string | undefined;
-  private chartHost: HTMLElement | undefined;
 
   constructor(
     private readonly host: HTMLElement,
+    /** The pane under the graph: a title and the chart. */
+    private readonly chartPane: HTMLElement,
     private readonly onSelect: (goal: number) => void,
   ) {
     host.addEventListener("click", (ev) => {
@@ -27,6 +29,7 @@ export class DetailView {
     if (i < 0) {
       this.host.innerHTML =
         '<p class="hint">Click a goal to see its states, effects, waits, build log and statechart.</p>';
+      this.chartPane.hidden = true;
       this.chartKind = undefined;
       return;
     }
@@ -71,9 +74,6 @@ export class DetailView {
       rows.push("</ul>");
     }
 
-    rows.push(
-      `<h3>Statechart (${g.kind} goal)</h3><div class="chart-host"></div><p class="hint">Arrows: transitions (hover for their events); a failing effect leads to miscFailure (derivations) or failed (substitutions) from any state.</p>`,
-    );
     rows.push('<h3>States</h3><table class="history">');
     for (let k = 0; k < g.tr.length; k += 2) {
       const s = g.tr[k]!;
@@ -100,13 +100,12 @@ export class DetailView {
     }
 
     this.host.innerHTML = rows.join("");
-    this.chartHost = this.host.querySelector<HTMLElement>(".chart-host")!;
-    drawChart(this.chartHost, data.charts[g.kind], at.state);
+    const chartHost = this.chartPane.querySelector<HTMLElement>(".chart-host")!;
+    this.chartPane.querySelector(".chart-title")!.innerHTML =
+      `Statechart of ${esc(g.name)} (${g.kind} goal) at event ${seq}: <b>${esc(at.state ?? "not started")}</b> <span class="hint">— arrows are transitions (hover for their events); a failing effect leads to miscFailure (derivations) or failed (substitutions) from any state</span>`;
+    this.chartPane.hidden = false;
+    if (this.chartKind !== g.kind) drawChart(chartHost, data.charts[g.kind], at.state);
+    else highlightChart(chartHost, at.state);
     this.chartKind = g.kind;
-  }
-
-  /** Only the statechart's highlight (cheap, for playing the timeline). */
-  highlight(state: string | null): void {
-    if (this.chartHost && this.chartKind) highlightChart(this.chartHost, state);
   }
 }

@@ -47,6 +47,10 @@ export class GraphView {
       if (g) this.onSelect(Number(g.getAttribute("data-i")));
     });
     this.svg.addEventListener("mousemove", (ev) => this.hover(ev));
+    // The pane shrinks when the statechart opens under it: fitted again unless the reader moved.
+    new ResizeObserver(() => {
+      if (this.layout && !this.moved) this.fit();
+    }).observe(this.svg);
     this.svg.addEventListener("mouseleave", () => {
       this.tip.style.display = "none";
     });

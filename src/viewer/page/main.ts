@@ -20,7 +20,7 @@ let selected = -1;
 let playing = false;
 
 const graph = new GraphView($("graph-host"), (i) => select(i));
-const detail = new DetailView($("detail"), (i) => select(i));
+const detail = new DetailView($("detail"), $("chart-pane"), (i) => select(i));
 const slider = $<HTMLInputElement>("seq");
 
 /** Seqs at which something the page shows changes: where stepping and playing stop. */
