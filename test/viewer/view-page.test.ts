@@ -109,6 +109,16 @@ describe.skipIf(!haveChromium())("nixstate view in a browser", () => {
     expect(await attr(page, "shout", "phase")).toBe("ended");
     await page.screenshot({ path: join(shots, "finished-run.png") });
 
+    // Playing from the start moves the timeline forward by itself; a second click pauses.
+    await page.locator("#seq").fill("0");
+    expect(await attr(page, "greeting", "phase")).toBe("absent");
+    await page.locator("#play").click();
+    await page.waitForFunction(`Number(document.querySelector("#seq").value) > 10`);
+    await page.locator("#play").click();
+    const paused = await page.locator("#seq").inputValue();
+    await page.waitForTimeout(300);
+    await expect(page.locator("#seq").inputValue()).resolves.toBe(paused);
+
     expect(errors).toEqual([]);
     expect(blocked).toEqual([]);
   });

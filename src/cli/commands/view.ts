@@ -69,7 +69,8 @@ export function registerViewCommand(program: Command): Command {
       if (o.output !== undefined) {
         const data = viewModel(run, log.events(id), { logTail: logTailOf(logDir) });
         writeFileSync(o.output, await pageHtml(data));
-        await writeStdout(`wrote run ${id} (${data.goals.length} goals) to ${o.output}\n`);
+        const goals = `${data.goals.length} goal${data.goals.length === 1 ? "" : "s"}`;
+        await writeStdout(`wrote run ${id} (${goals}) to ${o.output}\n`);
         return;
       }
       const server = await ViewServer.start({ log, run: id, port, logTail: logTailOf(logDir) });
