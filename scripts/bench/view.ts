@@ -87,6 +87,14 @@ export async function benchView(argv: string[]): Promise<void> {
         for (const f of [0.2, 0.4, 0.6, 0.8, 1]) v.moveTo(Math.round(v.data.lastSeq * f));
         return (performance.now() - t) / 5;
       })()`)) as number;
+      // Selecting a goal: its panel and its statechart (laid out by dagre on first use).
+      const t2 = performance.now();
+      await page
+        .locator("g.goal")
+        .nth(Math.floor(n / 2))
+        .click();
+      await page.waitForSelector("#chart-pane .state.active");
+      const selectMs = performance.now() - t2;
       await page.screenshot({ path: join(root, "view.png") });
       console.log(`view benchmark: N=${n} goals (${goals} drawn), ${events} events in the run`);
       console.log(
@@ -100,6 +108,7 @@ export async function benchView(argv: string[]): Promise<void> {
         `  layout + SVG build ${s(measures["view:layout"] ?? 0)}; script start → drawn ${s(measures["view:load"] ?? 0)}`,
       );
       console.log(`  timeline move (redraw all goals): ${moveMs.toFixed(0)} ms`);
+      console.log(`  selecting a goal (panel and statechart drawn): ${selectMs.toFixed(0)} ms`);
       console.log(`  screenshot: ${join(root, "view.png")}`);
     } finally {
       await browser.close();

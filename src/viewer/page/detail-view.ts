@@ -57,7 +57,7 @@ export class DetailView {
 
     if (g.log?.length) {
       rows.push(
-        `<h3>Build log (last ${g.log.length} lines)</h3><pre class="log">${esc(g.log.join("\n"))}</pre>`,
+        `<h3>Build log (last ${g.log.length === 1 ? "line" : `${g.log.length} lines`})</h3><pre class="log">${esc(g.log.join("\n"))}</pre>`,
       );
     } else if (g.bd.length > 0) {
       rows.push('<h3>Build log</h3><p class="hint">empty</p>');
