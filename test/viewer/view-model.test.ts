@@ -10,6 +10,7 @@ import type { GoalKey, RunEvent } from "../../src/events/run-event.ts";
 import { runGraph } from "../../src/events/run-graph.ts";
 import { RunLog, type RunRow } from "../../src/events/run-log.ts";
 import { deleteTree } from "../../src/io/delete-tree.ts";
+import { eventLabel, machineCharts } from "../../src/viewer/machine-charts.ts";
 import { countsAt, decodeTimes, goalAt, timeAt } from "../../src/viewer/page/goal-at.ts";
 import { EDGE_CRITICAL, type ViewData } from "../../src/viewer/page/view-data.ts";
 import { encodeTimes, viewModel } from "../../src/viewer/view-model.ts";
@@ -121,6 +122,42 @@ describe("viewModel of a real run", () => {
     });
     expect(countsAt(data, 0).notStarted).toBe(3);
     expect(data.charts.derivation.states.map((s) => s.id)).toContain("inputsRealised.waiting");
+  });
+
+  it("draws every step the goals took as arrows of their machine's chart", () => {
+    const data = viewModel(run, events);
+    const chart = data.charts.derivation;
+    const ids = new Set(chart.states.map((s) => s.id));
+    for (const e of chart.edges) expect([ids.has(e.from), ids.has(e.to)]).toEqual([true, true]);
+    // A macrostep may pass through eventless states (`decided`): follow "" arrows after the first.
+    const reaches = (from: string, to: string) => {
+      let frontier = chart.edges.filter((e) => e.from === from).map((e) => e.to);
+      const seen = new Set(frontier);
+      while (frontier.length > 0) {
+        if (frontier.includes(to)) return true;
+        frontier = chart.edges
+          .filter((e) => frontier.includes(e.from) && e.label === "" && !seen.has(e.to))
+          .map((e) => e.to);
+        for (const f of frontier) seen.add(f);
+      }
+      return false;
+    };
+    let steps = 0;
+    for (const g of data.goals) {
+      const states = g.tr.filter((_, k) => k % 2 === 1).map((i) => data.strings[i]!);
+      // The first recorded state is where the machine settles from its initial one.
+      expect(states[0] === chart.initial || reaches(chart.initial, states[0]!)).toBe(true);
+      for (let k = 1; k < states.length; k++) {
+        expect(`${states[k - 1]} → ${states[k]}: ${reaches(states[k - 1]!, states[k]!)}`).toBe(
+          `${states[k - 1]} → ${states[k]}: true`,
+        );
+        steps++;
+      }
+    }
+    expect(steps).toBeGreaterThan(20);
+    expect(machineCharts().substitution.states.map((s) => s.id)).toContain("tryNext.querying");
+    expect(eventLabel("xstate.done.actor.readDrv")).toBe("readDrv done");
+    expect(eventLabel("xstate.error.actor.runBuild")).toBe("runBuild failed");
   });
 
   it("replays to the raw events' state of every goal at every seq", () => {
