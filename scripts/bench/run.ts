@@ -5,6 +5,7 @@ import { benchNar } from "./nar.ts";
 import { benchRecord } from "./record.ts";
 import { benchRemote } from "./remote.ts";
 import { benchStartup } from "./startup.ts";
+import { benchView } from "./view.ts";
 
 const [name, ...rest] = process.argv.slice(2);
 const benches: Record<string, (argv: string[]) => Promise<void>> = {
@@ -14,6 +15,7 @@ const benches: Record<string, (argv: string[]) => Promise<void>> = {
   record: benchRecord,
   remote: benchRemote,
   startup: benchStartup,
+  view: benchView,
 };
 const bench = benches[name ?? ""];
 if (!bench) {

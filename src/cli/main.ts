@@ -13,6 +13,7 @@ import { registerRunsDiffCommand } from "./commands/runs-diff.ts";
 import { registerServeCommands, serveFlagToCommand } from "./commands/serve.ts";
 import { registerShowConfigCommand } from "./commands/show-config.ts";
 import { registerStoreCommands } from "./commands/store.ts";
+import { registerViewCommand } from "./commands/view.ts";
 import { registerCriticalPathCommand, registerWhyCommand } from "./commands/why.ts";
 import { applySettings } from "./settings/apply-settings.ts";
 import { type LoadedSettings, loadSettings } from "./settings/settings.ts";
@@ -40,6 +41,7 @@ export function makeProgram(settings: LoadedSettings = loadSettings()): Command 
   registerGraphCommand(program);
   registerServeCommands(program);
   registerStoreCommands(program);
+  registerViewCommand(program);
   registerShowConfigCommand(program, settings);
   registerCompletionCommand(program);
   // Last: settings become the defaults of every command's flags.
