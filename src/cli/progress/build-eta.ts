@@ -175,8 +175,9 @@ export function estimateRemaining(
     let best = 0;
     let next: GoalKey | undefined;
     for (const w of goals.get(k)!.waitsOn) {
+      if (walking.has(w) || !own.has(w)) continue;
       const ms = longest(w);
-      if (own.has(w) && (next === undefined || ms > best)) {
+      if (next === undefined || ms > best) {
         best = ms;
         next = w;
       }
@@ -195,12 +196,12 @@ export function estimateRemaining(
       top = k;
     }
   }
-  const path: GoalKey[] = [];
-  for (let k = top; k !== undefined; k = total.get(k)?.next) path.push(k);
+  const path = new Set<GoalKey>();
+  for (let k = top; k !== undefined && !path.has(k); k = total.get(k)?.next) path.add(k);
   return {
     remainingMs: known === 0 ? undefined : Math.max(cp, work / Math.max(1, slots)),
     unknown,
-    criticalPath: path.reverse(),
+    criticalPath: [...path].reverse(),
   };
 }
 
