@@ -74,9 +74,7 @@ export function endSummary(
 
 /** What was built or copied: a tree from the targets down, or the slowest for a big run. */
 function workDone(model: ProgressModel, paint: Paint, o: SummaryOptions): string[] {
-  const shown = [...model.goals.values()].filter(
-    (g) => g.end !== undefined && (WORKED.has(g.end) || g.end === "failed"),
-  );
+  const shown = [...model.goals.values()].filter((g) => g.end !== undefined && g.end !== "skipped");
   if (shown.length === 0) return [];
   const limit = o.treeLimit ?? 20;
   if (shown.length > limit) {
@@ -84,6 +82,7 @@ function workDone(model: ProgressModel, paint: Paint, o: SummaryOptions): string
     const slowest = shown
       .filter((g) => WORKED.has(g.end!))
       .sort((a, b) => (b.workMs ?? 0) - (a.workMs ?? 0));
+    if (slowest.length === 0) return [];
     const total = slowest.reduce((n, g) => n + (g.workMs ?? 0), 0);
     const lines = [`slowest ${Math.min(top, slowest.length)} of ${slowest.length}:`];
     const width = Math.max(...slowest.slice(0, top).map((g) => g.name.length));
@@ -153,7 +152,9 @@ function label(g: GoalView, paint: Paint): string {
       : g.end === "substituted"
         ? " (copied)"
         : "";
-  return g.end === "failed" ? `${paint("red", `${g.name} failed`)}${where}` : `${g.name}${where}`;
+  if (g.end === "failed") return `${paint("red", `${g.name} failed`)}${where}`;
+  if (g.end === "dependencyFailed") return paint("yellow", `${g.name} not built`);
+  return `${g.name}${where}`;
 }
 
 /** Each root cause of failure: what failed, its log's last lines, who failed because of it. */
@@ -187,7 +188,9 @@ function failures(model: ProgressModel, idx: RunIndex, paint: Paint, o: SummaryO
       `${paint(["red", "bold"], "root cause:")} ${paint("red", name)} ${paint("dim", `(${path})`)}`,
     );
     if (head) lines.push(`  ${head}`);
-    const tail = g?.kind === "derivation" ? o.logTail?.(path, o.tailLines ?? 20) : undefined;
+    const tail =
+      (g?.kind === "derivation" ? o.logTail?.(path, o.tailLines ?? 20) : undefined) ??
+      tailInError(error);
     if (tail && tail.length > 0) {
       const what = tail.length === 1 ? "the last line" : `the last ${tail.length} lines`;
       lines.push(paint("dim", `  ${what} of its build log:`));
@@ -210,6 +213,12 @@ function failures(model: ProgressModel, idx: RunIndex, paint: Paint, o: SummaryO
     lines.push(`${roots.length - max} more root causes: ${rest.join(", ")}`);
   }
   return lines;
+}
+
+/** The log lines Nix's message quotes (`last 3 log lines:\n> …`), when the store has no log. */
+function tailInError(error: string): string[] | undefined {
+  const m = /\nlast \d+ log lines:\n((?:> .*\n)*)For full logs/.exec(error);
+  return m ? m[1]!.split("\n").flatMap((l) => (l ? [l.slice(2)] : [])) : undefined;
 }
 
 /** Keeps the events the summary reasons over (a run's transitions and effects are left out). */

@@ -124,7 +124,10 @@ export function liveProgress(o: LiveProgressOptions): LiveProgress {
     if (settled) return;
     lastDraw = clock();
     if (pending) {
-      log.persist(pending);
+      // Written as it is, not through log-update's persist: that hard-wraps long lines (paths in
+      // error messages), which then copy badly.
+      log.clear();
+      o.stream.write(pending);
       pending = "";
     }
     const t = now();
