@@ -23,8 +23,8 @@ export interface PlainPrinterOptions {
   verbosity: number;
   /** -L: builders' lines are printed as they come (by another listener). */
   logsShown: boolean;
-  /** Milliseconds between heartbeats. */
-  heartbeatMs?: number;
+  /** Milliseconds between heartbeats (HEARTBEAT_MS when undefined). */
+  heartbeatMs?: number | undefined;
   estimate: (g: GoalView) => number | undefined;
   /** The summary's lines, printed when the run ends. */
   summary: () => string[];

@@ -46,6 +46,12 @@ export function storeLogTail(logDir: string, drvPath: string, n: number): string
   return lines.slice(-n).map((l) => l.replace(/[\x00-\x08\x0b-\x1f\x7f]/g, ""));
 }
 
+/** NIXSTATE_HEARTBEAT_MS: an undocumented knob, so tests need not wait a minute for one. */
+function heartbeatFromEnv(): number | undefined {
+  const ms = Number(process.env.NIXSTATE_HEARTBEAT_MS);
+  return Number.isFinite(ms) && ms > 0 ? ms : undefined;
+}
+
 export function progressDisplay(o: ProgressDisplayOptions): ProgressDisplay {
   const model = new ProgressModel();
   const estimate = historyEstimate(BuildHistory.load(o.stateDir));
@@ -95,7 +101,7 @@ export function progressDisplay(o: ProgressDisplayOptions): ProgressDisplay {
     logsShown: o.logsShown,
     estimate,
     summary,
-    ...(o.heartbeatMs === undefined ? {} : { heartbeatMs: o.heartbeatMs }),
+    heartbeatMs: o.heartbeatMs ?? heartbeatFromEnv(),
   });
   const listeners = [kept.listener, plain.listener];
   if (o.logsShown) listeners.push(builderLogPrinter(stderr));
