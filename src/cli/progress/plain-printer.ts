@@ -54,7 +54,9 @@ export function plainPrinter(o: PlainPrinterOptions): PlainPrinter {
     if (shown.length < running.length) names.push(`${running.length - shown.length} more`);
     const c = o.model.counts();
     const done = c.built + c.substituted + c.skipped;
-    const eta = etaText(estimateRemaining(o.model.goals, o.estimate, t, o.model.slots));
+    const left = estimateRemaining(o.model.goals, o.estimate, t, o.model.slots);
+    // With no history at all, say nothing of the time left rather than "unknown" every minute.
+    const eta = left.remainingMs === undefined ? "" : etaText(left);
     const failed = c.failed > 0 ? `, ${c.failed} failed` : "";
     return `[${clockText(wallClock())}] ${running.length} running (${names.join(", ")}), ${done}/${c.total} done${failed}${eta ? `, ${eta}` : ""}`;
   };
