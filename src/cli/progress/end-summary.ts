@@ -183,7 +183,8 @@ function failures(model: ProgressModel, idx: RunIndex, paint: Paint, o: SummaryO
     const name = g?.name ?? key;
     const path = g?.path ?? key;
     const error = record.done?.error ?? "";
-    const head = firstLine(error).replace(/;$/, "");
+    // The path is on the line above.
+    const head = firstLine(error).replace(/;$/, "").replace(`builder for '${path}' `, "builder ");
     lines.push(
       `${paint(["red", "bold"], "root cause:")} ${paint("red", name)} ${paint("dim", `(${path})`)}`,
     );

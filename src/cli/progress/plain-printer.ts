@@ -40,7 +40,11 @@ export interface PlainPrinter {
 
 export function plainPrinter(o: PlainPrinterOptions): PlainPrinter {
   const wallClock = o.wallClock ?? Date.now;
-  const nix = buildPrinter(o.write, { logsShown: o.logsShown, starts: o.verbosity >= 0 });
+  // With -q the summary quotes failed builds' logs: their messages leave the tail out.
+  const nix = buildPrinter(o.write, {
+    logsShown: o.logsShown || o.verbosity < 0,
+    starts: o.verbosity >= 0,
+  });
   /** Unix ms − event mono: turns wall time into the events' time. */
   let offset: number | undefined;
   const now = () => (offset === undefined ? 0 : wallClock() - offset);
