@@ -60,6 +60,7 @@ export function endSummary(
   if (c.failed > 0) parts.push(paint("red", `${c.failed} failed`));
   if (c.dependencyFailed > 0)
     parts.push(paint("red", `${c.dependencyFailed} not built because of a failure`));
+  if (c.cancelled > 0) parts.push(paint("yellow", `${c.cancelled} stopped`));
   const unfinished = c.waiting + c.running;
   if (unfinished > 0) parts.push(paint("yellow", `${unfinished} unfinished`));
   if (parts.length === 0) parts.push("nothing to do");
@@ -67,6 +68,9 @@ export function endSummary(
   lines.push(
     `${paint("bold", "summary:")} ${parts.join(", ")}${skipped}, in ${durationText(model.lastMono)}`,
   );
+  // Stopped by something other than a failed build (Ctrl-C): say what.
+  const why = idx.cancelAll?.cause;
+  if (why && !idx.goals.has(why)) lines.push(paint("yellow", `stopped: ${why}`));
   lines.push(...workDone(model, paint, o));
   lines.push(...failures(model, idx, paint, o));
   return lines;
@@ -154,6 +158,7 @@ function label(g: GoalView, paint: Paint): string {
         : "";
   if (g.end === "failed") return `${paint("red", `${g.name} failed`)}${where}`;
   if (g.end === "dependencyFailed") return paint("yellow", `${g.name} not built`);
+  if (g.end === "cancelled") return paint("yellow", `${g.name} stopped`);
   return `${g.name}${where}`;
 }
 

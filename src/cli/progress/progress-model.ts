@@ -19,8 +19,10 @@ export type GoalEnd =
   | "skipped"
   /** Failed by itself. */
   | "failed"
-  /** Failed because something it needed failed, or stopped because another build failed. */
-  | "dependencyFailed";
+  /** Failed because something it needed failed. */
+  | "dependencyFailed"
+  /** Stopped before it ended: another build failed (no --keep-going), or the run was interrupted. */
+  | "cancelled";
 
 export interface GoalView {
   key: GoalKey;
@@ -60,6 +62,7 @@ export interface ProgressCounts {
   skipped: number;
   failed: number;
   dependencyFailed: number;
+  cancelled: number;
 }
 
 /** A store path's or .drv's name without its hash (`/nix/store/<hash>-hello-1.0.drv` → `hello-1.0`). */
@@ -75,14 +78,14 @@ function endOf(kind: GoalKind, status: string, error: string): GoalEnd {
   if (kind === "substitution") {
     if (status === "substituted") return "substituted";
     if (status === "alreadyValid" || status === "noSubstituters") return "skipped";
-    return error.startsWith(CANCELLED) || status === "incompleteClosure"
-      ? "dependencyFailed"
-      : "failed";
+    if (error.startsWith(CANCELLED)) return "cancelled";
+    return status === "incompleteClosure" ? "dependencyFailed" : "failed";
   }
   if (status === "Built") return "built";
   if (status === "Substituted") return "substituted";
   if (isSuccess(status as BuildStatusName)) return "skipped";
-  if (status === "DependencyFailed" || error.startsWith(CANCELLED)) return "dependencyFailed";
+  if (error.startsWith(CANCELLED)) return "cancelled";
+  if (status === "DependencyFailed") return "dependencyFailed";
   return "failed";
 }
 
@@ -209,6 +212,7 @@ export class ProgressModel {
       skipped: 0,
       failed: 0,
       dependencyFailed: 0,
+      cancelled: 0,
     };
     for (const g of this.goals.values()) {
       if (g.phase === "waiting") c.waiting++;

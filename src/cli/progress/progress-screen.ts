@@ -65,6 +65,8 @@ export function countsLine(model: ProgressModel, o: ScreenOptions): string {
     const t = `✘ ${c.failed} failed${c.dependencyFailed > 0 ? ` (+${c.dependencyFailed} dependents)` : ""}`;
     parts.push([t, o.paint("red", t)]);
   }
+  if (c.cancelled > 0)
+    parts.push([`■ ${c.cancelled} stopped`, o.paint("yellow", `■ ${c.cancelled} stopped`)]);
   parts.push([durationText(o.now), durationText(o.now)]);
   const eta = etaText(o.eta);
   if (eta) parts.push([eta, o.paint("cyan", eta)]);
@@ -106,7 +108,10 @@ export interface LiveProgress {
 
 export function liveProgress(o: LiveProgressOptions): LiveProgress {
   const clock = o.clock ?? (() => performance.now());
-  const log = createLogUpdate(o.stream);
+  // The cursor stays visible: hiding it loads signal-exit (through cli-cursor), whose SIGINT
+  // handler kills the process when it is the last listener left, and `build` listens with
+  // `once`; Ctrl-C must cancel the build and still print the summary.
+  const log = createLogUpdate(o.stream, { showCursor: true });
   /** clock() − event mono: turns the clock into the events' time. */
   let offset: number | undefined;
   let pending = "";

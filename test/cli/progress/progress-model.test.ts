@@ -14,7 +14,14 @@ function fold(events: RunEvent[]): ProgressModel {
 }
 
 const sum = (c: ReturnType<ProgressModel["counts"]>) =>
-  c.waiting + c.running + c.built + c.substituted + c.skipped + c.failed + c.dependencyFailed;
+  c.waiting +
+  c.running +
+  c.built +
+  c.substituted +
+  c.skipped +
+  c.failed +
+  c.dependencyFailed +
+  c.cancelled;
 
 describe("progress model on recorded runs", () => {
   it("a build with -k: one built with its last log line, one failed, one valid under another's lock", () => {
@@ -30,6 +37,7 @@ describe("progress model on recorded runs", () => {
       skipped: 1,
       failed: 1,
       dependencyFailed: 0,
+      cancelled: 0,
     });
     const byName = new Map([...m.goals.values()].map((g) => [g.name, g]));
     expect(byName.get("fails")?.end).toBe("failed");
@@ -94,6 +102,7 @@ const streams = fc
       status: fc.constantFrom(...STATUSES),
       waitsOn: fc.array(fc.nat(20), { maxLength: 3 }),
       repeat: fc.boolean(),
+      cancelled: fc.boolean(),
     }),
     { minLength: 1, maxLength: 20 },
   )
@@ -131,7 +140,7 @@ const streams = fc
           goal: key,
           kind,
           status: g.status,
-          error: "",
+          error: g.cancelled ? "build cancelled because another build failed" : "",
           outputs: {},
         } as RunEvent;
         es.push(done);
@@ -175,7 +184,7 @@ describe("progress model on random event streams", () => {
     expect(m.counts().total).toBe(keys.size);
     const ended = new Set(events.flatMap((e) => (e.type === "goal.done" ? [e.goal] : [])));
     const c = m.counts();
-    expect(c.built + c.substituted + c.skipped + c.failed + c.dependencyFailed).toBe(ended.size);
+    expect(sum(c) - c.waiting - c.running).toBe(ended.size);
     for (const g of m.runningGoals()) expect(ended.has(g.key)).toBe(false);
   });
 });
