@@ -76,7 +76,7 @@ describe("plain mode (stderr not a terminal)", () => {
         "m",
       ),
     );
-    expect(err).toMatch(/^ {2}1 goal failed because of it: top$/m);
+    expect(err).toMatch(/^ {2}1 goal not built because of it: top$/m);
   });
 
   it("with -L: the builders' lines as they come, each failure's tail only in the summary", () => {

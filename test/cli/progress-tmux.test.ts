@@ -125,8 +125,30 @@ describe.runIf(haveTmux())("the live progress view in a terminal", () => {
     expect(whole).toContain(
       "  the last 3 lines of its build log:\n  │ checking the config\n  │ broken: missing setting FOO\n  │ broken: giving up\n",
     );
-    expect(whole).toMatch(/^ {2}1 goal failed because of it: app$/m);
+    expect(whole).toMatch(/^ {2}1 goal not built because of it: app$/m);
     // The live view left the screen: no frame of it remains.
     expect(whole).not.toMatch(/^▶ |ETA ~/m);
+  }, 120_000);
+
+  it("Ctrl-C cancels the build and still prints the summary", async () => {
+    const state = join(root, "state-interrupted");
+    tmux("send-keys", "-t", "progress", "clear", "Enter");
+    const cmd = [
+      process.execPath,
+      join(repoRoot, "bin/nixstate.js"),
+      "build -k -j2 --state-dir",
+      state,
+      ...dag("interrupted"),
+      "; echo EXIT=$?",
+    ].join(" ");
+    tmux("send-keys", "-t", "progress", cmd, "Enter");
+    await waitForScreen((s) => /^▶ slow .*│ compiling part 1 of 3$/m.test(s), 30_000);
+    tmux("send-keys", "-t", "progress", "C-c");
+    // The build ended by itself (a process killed by the signal would take `; echo` with it).
+    const end = await waitForScreen((s) => /^EXIT=\d+$/m.test(s), 30_000);
+    writeFileSync(join(outDir, "interrupted.txt"), end);
+    expect(end).toMatch(/^summary: .*\d+ stopped, .*in \d/m);
+    expect(end).toMatch(/^stopped: interrupted by SIGINT$/m);
+    expect(end).not.toMatch(/^▶ /m);
   }, 120_000);
 });

@@ -210,7 +210,7 @@ function failures(model: ProgressModel, idx: RunIndex, paint: Paint, o: SummaryO
       const names = dependents.slice(0, 5).map((k) => model.goals.get(k)?.name ?? k);
       const more = dependents.length > 5 ? `, … ${dependents.length - 5} more` : "";
       lines.push(
-        `  ${paint("red", `${dependents.length} ${dependents.length === 1 ? "goal" : "goals"} failed because of it`)}: ${names.join(", ")}${more}`,
+        `  ${paint("red", `${dependents.length} ${dependents.length === 1 ? "goal" : "goals"} not built because of it`)}: ${names.join(", ")}${more}`,
       );
     }
   }

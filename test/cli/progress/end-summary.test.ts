@@ -149,7 +149,7 @@ describe("the end summary", () => {
       run({ top: ["mid", "side"], mid: ["leaf", "ok"], side: ["ok"], leaf: [], ok: [] }, ["leaf"]),
     );
     expect(text).toMatch(/^summary: 2 built, 1 failed, 2 not built because of a failure/);
-    expect(text).toContain("2 goals failed because of it: top, mid");
+    expect(text).toContain("2 goals not built because of it: top, mid");
     expect(text).toContain("top not built");
     expect(text).toContain("leaf failed");
     // Without a log in the store: the lines Nix's message quotes.
