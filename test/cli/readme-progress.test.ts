@@ -21,7 +21,7 @@ const timeless = (l: string) => l.replace(/\b\d+(\.\d)?(ms|s)\b|\b\d+m\d\ds\b/g,
 describe("README: progress", () => {
   it("prints the summary the README shows", () => {
     const lines = readFileSync(join(repoRoot, "README.md"), "utf8").split("\n");
-    const at = lines.findIndex((l) => l === COMMAND);
+    const at = lines.indexOf(COMMAND);
     expect(at).toBeGreaterThan(0);
     const shown = lines.slice(at + 1, lines.indexOf("```", at));
     const state = join(root, "state");

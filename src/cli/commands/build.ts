@@ -14,7 +14,6 @@ import {
 import { parseDerivation } from "../../derivation/aterm-parse.ts";
 import { derivationNameFromFile } from "../../derivation/drv-file.ts";
 import { parseRetention } from "../../events/run-log.ts";
-import type { RunListener } from "../../events/run-recorder.ts";
 import { RunSession } from "../../events/run-session.ts";
 import type { BuildMode, BuildTarget } from "../../machines/build-attempt.ts";
 import { Worker } from "../../machines/worker.ts";
