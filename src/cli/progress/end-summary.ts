@@ -9,7 +9,7 @@ import type { RunEvent } from "../../events/run-event.ts";
 import { indexRun, type RunIndex } from "../../events/run-index.ts";
 import { firstLine, outcomeOf, traceFailure } from "../../events/run-why.ts";
 import type { GoalKey } from "../../machines/worker-events.ts";
-import type { GoalView, ProgressModel } from "./progress-model.ts";
+import { type GoalView, type ProgressModel, sameGoal } from "./progress-model.ts";
 import { durationText, type Paint, plainPaint } from "./progress-style.ts";
 
 /** The kinds of events the summary's reasoning about failures reads (run-index.ts). */
@@ -183,7 +183,7 @@ function failures(model: ProgressModel, idx: RunIndex, paint: Paint, o: SummaryO
   const lines: string[] = [];
   const max = o.maxRootCauses ?? 5;
   for (const key of roots.slice(0, max)) {
-    const g = model.goals.get(key);
+    const g = model.goals.get(sameGoal(key));
     const record = idx.goals.get(key)!;
     const name = g?.name ?? key;
     const path = g?.path ?? key;
@@ -207,7 +207,7 @@ function failures(model: ProgressModel, idx: RunIndex, paint: Paint, o: SummaryO
     }
     const dependents = because.get(key) ?? [];
     if (dependents.length > 0) {
-      const names = dependents.slice(0, 5).map((k) => model.goals.get(k)?.name ?? k);
+      const names = dependents.slice(0, 5).map((k) => model.goals.get(sameGoal(k))?.name ?? k);
       const more = dependents.length > 5 ? `, … ${dependents.length - 5} more` : "";
       lines.push(
         `  ${paint("red", `${dependents.length} ${dependents.length === 1 ? "goal" : "goals"} not built because of it`)}: ${names.join(", ")}${more}`,
@@ -215,7 +215,7 @@ function failures(model: ProgressModel, idx: RunIndex, paint: Paint, o: SummaryO
     }
   }
   if (roots.length > max) {
-    const rest = roots.slice(max).map((k) => model.goals.get(k)?.name ?? k);
+    const rest = roots.slice(max).map((k) => model.goals.get(sameGoal(k))?.name ?? k);
     lines.push(`${roots.length - max} more root causes: ${rest.join(", ")}`);
   }
   return lines;

@@ -9,7 +9,7 @@ import { builderLogPrinter, buildPrinter } from "../build-printer.ts";
 import { BuildHistory, historyEstimate } from "./build-eta.ts";
 import { endSummary, SummaryEvents } from "./end-summary.ts";
 import { plainPrinter } from "./plain-printer.ts";
-import { ProgressModel } from "./progress-model.ts";
+import { type GoalView, ProgressModel } from "./progress-model.ts";
 import { liveProgress } from "./progress-screen.ts";
 import { colourPaint, plainPaint, wantsColour } from "./progress-style.ts";
 
@@ -54,7 +54,13 @@ function heartbeatFromEnv(): number | undefined {
 
 export function progressDisplay(o: ProgressDisplayOptions): ProgressDisplay {
   const model = new ProgressModel();
-  const estimate = historyEstimate(BuildHistory.load(o.stateDir));
+  // Read when the ETA is first wanted (the first frame, the first heartbeat), not before: a run
+  // done within a minute in plain mode never pays for it.
+  let fromHistory: ((g: GoalView) => number | undefined) | undefined;
+  const estimate = (g: GoalView) => {
+    fromHistory ??= historyEstimate(BuildHistory.load(o.stateDir));
+    return fromHistory(g);
+  };
   const kept = new SummaryEvents();
   const paint = o.live && wantsColour(o.stream) ? colourPaint : plainPaint;
   const summary = () =>

@@ -1,6 +1,6 @@
-// What a progress display knows of a run, folded from its event stream: every goal once, whether
-// it waits, runs (a builder, or a substituter's copy) or ended and how, where it runs, since when,
-// the last line its builder wrote, and what it waits on. Pure: the live screen, the plain printer
+// What a progress display knows of a run, folded from its event stream: every goal once (a goal
+// started again is the same goal), whether it waits, runs (a builder, or a substituter's copy) or
+// ended and how, where it runs, since when, the last line its builder wrote, what it waits on. Pure: the live screen, the plain printer
 // and the end summary all draw from this one state; nothing here prints or reads a clock.
 import type { RunEvent } from "../../events/run-event.ts";
 import { type GoalKey, type GoalKind, parseGoalKey } from "../../machines/worker-events.ts";
@@ -45,6 +45,8 @@ export interface GoalView {
   /** The goals it waits on. */
   waitsOn: GoalKey[];
   end: GoalEnd | undefined;
+  /** How it ended before, when it was started again in this run. */
+  earlier: GoalEnd | undefined;
   /** Nix's BuildStatus, or the substitution's status. */
   status: string | undefined;
   error: string | undefined;
@@ -89,6 +91,14 @@ function endOf(kind: GoalKind, status: string, error: string): GoalEnd {
   return "failed";
 }
 
+/**
+ * The goal an instance key belongs to: `drv:…#normal@2` (started again in the same run) is the
+ * same derivation as `drv:…#normal`, and is counted once.
+ */
+export function sameGoal(key: GoalKey): GoalKey {
+  return key.replace(/@\d+$/, "");
+}
+
 export class ProgressModel {
   readonly goals = new Map<GoalKey, GoalView>();
   /** Top-level targets' goals, by target index. */
@@ -117,19 +127,26 @@ export class ProgressModel {
         this.exitCode = e.exitCode;
         return;
       case "goal.created": {
-        this.goal(e.goal, e.kind, e.mono);
+        const g = this.goal(e.goal, e.kind, e.mono);
+        if (g.phase === "done") {
+          // Started again (more outputs wanted, a substitution retried): it runs again.
+          g.earlier = g.end;
+          g.phase = "waiting";
+          g.end = undefined;
+        }
         const subs = (e.input as { substituters?: unknown } | undefined)?.substituters;
         if (Array.isArray(subs)) this.substituters.set(e.goal, subs.map(String));
         return;
       }
       case "target.started":
-        this.targets.set(e.index, e.goal);
+        this.targets.set(e.index, sameGoal(e.goal));
         this.goal(e.goal, undefined, e.mono);
         return;
       case "goal.waits": {
         const g = this.goal(e.goal, undefined, e.mono);
-        for (const w of e.on) {
-          if (!g.waitsOn.includes(w)) g.waitsOn.push(w);
+        for (const on of e.on) {
+          const w = sameGoal(on);
+          if (w !== g.key && !g.waitsOn.includes(w)) g.waitsOn.push(w);
           this.goal(w, undefined, e.mono);
         }
         return;
@@ -144,7 +161,7 @@ export class ProgressModel {
         return;
       }
       case "builder.log": {
-        const g = this.goals.get(e.goal);
+        const g = this.goals.get(sameGoal(e.goal));
         if (!g) return;
         for (let i = e.lines.length - 1; i >= 0; i--) {
           const line = shownLine(e.lines[i]!);
@@ -156,7 +173,7 @@ export class ProgressModel {
         return;
       }
       case "builder.exited": {
-        const g = this.goals.get(e.goal);
+        const g = this.goals.get(sameGoal(e.goal));
         if (g?.started !== undefined) g.workMs = Math.max(0, e.mono - g.started);
         return;
       }
@@ -174,7 +191,7 @@ export class ProgressModel {
       case "effect.done":
       case "effect.failed": {
         if (e.effect !== "importSubstitute") return;
-        const g = this.goals.get(e.goal);
+        const g = this.goals.get(sameGoal(e.goal));
         if (g?.started !== undefined) g.workMs = Math.max(0, e.mono - g.started);
         return;
       }
@@ -185,6 +202,9 @@ export class ProgressModel {
         g.status = e.status;
         g.error = e.error || undefined;
         g.end = endOf(e.kind, e.status, e.error);
+        // A restart that found its outputs valid does not undo the build that made them.
+        if (g.end === "skipped" && (g.earlier === "built" || g.earlier === "substituted"))
+          g.end = g.earlier;
         if (g.started !== undefined && g.workMs === undefined)
           g.workMs = Math.max(0, e.mono - g.started);
         this.running.delete(g.key);
@@ -226,7 +246,8 @@ export class ProgressModel {
     this.running.add(g.key);
   }
 
-  private goal(key: GoalKey, kind: GoalKind | undefined, mono: number): GoalView {
+  private goal(instance: GoalKey, kind: GoalKind | undefined, mono: number): GoalView {
+    const key = sameGoal(instance);
     let g = this.goals.get(key);
     if (!g) {
       const path = parseGoalKey(key).path;
@@ -244,6 +265,7 @@ export class ProgressModel {
         lastLine: undefined,
         waitsOn: [],
         end: undefined,
+        earlier: undefined,
         status: undefined,
         error: undefined,
         workMs: undefined,

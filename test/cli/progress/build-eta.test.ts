@@ -30,6 +30,7 @@ function goal(key: string, over: Partial<GoalView> = {}): GoalView {
     lastLine: undefined,
     waitsOn: [],
     end: undefined,
+    earlier: undefined,
     status: undefined,
     error: undefined,
     workMs: undefined,

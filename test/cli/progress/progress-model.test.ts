@@ -81,6 +81,21 @@ describe("progress model on recorded runs", () => {
     expect(end.running + end.waiting).toBe(0);
   });
 
+  it("a goal started again is the same goal, and stays built when its restart finds it valid", () => {
+    const events = recorded("build-run.jsonl");
+    const done = events.find(
+      (e): e is Extract<RunEvent, { type: "goal.done" }> =>
+        e.type === "goal.done" && e.status === "Built",
+    )!;
+    const again = [
+      { ...done, type: "goal.created", goal: `${done.goal}@2`, decision: "restarted" },
+      { ...done, goal: `${done.goal}@2`, status: "AlreadyValid" },
+    ] as RunEvent[];
+    const m = fold([...events.filter((e) => e.type !== "run.ended"), ...again]);
+    expect(m.counts()).toMatchObject({ total: 4, built: 2, skipped: 1 });
+    expect(m.goals.get(done.goal)?.end).toBe("built");
+  });
+
   it("names paths without their hash", () => {
     expect(storeName("/nix/store/0w811q99k4w2bx626vg31d08n20gqd6i-hello-2.12.drv")).toBe(
       "hello-2.12",
@@ -103,6 +118,7 @@ const streams = fc
       waitsOn: fc.array(fc.nat(20), { maxLength: 3 }),
       repeat: fc.boolean(),
       cancelled: fc.boolean(),
+      restarted: fc.boolean(),
     }),
     { minLength: 1, maxLength: 20 },
   )
@@ -153,6 +169,20 @@ const streams = fc
             where: "local",
             machine: "x",
           } as RunEvent);
+        // Started again in the same run (more outputs wanted): the same goal, counted once.
+        if (g.restarted)
+          es.push(
+            {
+              ...stamp,
+              type: "goal.created",
+              goal: `${key}@2`,
+              kind,
+              decision: "restarted",
+              cause: { kind: "target", index: i },
+              input: {},
+            } as RunEvent,
+            { ...done, goal: `${key}@2`, status: "AlreadyValid", error: "" } as RunEvent,
+          );
       }
       return es;
     });
@@ -179,10 +209,15 @@ describe("progress model on random event streams", () => {
       expect(sum(c)).toBe(c.total);
       expect(c.running).toBe(m.runningGoals().length);
     }
-    const keys = new Set(events.flatMap((e) => ("goal" in e ? [e.goal] : [])));
+    const base = (k: string) => k.replace(/@2$/, "");
+    const keys = new Set(events.flatMap((e) => ("goal" in e ? [base(e.goal)] : [])));
     for (const e of events) if (e.type === "goal.waits") for (const w of e.on) keys.add(w);
     expect(m.counts().total).toBe(keys.size);
-    const ended = new Set(events.flatMap((e) => (e.type === "goal.done" ? [e.goal] : [])));
+    // A goal ended when its last instance did.
+    const last = new Map<string, RunEvent>();
+    for (const e of events)
+      if (e.type === "goal.created" || e.type === "goal.done") last.set(base(e.goal), e);
+    const ended = new Set([...last].flatMap(([k, e]) => (e.type === "goal.done" ? [k] : [])));
     const c = m.counts();
     expect(sum(c) - c.waiting - c.running).toBe(ended.size);
     for (const g of m.runningGoals()) expect(ended.has(g.key)).toBe(false);
