@@ -95,7 +95,7 @@ function logListeners(
     // Not asked for Nix's raw lines: the progress display (live on a terminal, else plain).
     return progressDisplay({
       stream: process.stderr,
-      live: o.progress !== false && process.stderr.isTTY === true,
+      live: o.progress !== false && !o.quiet && process.stderr.isTTY === true,
       verbosity: o.quiet ? -1 : o.verbose ? 1 : 0,
       logsShown: withLogs,
       stateDir: store.layout.stateDir,

@@ -40,6 +40,17 @@ describe("plain mode", () => {
     expect(writes.at(-1)).toBe("summary: the end\n");
   });
 
+  it("says where each copy comes from, as Nix does; -v says when it is done", () => {
+    const { p, writes } = print(1);
+    for (const e of recorded("substitute-run.jsonl")) p.listener(e);
+    const text = writes.join("");
+    expect(text).toMatch(/^copying path '\S+-hello' from 'file:\/\/\S+'\.\.\.$/m);
+    expect(text).toMatch(/^copied '\S+-hello' in \d+(ms|\.\ds)$/m);
+    const quiet = print(0);
+    for (const e of recorded("substitute-run.jsonl")) quiet.p.listener(e);
+    expect(quiet.writes.join("")).not.toContain("copied");
+  });
+
   it("with -q: only the errors and the summary", () => {
     const { p, writes } = print(-1);
     for (const e of recorded("build-run.jsonl")) p.listener(e);
