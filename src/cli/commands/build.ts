@@ -79,17 +79,19 @@ type LogFormat = (typeof LOG_FORMATS)[number];
  * The listeners that tell the run on stderr, whether they need the builders' output lines, how
  * others write to stderr meanwhile, and how to take a live view off the screen.
  */
-function logListeners(
-  o: BuildOptions,
-  store: LocalStore,
-): Omit<ProgressDisplay, "write"> & { write?: (text: string) => void } {
+function logListeners(o: BuildOptions, store: LocalStore): ProgressDisplay {
   const format = o.logFormat;
   if (format !== undefined && !LOG_FORMATS.includes(format))
     throw new CliUsageError(`--log-format wants one of ${LOG_FORMATS.join(", ")}, not '${format}'`);
   const stderr = (text: string) => process.stderr.write(text);
   const none = () => {};
   if (format === "internal-json")
-    return { listeners: [internalJsonPrinter(stderr)], builderLogs: true, settle: none };
+    return {
+      listeners: [internalJsonPrinter(stderr)],
+      builderLogs: true,
+      write: stderr,
+      settle: none,
+    };
   const withLogs = !!o.printBuildLogs || format === "bar-with-logs";
   if (format !== "raw") {
     // Not asked for Nix's raw lines: the progress display (live on a terminal, else plain).
@@ -104,7 +106,7 @@ function logListeners(
   }
   const listeners = [buildPrinter(stderr, { logsShown: withLogs })];
   if (withLogs) listeners.push(builderLogPrinter(stderr));
-  return { listeners, builderLogs: withLogs, settle: none };
+  return { listeners, builderLogs: withLogs, write: stderr, settle: none };
 }
 
 /** What `build` itself tells (the plan, the final failure), in the chosen log format. */
@@ -328,7 +330,7 @@ async function runBuild(
   invocation: BuildInvocation & { args: string[] },
 ): Promise<number> {
   const logs = logListeners(o, store);
-  const stderr = logs.write ?? ((text: string) => process.stderr.write(text));
+  const stderr = logs.write;
   const worker = new Worker(effects, {
     builderLogs: logs.builderLogs,
     maxJobs: count(o.maxJobs, "--max-jobs"),
