@@ -113,6 +113,8 @@ describe.runIf(haveTmux())("the live progress view in a terminal", () => {
     expect(live).toMatch(
       /^✔ \d\/5 done · ▶ \d running · ⏸ \d waiting · .*ETA ~\d+(\.\d)?m?s( \(\+1 never built before\))?$/m,
     );
+    // In colour (the view's counts are green, yellow, red), as tmux keeps them.
+    expect(capture("-e")).toMatch(/\x1b\[3[123]m/);
     // The failure was printed for good above the view.
     expect(live).toMatch(/^error: builder for '\S+-broken\.drv' failed with exit code 1;$/m);
 
@@ -130,10 +132,11 @@ describe.runIf(haveTmux())("the live progress view in a terminal", () => {
     expect(whole).not.toMatch(/^▶ |ETA ~/m);
   }, 120_000);
 
-  it("Ctrl-C cancels the build and still prints the summary", async () => {
+  it("Ctrl-C cancels the build and still prints the summary; NO_COLOR leaves colour out", async () => {
     const state = join(root, "state-interrupted");
     tmux("send-keys", "-t", "progress", "clear", "Enter");
     const cmd = [
+      "NO_COLOR=1",
       process.execPath,
       join(repoRoot, "bin/nixstate.js"),
       "build -k -j2 --state-dir",
@@ -143,6 +146,8 @@ describe.runIf(haveTmux())("the live progress view in a terminal", () => {
     ].join(" ");
     tmux("send-keys", "-t", "progress", cmd, "Enter");
     await waitForScreen((s) => /^▶ slow .*│ compiling part 1 of 3$/m.test(s), 30_000);
+    // NO_COLOR: the same view without colour.
+    expect(capture("-e")).not.toMatch(/\x1b\[3\dm/);
     tmux("send-keys", "-t", "progress", "C-c");
     // The build ended by itself (a process killed by the signal would take `; echo` with it).
     const end = await waitForScreen((s) => /^EXIT=\d+$/m.test(s), 30_000);

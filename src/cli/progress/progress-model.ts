@@ -2,6 +2,7 @@
 // started again is the same goal), whether it waits, runs (a builder, or a substituter's copy) or
 // ended and how, where it runs, since when, the last line its builder wrote, what it waits on. Pure: the live screen, the plain printer
 // and the end summary all draw from this one state; nothing here prints or reads a clock.
+import { stripVTControlCharacters } from "node:util";
 import type { RunEvent } from "../../events/run-event.ts";
 import { type GoalKey, type GoalKind, parseGoalKey } from "../../machines/worker-events.ts";
 import { type BuildStatusName, isSuccess } from "../../protocol/build-result.ts";
@@ -284,6 +285,6 @@ function shownLine(line: string): string | undefined {
   if (m?.kind === "msg") return m.msg.trim() || undefined;
   if (m !== undefined && m.kind !== "invalid") return undefined;
   // Control characters (colours, carriage returns) would break a one-line view.
-  const plain = line.replace(/\x1b\[[0-9;?]*[A-Za-z]/g, "").replace(/[\x00-\x1f\x7f]/g, " ");
+  const plain = stripVTControlCharacters(line).replace(/[\x00-\x1f\x7f]/g, " ");
   return plain.trim() || undefined;
 }
