@@ -64,7 +64,7 @@ export function endSummary(
   const unfinished = c.waiting + c.running;
   if (unfinished > 0) parts.push(paint("yellow", `${unfinished} unfinished`));
   if (parts.length === 0) parts.push("nothing to do");
-  const skipped = c.skipped > 0 ? `, ${c.skipped} already valid` : "";
+  const skipped = c.skipped > 0 ? `, ${c.skipped} up to date` : "";
   lines.push(
     `${paint("bold", "summary:")} ${parts.join(", ")}${skipped}, in ${durationText(model.lastMono)}`,
   );

@@ -16,7 +16,10 @@ export type GoalEnd =
   | "built"
   /** Copied from a substituter. */
   | "substituted"
-  /** Nothing to do (valid already; a substitution no substituter has, which is built instead). */
+  /**
+   * Nothing to do: valid already; a derivation whose outputs its substitution goals copied; a
+   * substitution no substituter has (the derivation is built instead).
+   */
   | "skipped"
   /** Failed by itself. */
   | "failed"
@@ -85,7 +88,7 @@ function endOf(kind: GoalKind, status: string, error: string): GoalEnd {
     return status === "incompleteClosure" ? "dependencyFailed" : "failed";
   }
   if (status === "Built") return "built";
-  if (status === "Substituted") return "substituted";
+  // Its outputs were copied by substitution goals, which count the copies.
   if (isSuccess(status as BuildStatusName)) return "skipped";
   if (error.startsWith(CANCELLED)) return "cancelled";
   if (status === "DependencyFailed") return "dependencyFailed";

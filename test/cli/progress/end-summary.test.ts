@@ -135,7 +135,7 @@ describe("the end summary", () => {
     const fails = events.find((e) => e.type === "goal.done" && e.goal.includes("-fails"))!;
     const drv = (fails as { goal: string }).goal.slice(4, -"#normal".length);
     const text = summarize(events, { [drv]: ["step 1", "step 2", "failing now"] });
-    expect(text).toMatch(/^summary: 2 built, 1 failed, 1 already valid, in \d/);
+    expect(text).toMatch(/^summary: 2 built, 1 failed, 1 up to date, in \d/);
     expect(text).toMatch(/\n {2}uses +\d+ms\n {2}└─ hello +\d+ms\n/);
     expect(text).toContain(`root cause: fails (${drv})\n  builder failed with exit code 3\n`);
     expect(text).toContain(
@@ -176,6 +176,6 @@ describe("the end summary", () => {
     const events = run({ a: [] }).filter((e) => !e.type.startsWith("builder."));
     const done = events.find((e) => e.type === "goal.done") as { status: string };
     done.status = "AlreadyValid";
-    expect(summarize(events)).toMatch(/^summary: nothing to do, 1 already valid, in \d+ms$/);
+    expect(summarize(events)).toMatch(/^summary: nothing to do, 1 up to date, in \d+ms$/);
   });
 });
