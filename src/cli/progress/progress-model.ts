@@ -48,6 +48,8 @@ export interface GoalView {
   lastLine: string | undefined;
   /** The goals it waits on. */
   waitsOn: GoalKey[];
+  /** Since when another process holds its lock (it retries), if it waits for one now. */
+  lockedSince: number | undefined;
   end: GoalEnd | undefined;
   /** How it ended before, when it was started again in this run. */
   earlier: GoalEnd | undefined;
@@ -155,9 +157,15 @@ export class ProgressModel {
         }
         return;
       }
+      case "lock.busy": {
+        const g = this.goal(e.goal, undefined, e.mono);
+        if (g.phase === "waiting") g.lockedSince ??= e.mono;
+        return;
+      }
       case "builder.started": {
         const g = this.goal(e.goal, undefined, e.mono);
         if (g.phase === "done") return;
+        g.lockedSince = undefined;
         g.started = e.mono;
         g.machine = e.machine;
         g.where = e.where;
@@ -194,6 +202,12 @@ export class ProgressModel {
       }
       case "effect.done":
       case "effect.failed": {
+        // Its lock came (or the wait for it failed): it waits for it no more.
+        if (e.effect === "lockOutputs" || e.effect === "lockPath") {
+          const g = this.goals.get(sameGoal(e.goal));
+          if (g) g.lockedSince = undefined;
+          return;
+        }
         if (e.effect !== "importSubstitute") return;
         const g = this.goals.get(sameGoal(e.goal));
         if (g?.started !== undefined) g.workMs = Math.max(0, e.mono - g.started);
@@ -203,6 +217,7 @@ export class ProgressModel {
         const g = this.goal(e.goal, e.kind, e.mono);
         g.phase = "done";
         g.ended = e.mono;
+        g.lockedSince = undefined;
         g.status = e.status;
         g.error = e.error || undefined;
         g.end = endOf(e.kind, e.status, e.error);
@@ -224,6 +239,13 @@ export class ProgressModel {
     return [...this.running]
       .map((k) => this.goals.get(k)!)
       .sort((a, b) => (a.started ?? 0) - (b.started ?? 0));
+  }
+
+  /** Goals waiting for a lock another process holds, longest first. */
+  lockedGoals(): GoalView[] {
+    return [...this.goals.values()]
+      .filter((g) => g.lockedSince !== undefined && g.phase === "waiting")
+      .sort((a, b) => a.lockedSince! - b.lockedSince!);
   }
 
   counts(): ProgressCounts {
@@ -268,6 +290,7 @@ export class ProgressModel {
         where: undefined,
         lastLine: undefined,
         waitsOn: [],
+        lockedSince: undefined,
         end: undefined,
         earlier: undefined,
         status: undefined,

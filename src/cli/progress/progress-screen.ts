@@ -74,12 +74,24 @@ export function countsLine(model: ProgressModel, o: ScreenOptions): string {
   return cutToWidth(parts.map((p) => p[1]).join(" · "), o.width, plain);
 }
 
-/** The view's lines: running goals (at most `maxRunning`, then a count), then the counts. */
+/** One goal waiting for another process's lock: `⏳ hello-2.12  waits for a lock  4.0s`. */
+function lockedLine(g: GoalView, o: ScreenOptions): string {
+  const plain = `⏳ ${g.name}  waits for a lock another process holds  ${durationText(o.now - g.lockedSince!)}`;
+  return cutToWidth(o.paint("dim", plain), o.width, plain);
+}
+
+/**
+ * The view's lines: running goals, then those waiting for a lock (at most `maxRunning` in all,
+ * then a count), then the counts.
+ */
 export function renderScreen(model: ProgressModel, o: ScreenOptions): string[] {
   const running = model.runningGoals();
+  const locked = model.lockedGoals();
   const lines = running.slice(0, o.maxRunning).map((g) => runningLine(g, o));
-  if (running.length > o.maxRunning)
-    lines.push(o.paint("dim", `  … and ${running.length - o.maxRunning} more running`));
+  const room = Math.max(0, o.maxRunning - lines.length);
+  lines.push(...locked.slice(0, room).map((g) => lockedLine(g, o)));
+  const hidden = running.length + locked.length - lines.length;
+  if (hidden > 0) lines.push(o.paint("dim", `  … and ${hidden} more`));
   lines.push(countsLine(model, o));
   return lines;
 }

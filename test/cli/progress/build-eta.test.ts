@@ -29,6 +29,7 @@ function goal(key: string, over: Partial<GoalView> = {}): GoalView {
     where: undefined,
     lastLine: undefined,
     waitsOn: [],
+    lockedSince: undefined,
     end: undefined,
     earlier: undefined,
     status: undefined,

@@ -59,10 +59,21 @@ describe("the live view's frame", () => {
       });
     const lines = renderScreen(m, { ...screenOptions, width: 30, maxRunning: 2, now: m.lastMono });
     expect(lines).toHaveLength(4);
-    expect(lines[2]).toContain("… and 2 more running");
+    // Two more running, and whatever waits for a lock.
+    expect(lines[2]).toContain(`… and ${2 + m.lockedGoals().length} more`);
     for (const l of lines) expect(l.length).toBeLessThanOrEqual(30);
     const wide = renderScreen(m, { ...screenOptions, width: 100, maxRunning: 9, now: m.lastMono });
     expect(wide.some((l) => l.includes("other-3  on box3"))).toBe(true);
+  });
+
+  it("shows a build waiting for another process's lock, and for how long", () => {
+    const m = upTo(events, (e) => e.type === "lock.busy");
+    const busy = events.find((e) => e.type === "lock.busy")!;
+    const lines = renderScreen(m, { ...screenOptions, width: 100, now: busy.mono + 4000 });
+    expect(lines).toContain("⏳ slow  waits for a lock another process holds  4.0s");
+    // Once it ends (valid: the other process built it), it waits no more.
+    const end = upTo(events, () => false);
+    expect(end.lockedGoals()).toEqual([]);
   });
 
   it("shows the time left, and says when there is no history for what is left", () => {
