@@ -165,29 +165,37 @@ export function estimateRemaining(
     own.set(g.key, Math.max(0, left));
     work += Math.max(0, left);
   }
-  // Longest path to a leaf, memoised; a goal on the current walk counts as nothing (a cycle the
-  // worker broke must not loop here).
+  // Longest path to a leaf, memoised, depth first without recursion (chains can be thousands of
+  // goals long); a goal already on the walk counts as nothing (a cycle the worker cut).
   const total = new Map<GoalKey, { ms: number; next: GoalKey | undefined }>();
-  const walking = new Set<GoalKey>();
-  const longest = (k: GoalKey): number => {
-    const done = total.get(k);
-    if (done) return done.ms;
-    if (walking.has(k) || !own.has(k)) return 0;
-    walking.add(k);
-    let best = 0;
-    let next: GoalKey | undefined;
-    for (const w of goals.get(k)!.waitsOn) {
-      if (walking.has(w) || !own.has(w)) continue;
-      const ms = longest(w);
-      if (next === undefined || ms > best) {
-        best = ms;
-        next = w;
+  const longest = (start: GoalKey): number => {
+    const walking = new Set<GoalKey>();
+    const stack = [start];
+    while (stack.length > 0) {
+      const k = stack.at(-1)!;
+      if (total.has(k)) {
+        stack.pop();
+        continue;
       }
+      const waits = goals.get(k)!.waitsOn.filter((w) => own.has(w));
+      if (!walking.has(k)) {
+        walking.add(k);
+        for (const w of waits) if (!total.has(w) && !walking.has(w)) stack.push(w);
+        continue;
+      }
+      let best = 0;
+      let next: GoalKey | undefined;
+      for (const w of waits) {
+        const t = total.get(w);
+        if (t && (next === undefined || t.ms > best)) {
+          best = t.ms;
+          next = w;
+        }
+      }
+      total.set(k, { ms: own.get(k)! + best, next });
+      stack.pop();
     }
-    walking.delete(k);
-    const ms = own.get(k)! + best;
-    total.set(k, { ms, next });
-    return ms;
+    return total.get(start)!.ms;
   };
   let top: GoalKey | undefined;
   let cp = 0;

@@ -7,7 +7,7 @@
 import { stripVTControlCharacters } from "node:util";
 import type { RunEvent } from "../../events/run-event.ts";
 import { indexRun, type RunIndex } from "../../events/run-index.ts";
-import { firstLine, outcomeOf, traceFailure } from "../../events/run-why.ts";
+import { cancelledBy, failedWaitees, firstLine, outcomeOf } from "../../events/run-why.ts";
 import type { GoalKey } from "../../machines/worker-events.ts";
 import { type GoalView, type ProgressModel, sameGoal } from "./progress-model.ts";
 import { durationText, type Paint, plainPaint } from "./progress-style.ts";
@@ -98,18 +98,23 @@ function workDone(model: ProgressModel, paint: Paint, o: SummaryOptions): string
   }
   // Goals with nothing to show (valid already) are left out, their children lifted up.
   const keep = new Set(shown.map((g) => g.key));
+  // Without recursion: thousands of up-to-date goals may lie between two shown ones.
   const children = (k: GoalKey, seen = new Set<GoalKey>()): GoalKey[] => {
     const out: GoalKey[] = [];
-    for (const w of model.goals.get(k)?.waitsOn ?? []) {
+    const stack = [...(model.goals.get(k)?.waitsOn ?? [])].reverse();
+    while (stack.length > 0) {
+      const w = stack.pop()!;
       if (seen.has(w)) continue;
       seen.add(w);
       if (keep.has(w)) out.push(w);
-      else out.push(...children(w, seen));
+      else stack.push(...[...(model.goals.get(w)?.waitsOn ?? [])].reverse());
     }
     return out;
   };
+  // One walk for all targets: a run of thousands of up-to-date targets must not walk each closure.
+  const below = new Set<GoalKey>();
   const roots = [...new Set(model.targets.values())].flatMap((k) =>
-    keep.has(k) ? [k] : children(k),
+    keep.has(k) ? [k] : children(k, below),
   );
   for (const g of shown) if (!roots.includes(g.key) && !reachable(g.key)) roots.push(g.key);
   function reachable(k: GoalKey): boolean {
@@ -166,15 +171,16 @@ function label(g: GoalView, paint: Paint): string {
 function failures(model: ProgressModel, idx: RunIndex, paint: Paint, o: SummaryOptions): string[] {
   const roots: GoalKey[] = [];
   const because = new Map<GoalKey, GoalKey[]>();
+  const causes = rootCauses(idx);
   for (const g of idx.goals.values()) {
     const outcome = outcomeOf(g, idx);
     if (outcome === "failed" || outcome === "cachedFailure") {
       roots.push(g.key);
     } else if (outcome === "dependencyFailed" || outcome === "cancelled") {
-      for (const r of traceFailure(g.key, idx).rootCauses) {
-        const list = because.get(r.goal) ?? [];
+      for (const r of causes(g.key)) {
+        const list = because.get(r) ?? [];
         list.push(g.key);
-        because.set(r.goal, list);
+        because.set(r, list);
       }
     }
   }
@@ -219,6 +225,67 @@ function failures(model: ProgressModel, idx: RunIndex, paint: Paint, o: SummaryO
     lines.push(`${roots.length - max} more root causes: ${rest.join(", ")}`);
   }
   return lines;
+}
+
+/**
+ * The goals that failed by themselves under each goal, as run-why.ts blames them (the waitees
+ * that failed; for a cancelled goal, the build whose failure stopped the run), memoised: calling
+ * `traceFailure` for each of a cascade's goals walks the cascade again each time (minutes at a
+ * few thousand goals).
+ */
+function rootCauses(idx: RunIndex): (key: GoalKey) => ReadonlySet<GoalKey> {
+  const memo = new Map<GoalKey, ReadonlySet<GoalKey>>();
+  const none: ReadonlySet<GoalKey> = new Set();
+  const blamedBy = (key: GoalKey): GoalKey[] | "root" => {
+    const g = idx.goals.get(key);
+    if (!g) return [];
+    const outcome = outcomeOf(g, idx);
+    if (outcome === "failed" || outcome === "cachedFailure") return "root";
+    if (outcome === "dependencyFailed") return failedWaitees(g, idx);
+    if (outcome !== "cancelled") return [];
+    const by = cancelledBy(g, idx);
+    return by !== undefined && by !== key && idx.goals.has(by) ? [by] : [];
+  };
+  // Depth first without recursion: a cascade can be thousands of goals deep.
+  return (start) => {
+    const visiting = new Map<GoalKey, GoalKey[]>();
+    const stack = [start];
+    while (stack.length > 0) {
+      const key = stack.at(-1)!;
+      if (memo.has(key)) {
+        stack.pop();
+        continue;
+      }
+      const below = visiting.get(key);
+      if (below === undefined) {
+        const blamed = blamedBy(key);
+        if (blamed === "root") {
+          memo.set(key, new Set([key]));
+          stack.pop();
+          continue;
+        }
+        visiting.set(key, blamed);
+        // A goal already on the walk is a cycle the worker cut: it blames nobody further.
+        for (const b of blamed) if (!memo.has(b) && !visiting.has(b)) stack.push(b);
+        continue;
+      }
+      const sets = below.flatMap((b) => {
+        const r = memo.get(b);
+        return r && r.size > 0 ? [r] : [];
+      });
+      // One blamed goal (a chain): share its set rather than copy it.
+      memo.set(
+        key,
+        sets.length === 0
+          ? none
+          : sets.length === 1
+            ? sets[0]!
+            : new Set(sets.flatMap((r) => [...r])),
+      );
+      stack.pop();
+    }
+    return memo.get(start) ?? none;
+  };
 }
 
 /** The log lines Nix's message quotes (`last 3 log lines:\n> …`), when the store has no log. */

@@ -121,6 +121,16 @@ describe("the time left", () => {
     });
   });
 
+  it("walks a chain 20000 goals long (no recursion to overflow the stack)", () => {
+    const n = 20_000;
+    const gs = graph(
+      Array.from({ length: n }, (_, i) => goal(`c${i}`, { waitsOn: i > 0 ? [`c${i - 1}`] : [] })),
+    );
+    const eta = estimateRemaining(gs, () => 1, 0, 4);
+    expect(eta.remainingMs).toBe(n);
+    expect(eta.criticalPath).toHaveLength(n);
+  });
+
   it("survives a cycle in the waits", () => {
     const gs = graph([goal("a", { waitsOn: ["b"] }), goal("b", { waitsOn: ["a"] })]);
     expect(estimateRemaining(gs, est({ a: 1, b: 2 }), 0, 1).remainingMs).toBe(3);

@@ -36,7 +36,8 @@ function run(
     pid: 1,
     ...stamp(),
   } as never);
-  const tops = Object.keys(drvs).filter((n) => !Object.values(drvs).some((d) => d.includes(n)));
+  const inputs = new Set(Object.values(drvs).flat());
+  const tops = Object.keys(drvs).filter((n) => !inputs.has(n));
   for (const [i, n] of tops.entries())
     out.push({
       type: "goal.created",
@@ -63,8 +64,10 @@ function run(
   }
   // Leaves first: each goal after its inputs.
   const order: string[] = [];
+  const ordered = new Set<string>();
   const visit = (n: string) => {
-    if (order.includes(n)) return;
+    if (ordered.has(n)) return;
+    ordered.add(n);
     for (const d of drvs[n] ?? []) visit(d);
     order.push(n);
   };
@@ -170,6 +173,16 @@ describe("the end summary", () => {
     expect(lines[3]).toMatch(/^ {2}p39 +50ms$/);
     expect(lines).toHaveLength(1 + 1 + 5 + 1);
     expect(lines.at(-1)).toMatch(/^ {2}… and 35 more \(\d+\.\ds of work in all\)$/);
+  });
+
+  it("blames a cascade 5000 goals deep on its root cause, quickly", () => {
+    const drvs: Record<string, string[]> = {};
+    for (let i = 0; i < 5000; i++) drvs[`c${i}`] = i === 0 ? [] : [`c${i - 1}`];
+    const events = run(drvs, ["c0"]);
+    const started = performance.now();
+    const text = summarize(events);
+    expect(performance.now() - started).toBeLessThan(5000);
+    expect(text).toContain("4999 goals not built because of it: ");
   });
 
   it("says when there was nothing to do", () => {
