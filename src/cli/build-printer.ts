@@ -26,6 +26,8 @@ export function withoutLogTail(error: string): string {
 export interface BuildPrinterOptions {
   /** The builders' output is shown (`-L`): failures leave out the tail of the log. */
   logsShown?: boolean;
+  /** Print a line as each build starts (default); the live view and `-q` leave them out. */
+  starts?: boolean;
 }
 
 export function buildPrinter(
@@ -41,7 +43,7 @@ export function buildPrinter(
         const state = topState(e.state);
         if (state === lastState.get(e.goal)) return;
         lastState.set(e.goal, state);
-        if (state !== "buildDone") return;
+        if (state !== "buildDone" || options.starts === false) return;
         const verb = e.goal.includes("#check") ? "checking outputs of" : "building";
         write(`${verb} '${parseGoalKey(e.goal).path}'...\n`);
         return;

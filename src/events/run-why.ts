@@ -132,7 +132,7 @@ export function failedWaitees(g: GoalRecord, idx: RunIndex): GoalKey[] {
 }
 
 /** The goal whose failure cancelled `g` when it is one of this run's goals, else why it stopped. */
-function cancelledBy(g: GoalRecord, idx: RunIndex): GoalKey | string | undefined {
+export function cancelledBy(g: GoalRecord, idx: RunIndex): GoalKey | string | undefined {
   const reasons = [g.stopped?.by, idx.cancelAll?.cause];
   return reasons.find((r) => r !== undefined && r !== g.key && idx.goals.has(r)) ?? reasons[0];
 }

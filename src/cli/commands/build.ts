@@ -15,7 +15,6 @@ import { parseDerivation } from "../../derivation/aterm-parse.ts";
 import { derivationNameFromFile } from "../../derivation/drv-file.ts";
 import { INSPECT_DRAIN_MS, InspectSender, parseInspectUrl } from "../../events/inspect-sender.ts";
 import { parseRetention } from "../../events/run-log.ts";
-import type { RunListener } from "../../events/run-recorder.ts";
 import { RunSession } from "../../events/run-session.ts";
 import type { BuildMode, BuildTarget } from "../../machines/build-attempt.ts";
 import { Worker } from "../../machines/worker.ts";
@@ -36,6 +35,7 @@ import {
   internalJsonInfo,
   internalJsonPrinter,
 } from "../internal-json-printer.ts";
+import { type ProgressDisplay, progressDisplay } from "../progress/progress-display.ts";
 import { writeStdout } from "../stdout.ts";
 import { addStoreOptions, type StoreCliOptions, withStore } from "../store-options.ts";
 
@@ -68,25 +68,48 @@ interface BuildOptions extends StoreCliOptions {
   printBuildLogs?: boolean;
   /** `--inspect[=URL]`: send the run to an XState inspector (src/events/inspect-sender.ts). */
   inspect?: string | boolean;
+  /** `--no-progress`: plain lines even on a terminal. */
+  progress?: boolean;
+  verbose?: boolean;
+  quiet?: boolean;
 }
 
 /** Nix's `--log-format` values. */
 const LOG_FORMATS = ["raw", "internal-json", "bar", "bar-with-logs"] as const;
 type LogFormat = (typeof LOG_FORMATS)[number];
 
-/** The listeners that tell the run on stderr, and whether they need the builders' output lines. */
-function logListeners(o: BuildOptions): { listeners: RunListener[]; builderLogs: boolean } {
-  const format = o.logFormat ?? "raw";
-  if (!LOG_FORMATS.includes(format))
+/**
+ * The listeners that tell the run on stderr, whether they need the builders' output lines, how
+ * others write to stderr meanwhile, and how to take a live view off the screen.
+ */
+function logListeners(o: BuildOptions, store: LocalStore): ProgressDisplay {
+  const format = o.logFormat;
+  if (format !== undefined && !LOG_FORMATS.includes(format))
     throw new CliUsageError(`--log-format wants one of ${LOG_FORMATS.join(", ")}, not '${format}'`);
   const stderr = (text: string) => process.stderr.write(text);
+  const none = () => {};
   if (format === "internal-json")
-    return { listeners: [internalJsonPrinter(stderr)], builderLogs: true };
-  // raw and bar print the same plain lines until a progress display exists.
+    return {
+      listeners: [internalJsonPrinter(stderr)],
+      builderLogs: true,
+      write: stderr,
+      settle: none,
+    };
   const withLogs = !!o.printBuildLogs || format === "bar-with-logs";
+  if (format !== "raw") {
+    // Not asked for Nix's raw lines: the progress display (live on a terminal, else plain).
+    return progressDisplay({
+      stream: process.stderr,
+      live: o.progress !== false && !o.quiet && process.stderr.isTTY === true,
+      verbosity: o.quiet ? -1 : o.verbose ? 1 : 0,
+      logsShown: withLogs,
+      stateDir: store.layout.stateDir,
+      logDir: store.layout.logDir,
+    });
+  }
   const listeners = [buildPrinter(stderr, { logsShown: withLogs })];
   if (withLogs) listeners.push(builderLogPrinter(stderr));
-  return { listeners, builderLogs: withLogs };
+  return { listeners, builderLogs: withLogs, write: stderr, settle: none };
 }
 
 /** What `build` itself tells (the plan, the final failure), in the chosen log format. */
@@ -97,8 +120,10 @@ interface BuildMessages {
   error(text: (highlight: (s: string) => string) => string): void;
 }
 
-function buildMessages(o: BuildOptions): BuildMessages {
-  const stderr = (text: string) => process.stderr.write(text);
+function buildMessages(
+  o: BuildOptions,
+  stderr: (text: string) => void = (text) => process.stderr.write(text),
+): BuildMessages {
   if (o.logFormat === "internal-json") {
     return {
       info: (lines) => stderr(lines.map(internalJsonInfo).join("")),
@@ -180,11 +205,12 @@ export function registerBuildCommands(program: Command): void {
       .addOption(
         new Option(
           "--log-format <format>",
-          "how the build is told on stderr: raw (plain lines), internal-json (Nix's '@nix {...}' lines, for tools such as nix-output-monitor), bar (plain lines for now: there is no progress bar yet), bar-with-logs (bar with -L)",
-        )
-          .choices(LOG_FORMATS)
-          .default("raw"),
+          "how the build is told on stderr: raw (Nix's plain lines, nothing else), internal-json (Nix's '@nix {...}' lines, for tools such as nix-output-monitor), bar (the progress display: live on a terminal, plain lines and a summary elsewhere; the default), bar-with-logs (bar with -L)",
+        ).choices(LOG_FORMATS),
       )
+      .option("--no-progress", "plain lines instead of the live progress view, even on a terminal")
+      .option("-v, --verbose", "say more: copies' ends, every running build in the heartbeat")
+      .option("-q, --quiet", "print only errors and the end summary")
       .option(
         "-L, --print-build-logs",
         "print each builder's output lines as '<name>> <line>' (internal-json always has them)",
@@ -276,7 +302,7 @@ export async function buildCommand(
       );
       // Root everything this run reads or makes in one transaction, not one per goal.
       effects.protect([...plan, ...targets.flatMap((t) => ("drvPath" in t ? [t.drvPath] : []))]);
-      if (plan.length > 0 && mode === "normal") {
+      if (plan.length > 0 && mode === "normal" && !o.quiet) {
         // Nix 2.8's words: "this derivation will be built:", "these 2 derivations will be built:".
         buildMessages(o).info([
           `${plan.length === 1 ? "this derivation" : `these ${plan.length} derivations`} will be built:`,
@@ -311,14 +337,16 @@ async function runBuild(
   o: BuildOptions,
   invocation: BuildInvocation & { args: string[] },
 ): Promise<number> {
-  const logs = logListeners(o);
+  const logs = logListeners(o, store);
+  const stderr = logs.write;
   let session: RunSession | undefined;
   const inspectUrl = o.inspect === undefined ? undefined : parseInspectUrl(o.inspect);
   const inspector =
     inspectUrl === undefined
       ? undefined
       : new InspectSender(inspectUrl, {
-          warn: (message) => process.stderr.write(`${message}\n`),
+          // Through the display: a warning must not tear the live view.
+          warn: (message) => stderr(`${message}\n`),
           later: () => session?.runId && `nixstate replay ${session.runId} --inspect=${inspectUrl}`,
         });
   const worker = new Worker(effects, {
@@ -344,7 +372,7 @@ async function runBuild(
       record: o.record !== false,
       ...(o.keepRuns === undefined ? {} : { retention: parseRetention(o.keepRuns) }),
       ...(invocation.resumes === undefined ? {} : { resumes: invocation.resumes }),
-      warn: (message) => process.stderr.write(`${message}\n`),
+      warn: (message) => stderr(`${message}\n`),
     },
     inspector ? [...logs.listeners, inspector.listener()] : logs.listeners,
   );
@@ -353,7 +381,15 @@ async function runBuild(
   process.once("SIGTERM", onSignal);
   let code = 1;
   try {
-    code = await finishBuild(store, worker, effects, targets, mode, buildMessages(o));
+    code = await finishBuild(
+      store,
+      worker,
+      effects,
+      targets,
+      mode,
+      buildMessages(o, stderr),
+      logs.settle,
+    );
     return code;
   } finally {
     process.off("SIGINT", onSignal);
@@ -370,9 +406,12 @@ async function finishBuild(
   targets: BuildTarget[],
   mode: BuildMode,
   messages: BuildMessages,
+  settle: () => void,
 ): Promise<number> {
   const results = await worker.buildPaths(targets, mode);
   await effects.drain();
+  // The live view leaves the screen before the output paths are printed.
+  settle();
 
   const failed = targets.filter((_, i) => !isSuccess(results[i]!.status));
   if (failed.length > 0) {
