@@ -158,9 +158,6 @@ function chooseSpawner(prefer: "perl" | "node" | undefined): SpawnerKind {
 
 let defaultKind: SpawnerKind | undefined;
 
-/** How long a lock release may wait to share a write with the next request. */
-const RELEASE_DELAY_MS = 5;
-
 export class Spawner {
   private child: ChildProcess | undefined;
   private kind: SpawnerKind | undefined;
@@ -195,11 +192,7 @@ export class Spawner {
     lines.on("line", (line) => this.reply(kind.decode(line)));
     // Settles once the spawner has exited and every reply it wrote has been read.
     void child.then((result) => {
-      if (this.child === child) {
-        this.child = undefined;
-        // Releases meant for this spawner went with it (its locks died with the process).
-        this.deferred = "";
-      }
+      if (this.child === child) this.child = undefined;
       const how =
         result.signal ??
         (result.exitCode === undefined ? undefined : `exit code ${result.exitCode}`);
@@ -283,7 +276,7 @@ export class Spawner {
     started.catch(() => {});
     this.pending.set(id, p);
     if (this.pending.size === 1) this.setRef(true);
-    this.write(child, this.kind!.encode({ id, ...req, forwardOutput: onOutput !== undefined }));
+    child.stdin!.write(this.kind!.encode({ id, ...req, forwardOutput: onOutput !== undefined }));
     return { started, exited };
   }
 
@@ -299,7 +292,7 @@ export class Spawner {
     const id = this.nextId++;
     const held = new Promise<boolean>((res, rej) => this.lockWaits.set(id, [res, rej]));
     this.setRef(true);
-    this.write(child, kind.encodeLock(id, paths));
+    child.stdin!.write(kind.encodeLock(id, paths));
     if (!(await held)) return undefined;
     const unlock = kind.encodeUnlock;
     let released = false;
@@ -307,37 +300,13 @@ export class Spawner {
       release: () => {
         if (released || this.child !== child) return;
         released = true;
-        this.defer(child, unlock(id));
+        child.stdin!.write(unlock(id));
       },
     };
   }
 
-  /**
-   * Each write to the spawner's pipe costs a wake-up of the spawner (100-400 µs of this thread on
-   * a loaded 2-vCPU VM: a third of a small build's cost). Releases are not urgent: they wait for
-   * the next request, or a few milliseconds, and go in the same write.
-   */
-  private deferred = "";
-  private deferTimer: NodeJS.Timeout | undefined;
-
-  private write(child: ChildProcess, text: string): void {
-    if (this.deferTimer) clearTimeout(this.deferTimer);
-    this.deferTimer = undefined;
-    child.stdin!.write(this.deferred + text);
-    this.deferred = "";
-  }
-
-  private defer(child: ChildProcess, text: string): void {
-    this.deferred += text;
-    this.deferTimer ??= setTimeout(() => {
-      this.deferTimer = undefined;
-      if (this.child === child && this.deferred) this.write(child, "");
-    }, RELEASE_DELAY_MS);
-  }
-
   /** Stop the spawner (its running builders are killed by it). */
   close(): void {
-    if (this.child && this.deferred) this.write(this.child, "");
     this.child?.stdin?.end();
     this.child = undefined;
   }
