@@ -3,6 +3,7 @@ import { benchDag } from "./dag.ts";
 import { benchNar } from "./nar.ts";
 import { benchRecord } from "./record.ts";
 import { benchRemote } from "./remote.ts";
+import { benchServe } from "./serve.ts";
 
 const [name, ...rest] = process.argv.slice(2);
 const benches: Record<string, (argv: string[]) => Promise<void>> = {
@@ -10,6 +11,7 @@ const benches: Record<string, (argv: string[]) => Promise<void>> = {
   nar: benchNar,
   record: benchRecord,
   remote: benchRemote,
+  serve: benchServe,
 };
 const bench = benches[name ?? ""];
 if (!bench) {
