@@ -76,7 +76,7 @@ export async function addBigPath(store: LocalStore, dir: string, mb: number, sal
 
 export async function setUpStores(
   root: string,
-  options: { small: number; smallKb: number; mb: number },
+  options: { small: number; smallKb: number; mb: number; profile?: string | undefined },
 ): Promise<ServeStores> {
   const shim = join(root, "shim");
   mkdirSync(shim);
@@ -131,7 +131,15 @@ export async function setUpStores(
       storeDir: new StoreDir(dirs.nixstate),
       small: nsSmall,
       big: nsBig,
-      argv: [process.execPath, join(repo, "bin/nixstate.js"), "serve", "--write", ...nixstateArgs],
+      // `--profile DIR`: a CPU profile of each nixstate serve session started by this process.
+      argv: [
+        process.execPath,
+        ...(options.profile ? ["--cpu-prof", `--cpu-prof-dir=${options.profile}`] : []),
+        join(repo, "bin/nixstate.js"),
+        "serve",
+        "--write",
+        ...nixstateArgs,
+      ],
       env: process.env,
       remoteProgram: program(
         "nixstate",

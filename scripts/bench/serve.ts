@@ -1,5 +1,5 @@
 // `npm run bench -- serve [--small 1000] [--small-kb 8] [--mb 128] [--queries 2000] [--batches 20]
-// [--valid 200] [--builds 20] [--rounds 3] [--only a,b]`: the `nix-store --serve` protocol served by
+// [--valid 200] [--builds 20] [--rounds 3] [--only a,b] [--profile DIR]`: the `nix-store --serve` protocol served by
 // `nixstate serve` and by real Nix 2.8's `nix-store --serve --write`, each on its own store
 // holding the same paths, driven by the same clients: nixstate's ServeClient in this process over
 // the server's stdio (one session per server and round; the clock runs after the handshake), and
@@ -242,6 +242,7 @@ interface Options {
   builds: number;
   rounds: number;
   only: string[] | undefined;
+  profile: string | undefined;
 }
 
 export async function benchServe(argv: string[]): Promise<void> {
@@ -259,6 +260,7 @@ export async function benchServe(argv: string[]): Promise<void> {
     builds: Number(arg("--builds", "20")),
     rounds: Number(arg("--rounds", "3")),
     only: argv.includes("--only") ? arg("--only", "").split(",") : undefined,
+    profile: argv.includes("--profile") ? arg("--profile", "") : undefined,
   };
   if (spawnSync("sh", ["-c", "command -v nix-store"]).status !== 0) {
     console.error("serve benchmark: needs real Nix (apt-get install -y nix-bin)");

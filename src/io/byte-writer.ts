@@ -28,18 +28,22 @@ export function encodeString(value: Uint8Array | string): Buffer {
   return new ByteWriter(0).string(value).take();
 }
 
+const NO_BUFFER = Buffer.alloc(0);
+
 /**
  * Accumulates wire data. `take` hands out the bytes written so far and starts a fresh buffer, so
  * a taken Buffer is never overwritten (it may still sit in a stream's queue).
+ *
+ * Buffers are allocated at the first write after a `take`: a writer taken at the end of each
+ * message must not allocate one more buffer it never uses.
  */
 export class ByteWriter {
   readonly #capacity: number;
-  #buffer: Buffer;
+  #buffer: Buffer = NO_BUFFER;
   #length = 0;
 
   constructor(initialCapacity = 64 * 1024) {
     this.#capacity = initialCapacity;
-    this.#buffer = Buffer.allocUnsafe(initialCapacity);
   }
 
   /** Bytes written since the last `take`. */
@@ -90,8 +94,9 @@ export class ByteWriter {
 
   /** Hand out everything written so far and start over with a fresh buffer. */
   take(): Buffer {
+    if (this.#length === 0) return NO_BUFFER;
     const out = this.#buffer.subarray(0, this.#length);
-    this.#buffer = Buffer.allocUnsafe(this.#capacity);
+    this.#buffer = NO_BUFFER;
     this.#length = 0;
     return out;
   }
@@ -109,7 +114,7 @@ export class ByteWriter {
   #reserve(n: number): void {
     const needed = this.#length + n;
     if (needed <= this.#buffer.length) return;
-    const grown = Buffer.allocUnsafe(Math.max(needed, this.#buffer.length * 2, 64));
+    const grown = Buffer.allocUnsafe(Math.max(needed, this.#buffer.length * 2, this.#capacity, 64));
     this.#buffer.copy(grown, 0, 0, this.#length);
     this.#buffer = grown;
   }

@@ -71,3 +71,62 @@ export async function writeChunksToFd(
   }
   return size;
 }
+
+/** Pieces smaller than this are gathered into one write (a pipe's capacity: 64 KiB). */
+const COALESCE_BYTES = 64 * 1024;
+
+/**
+ * Writes a message's pieces to `output` as few large writes: small pieces (encoded fields, the
+ * NAR of a small path, an export stream's markers) are held until COALESCE_BYTES are pending or
+ * `flush` says the message is complete; a large piece goes out as it is, after those pending.
+ * Each write into a pipe can wake the peer, so one write per reply is what it should see. Pieces
+ * are held, not copied, until written: a caller must not reuse a piece's buffer.
+ */
+export class CoalescingSink {
+  readonly #output: Writable;
+  #pending: Uint8Array[] = [];
+  #bytes = 0;
+
+  constructor(output: Writable) {
+    this.#output = output;
+  }
+
+  async write(chunk: Uint8Array): Promise<void> {
+    if (chunk.length >= COALESCE_BYTES) {
+      await this.flush();
+      await this.#send(chunk);
+      return;
+    }
+    if (chunk.length === 0) return;
+    this.#pending.push(chunk);
+    this.#bytes += chunk.length;
+    if (this.#bytes >= COALESCE_BYTES) await this.flush();
+  }
+
+  /** Write every chunk (see `write`); returns the byte count. */
+  async writeAll(chunks: AsyncIterable<Uint8Array> | Iterable<Uint8Array>): Promise<number> {
+    let size = 0;
+    for await (const chunk of chunks) {
+      size += chunk.length;
+      await this.write(chunk);
+    }
+    return size;
+  }
+
+  /** Write what is pending, in one write. */
+  async flush(): Promise<void> {
+    if (this.#bytes === 0) return;
+    const pending = this.#pending;
+    const data = pending.length === 1 ? pending[0]! : Buffer.concat(pending, this.#bytes);
+    this.#pending = [];
+    this.#bytes = 0;
+    await this.#send(data);
+  }
+
+  async #send(chunk: Uint8Array): Promise<void> {
+    if (this.#output.destroyed) {
+      throw new Error("output stream was destroyed before the data was written");
+    }
+    if (!this.#output.write(chunk)) await drained(this.#output);
+  }
+}

@@ -5,9 +5,10 @@
 
 import type { Writable } from "node:stream";
 import { LocalBuildEffects, type LocalBuildSettings } from "../builder/local-build-effects.ts";
+import { RunLog } from "../events/run-log.ts";
 import { RunSession } from "../events/run-session.ts";
 import { ByteReader, type ByteSource } from "../io/byte-reader.ts";
-import { writeChunks } from "../io/writable-sink.ts";
+import { CoalescingSink } from "../io/writable-sink.ts";
 import type { BuildTarget } from "../machines/build-attempt.ts";
 import { Worker } from "../machines/worker.ts";
 import { dumpNar } from "../nar/nar-dump.ts";
@@ -82,18 +83,21 @@ export async function runServeServer(
 class ServeSession {
   readonly #store: LocalStore;
   readonly #options: ServeServerOptions;
-  readonly #output: Writable;
+  /** Replies go out as one write each (a NAR or export stream: one per 64 KiB). */
+  readonly #output: CoalescingSink;
   readonly #d: WireDecoder;
   readonly #e: WireEncoder;
   readonly #log: (text: string | Uint8Array) => void;
   #version = NIX_2_8_SERVE_VERSION;
   /** A look-ahead started during a build to notice the client hanging up (see #watchHangup). */
   #peek: Promise<boolean> | undefined;
+  /** The run log, opened at the first build and kept for the session's other builds. */
+  #runLog: RunLog | undefined;
 
   constructor(input: ByteSource | ByteReader, output: Writable, options: ServeServerOptions) {
     this.#store = options.store;
     this.#options = options;
-    this.#output = output;
+    this.#output = new CoalescingSink(output);
     const reader = input instanceof ByteReader ? input : new ByteReader(input);
     this.#d = new WireDecoder(reader, options.store.storeDir);
     this.#e = new WireEncoder(options.store.storeDir);
@@ -101,6 +105,14 @@ class ServeSession {
   }
 
   async run(): Promise<void> {
+    try {
+      await this.#serve();
+    } finally {
+      this.#runLog?.close();
+    }
+  }
+
+  async #serve(): Promise<void> {
     await this.#handshake();
     for (;;) {
       if (this.#peek) {
@@ -153,8 +165,10 @@ class ServeSession {
     if (refusal) throw new ServeError(refusal);
   }
 
+  /** The reply is complete: send it. */
   async #flush(): Promise<void> {
-    if (this.#e.length > 0) await writeChunks([this.#e.take()], this.#output);
+    if (this.#e.length > 0) await this.#output.write(this.#e.take());
+    await this.#output.flush();
   }
 
   #requireValid(path: string): void {
@@ -181,7 +195,7 @@ class ServeSession {
       }
       case "DumpStorePath":
         this.#requireValid(request.path);
-        await writeChunks(dumpNar(store.toRealPath(request.path)), this.#output);
+        await this.#output.writeAll(dumpNar(store.toRealPath(request.path)));
         break;
       case "ImportPaths":
         await store.importExport(this.#d.reader);
@@ -189,7 +203,7 @@ class ServeSession {
         break;
       case "ExportPaths":
         for (const p of request.paths) this.#requireValid(p);
-        await writeChunks(store.exportPaths(request.paths), this.#output);
+        await this.#output.writeAll(store.exportPaths(request.paths));
         break;
       case "QueryClosure":
         for (const p of request.paths) this.#requireValid(p);
@@ -286,13 +300,24 @@ class ServeSession {
     const worker = new Worker(effects, { useSubstitutes: false, keepGoing: false });
     const logs = new BuildLogRelay(this.#store.layout.logDir, (bytes) => this.#log(bytes));
     // Each build received is a recorded run; the log relay follows the builders it sees start.
+    const record = this.#options.record ?? true;
+    if (record && this.#runLog === undefined) {
+      try {
+        this.#runLog = RunLog.open(this.#store.layout.stateDir);
+      } catch {
+        // RunSession.start tries again and warns that this build is not recorded.
+      }
+    }
     const session = RunSession.start(
       worker,
       { command: "serve", targets, options: { ...options }, cwd: process.cwd() },
       {
         stateDir: this.#store.layout.stateDir,
-        record: this.#options.record ?? true,
+        record,
         warn: (message) => this.#log(`${message}\n`),
+        // A build's few batches are written inline: a writer thread per build would cost more.
+        thread: false,
+        ...(this.#runLog ? { log: this.#runLog } : {}),
       },
       [
         logRelayListener(logs),
