@@ -8,7 +8,7 @@ import { LocalBuildEffects, type LocalBuildSettings } from "../builder/local-bui
 import { RunLog } from "../events/run-log.ts";
 import { RunSession } from "../events/run-session.ts";
 import { ByteReader, type ByteSource } from "../io/byte-reader.ts";
-import { CoalescingSink } from "../io/writable-sink.ts";
+import { CoalescingSink, FdSink, type ReplySink } from "../io/writable-sink.ts";
 import type { BuildTarget } from "../machines/build-attempt.ts";
 import { Worker } from "../machines/worker.ts";
 import { dumpNar } from "../nar/nar-dump.ts";
@@ -71,10 +71,14 @@ const WRITE_COMMANDS: ReadonlyMap<number, string> = new Map([
   [ServeCommand.BuildDerivation, "building paths is not allowed"],
 ]);
 
-/** Serve one session until the client closes its end; throws on any protocol or store error. */
+/**
+ * Serve one session until the client closes its end; throws on any protocol or store error.
+ * `output` is a stream, or a file descriptor written with blocking writes (a process's stdout:
+ * no stream queue, and a NAR dump can reuse its buffers).
+ */
 export async function runServeServer(
   input: ByteSource | ByteReader,
-  output: Writable,
+  output: Writable | number,
   options: ServeServerOptions,
 ): Promise<void> {
   await new ServeSession(input, output, options).run();
@@ -84,7 +88,7 @@ class ServeSession {
   readonly #store: LocalStore;
   readonly #options: ServeServerOptions;
   /** Replies go out as one write each (a NAR or export stream: one per 64 KiB). */
-  readonly #output: CoalescingSink;
+  readonly #output: ReplySink;
   readonly #d: WireDecoder;
   readonly #e: WireEncoder;
   readonly #log: (text: string | Uint8Array) => void;
@@ -94,10 +98,14 @@ class ServeSession {
   /** The run log, opened at the first build and kept for the session's other builds. */
   #runLog: RunLog | undefined;
 
-  constructor(input: ByteSource | ByteReader, output: Writable, options: ServeServerOptions) {
+  constructor(
+    input: ByteSource | ByteReader,
+    output: Writable | number,
+    options: ServeServerOptions,
+  ) {
     this.#store = options.store;
     this.#options = options;
-    this.#output = new CoalescingSink(output);
+    this.#output = typeof output === "number" ? new FdSink(output) : new CoalescingSink(output);
     const reader = input instanceof ByteReader ? input : new ByteReader(input);
     this.#d = new WireDecoder(reader, options.store.storeDir);
     this.#e = new WireEncoder(options.store.storeDir);
@@ -195,7 +203,9 @@ class ServeSession {
       }
       case "DumpStorePath":
         this.#requireValid(request.path);
-        await this.#output.writeAll(dumpNar(store.toRealPath(request.path)));
+        await this.#output.writeAll(
+          dumpNar(store.toRealPath(request.path), { reuseBuffers: this.#output.reusable }),
+        );
         break;
       case "ImportPaths":
         await store.importExport(this.#d.reader);
