@@ -49,6 +49,12 @@ export interface DumpOptions {
    * collecting) a buffer for every chunk of the NAR.
    */
   reuseBuffers?: boolean;
+  /**
+   * Encode into this writer instead of a new one, and leave the archive's last bytes in it for
+   * the caller to take: a series of small NARs (an export stream, a serve session's dumps) then
+   * needs no buffer of its own each, and comes out as few large chunks.
+   */
+  writer?: ByteWriter;
 }
 
 /**
@@ -60,9 +66,9 @@ export async function* dumpNar(
   path: string | Buffer,
   options: DumpOptions = {},
 ): AsyncGenerator<Buffer, void, undefined> {
-  const out = new ByteWriter(FLUSH_AT * 2);
+  const out = options.writer ?? new ByteWriter(FLUSH_AT * 2);
   const take = options.reuseBuffers ? () => out.takeView() : () => out.take();
-  const pieces = options.reuseBuffers ? Buffer.allocUnsafe(REUSED_CHUNK) : undefined;
+  let pieces: Buffer | undefined;
   const slicer = new TimeSlicer();
   const open: OpenDirectory[] = [];
   out.bytes(NAR_RUNS.magic);
@@ -81,6 +87,7 @@ export async function* dumpNar(
         const large = dumpRegular(current, out);
         if (large !== undefined) {
           yield take();
+          if (options.reuseBuffers) pieces ??= Buffer.allocUnsafe(REUSED_CHUNK);
           yield* dumpLargeFile(large, out, slicer, pieces);
         }
       } else {
@@ -92,7 +99,7 @@ export async function* dumpNar(
     if (out.length >= FLUSH_AT) yield take();
     if (slicer.due()) await slicer.yieldToEventLoop();
   }
-  yield take();
+  if (options.writer === undefined) yield take();
 }
 
 /** Write the entry header of the next entry to dump and return its path; close finished dirs. */

@@ -8,6 +8,7 @@ import { LocalBuildEffects, type LocalBuildSettings } from "../builder/local-bui
 import { RunLog } from "../events/run-log.ts";
 import { RunSession } from "../events/run-session.ts";
 import { ByteReader, type ByteSource } from "../io/byte-reader.ts";
+import { ByteWriter } from "../io/byte-writer.ts";
 import { CoalescingSink, FdSink, type ReplySink } from "../io/writable-sink.ts";
 import type { BuildTarget } from "../machines/build-attempt.ts";
 import { Worker } from "../machines/worker.ts";
@@ -95,6 +96,8 @@ class ServeSession {
   #version = NIX_2_8_SERVE_VERSION;
   /** A look-ahead started during a build to notice the client hanging up (see #watchHangup). */
   #peek: Promise<boolean> | undefined;
+  /** Where NARs are encoded: one buffer for all of a session's dumps. */
+  readonly #nar = new ByteWriter(128 * 1024);
   /** The run log, opened at the first build and kept for the session's other builds. */
   #runLog: RunLog | undefined;
 
@@ -175,7 +178,10 @@ class ServeSession {
 
   /** The reply is complete: send it. */
   async #flush(): Promise<void> {
-    if (this.#e.length > 0) await this.#output.write(this.#e.take());
+    // A sink that is done with a piece when `write` returns lets the encoder keep its buffer.
+    const e = this.#e;
+    if (e.length > 0)
+      await this.#output.write(this.#output.reusable ? e.writer.takeView() : e.take());
     await this.#output.flush();
   }
 
@@ -201,12 +207,16 @@ class ServeSession {
         writePathInfosReply(e, infos, this.#version);
         break;
       }
-      case "DumpStorePath":
+      case "DumpStorePath": {
         this.#requireValid(request.path);
+        const reuse = this.#output.reusable;
+        const nar = this.#nar;
         await this.#output.writeAll(
-          dumpNar(store.toRealPath(request.path), { reuseBuffers: this.#output.reusable }),
+          dumpNar(store.toRealPath(request.path), { reuseBuffers: reuse, writer: nar }),
         );
+        await this.#output.write(reuse ? nar.takeView() : nar.take());
         break;
+      }
       case "ImportPaths":
         await store.importExport(this.#d.reader);
         writeImportAck(e);
