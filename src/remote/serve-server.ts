@@ -5,6 +5,7 @@
 
 import type { Writable } from "node:stream";
 import { LocalBuildEffects, type LocalBuildSettings } from "../builder/local-build-effects.ts";
+import { Spawner } from "../builder/spawner.ts";
 import { RunLog } from "../events/run-log.ts";
 import { RunSession } from "../events/run-session.ts";
 import { ByteReader, type ByteSource } from "../io/byte-reader.ts";
@@ -98,6 +99,8 @@ class ServeSession {
   #peek: Promise<boolean> | undefined;
   /** Where NARs are encoded: one buffer for all of a session's dumps. */
   readonly #nar = new ByteWriter(128 * 1024);
+  /** Starts every build's builders: one process for the session, not one per build. */
+  readonly #spawner = new Spawner();
   /** The run log, opened at the first build and kept for the session's other builds. */
   #runLog: RunLog | undefined;
 
@@ -119,6 +122,7 @@ class ServeSession {
     try {
       await this.#serve();
     } finally {
+      this.#spawner.close();
       this.#runLog?.close();
     }
   }
@@ -308,15 +312,20 @@ class ServeSession {
         "client requested repeating builds, but this is not currently implemented",
       );
     }
-    const effects = new LocalBuildEffects(this.#store, {
-      ...this.#options.buildSettings,
-      maxSilentTime: options.maxSilentTime,
-      buildTimeout: options.buildTimeout,
-      maxLogSize: options.maxLogSize ?? 0,
-      keepFailed: options.keepFailed ?? false,
-      logLines: 0,
-      cacheFailures: false,
-    });
+    const effects = new LocalBuildEffects(
+      this.#store,
+      {
+        ...this.#options.buildSettings,
+        maxSilentTime: options.maxSilentTime,
+        buildTimeout: options.buildTimeout,
+        maxLogSize: options.maxLogSize ?? 0,
+        keepFailed: options.keepFailed ?? false,
+        logLines: 0,
+        cacheFailures: false,
+      },
+      [],
+      this.#spawner,
+    );
     const worker = new Worker(effects, { useSubstitutes: false, keepGoing: false });
     const logs = new BuildLogRelay(this.#store.layout.logDir, (bytes) => this.#log(bytes));
     // Each build received is a recorded run; the log relay follows the builders it sees start.
