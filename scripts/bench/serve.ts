@@ -1,11 +1,12 @@
-// `npm run bench -- serve [--small 1000] [--small-kb 8] [--mb 128] [--queries 2000] [--batches 20]
-// [--valid 200] [--builds 20] [--rounds 3] [--only a,b] [--profile DIR]`: the `nix-store --serve` protocol served by
-// `nixstate serve` and by real Nix 2.8's `nix-store --serve --write`, each on its own store
-// holding the same paths, driven by the same clients: nixstate's ServeClient in this process over
-// the server's stdio (one session per server and round; the clock runs after the handshake), and
-// real Nix's `nix copy --from ssh://…?remote-program=…` through the ssh stand-in (whole command,
-// server start included). Servers alternate within each round; medians; the ratio is nixstate's
-// throughput over Nix's (≥ 1 is the target).
+// `npm run bench -- serve [--small 1000] [--small-kb 8] [--mb 128] [--queries 2000]
+// [--batches 20] [--valid 200] [--builds 20] [--rounds 3] [--only a,b] [--profile DIR]`: the
+// `nix-store --serve` protocol served by `nixstate serve` and by real Nix 2.8's `nix-store --serve
+// --write`, each on its own store holding the same content (serve-stores.ts), driven by the same
+// clients: nixstate's ServeClient in this process over the server's stdio (one session per server
+// and round; the clock runs after the handshake), and real Nix's `nix copy --from
+// ssh://…?remote-program=…` through the ssh stand-in (whole command, server start included).
+// Servers alternate within each round; medians; the ratio is nixstate's throughput over Nix's
+// (≥ 1 is the target).
 import { spawnSync } from "node:child_process";
 import { chmodSync, mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
