@@ -33,6 +33,8 @@ export interface RunSessionOptions {
   thread?: boolean;
   /** An open log to record into, left open at the run's end (the caller closes it). */
   log?: RunLog;
+  /** Drop runs beyond the retention first (default true; a serve session does it now and then). */
+  prune?: boolean;
 }
 
 export class RunSession {
@@ -64,6 +66,7 @@ export class RunSession {
         // Batches are compressed and committed on the log's own thread, off the build's.
         writer = log.begin(request, opts.resumes, opts.retention ?? DEFAULT_RETENTION, {
           thread: opts.thread ?? true,
+          prune: opts.prune ?? true,
         });
         recorder.listen(writer.append);
         recorder.keepDerivations(writer.keep);

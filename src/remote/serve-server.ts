@@ -66,6 +66,9 @@ export interface ServeServerOptions {
   record?: boolean;
 }
 
+/** A serve session drops runs beyond the log's retention at its first build and every so many. */
+const PRUNE_EVERY = 64;
+
 const WRITE_COMMANDS: ReadonlyMap<number, string> = new Map([
   [ServeCommand.ImportPaths, "importing paths is not allowed"],
   [ServeCommand.AddToStoreNar, "importing paths is not allowed"],
@@ -103,6 +106,8 @@ class ServeSession {
   readonly #spawner = new Spawner();
   /** The run log, opened at the first build and kept for the session's other builds. */
   #runLog: RunLog | undefined;
+  /** Builds started in this session (old runs are pruned at the first and every PRUNE_EVERY). */
+  #builds = 0;
 
   constructor(
     input: ByteSource | ByteReader,
@@ -346,6 +351,8 @@ class ServeSession {
         warn: (message) => this.#log(`${message}\n`),
         // A build's few batches are written inline: a writer thread per build would cost more.
         thread: false,
+        // Pruning a long log costs more than recording a small build: not at every build.
+        prune: this.#builds++ % PRUNE_EVERY === 0,
         ...(this.#runLog ? { log: this.#runLog } : {}),
       },
       [
