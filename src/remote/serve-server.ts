@@ -209,10 +209,7 @@ class ServeSession {
         break;
       }
       case "QueryPathInfos": {
-        const infos = request.paths.flatMap((p) => {
-          const info = store.tryQueryPathInfo(p);
-          return info ? [servePathInfoFromValid(info)] : [];
-        });
+        const infos = store.tryQueryPathInfos(request.paths).map(servePathInfoFromValid);
         writePathInfosReply(e, infos, this.#version);
         break;
       }
