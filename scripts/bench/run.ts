@@ -4,6 +4,7 @@ import { benchMemory } from "./memory.ts";
 import { benchNar } from "./nar.ts";
 import { benchRecord } from "./record.ts";
 import { benchRemote } from "./remote.ts";
+import { benchServe } from "./serve.ts";
 import { benchStartup } from "./startup.ts";
 import { benchView } from "./view.ts";
 
@@ -16,6 +17,7 @@ const benches: Record<string, (argv: string[]) => Promise<void>> = {
   remote: benchRemote,
   startup: benchStartup,
   view: benchView,
+  serve: benchServe,
 };
 const bench = benches[name ?? ""];
 if (!bench) {

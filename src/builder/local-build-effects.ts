@@ -118,7 +118,9 @@ export class LocalBuildEffects extends StoreQueryEffects implements WorkerEffect
   readonly settings: LocalBuildSettings;
   /** Messages for the user (kept build directories…). */
   private readonly buildDirs: BuildDirPool;
-  private readonly spawner = new Spawner();
+  private readonly spawner: Spawner;
+  /** Whether `drain` ends the spawner (not when the caller shares one across builds). */
+  private readonly ownsSpawner: boolean;
   private adopter: NixStoreAdopter | undefined;
   /** Sandbox store directories of running builds (removed when they end). */
   private readonly privateStores = new Set<string>();
@@ -132,8 +134,12 @@ export class LocalBuildEffects extends StoreQueryEffects implements WorkerEffect
     store: LocalStore,
     settings: Partial<LocalBuildSettings> = {},
     substituters: readonly Substituter[] = [],
+    /** A spawner to share (a serve session's builds: starting one costs a process per build). */
+    spawner?: Spawner,
   ) {
     super(store);
+    this.spawner = spawner ?? new Spawner();
+    this.ownsSpawner = spawner === undefined;
     this.substitution =
       substituters.length > 0
         ? new LocalSubstitutionEffects(store, substituters, (paths) => this.lockFiles(paths))
@@ -474,7 +480,7 @@ export class LocalBuildEffects extends StoreQueryEffects implements WorkerEffect
     await this.buildDirs.close();
     for (const dir of this.privateStores) deleteTree(dir);
     this.privateStores.clear();
-    this.spawner.close();
+    if (this.ownsSpawner) this.spawner.close();
     this.adopter?.close();
   }
 

@@ -176,9 +176,9 @@ export class RunLog {
     request: RunRequest,
     resumes?: number,
     retention = DEFAULT_RETENTION,
-    opts: { thread?: boolean } = {},
+    opts: { thread?: boolean; prune?: boolean } = {},
   ): RunWriter {
-    this.prune(retention);
+    if (opts.prune ?? true) this.prune(retention);
     const me = currentProcess();
     const info = this.db
       .prepare(

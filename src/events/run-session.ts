@@ -26,10 +26,20 @@ export interface RunSessionOptions {
   clock?: RunClock;
   /** Told when the run cannot be recorded (the build goes on without its log). */
   warn?: (message: string) => void;
+  /**
+   * Commit batches on a writer thread (default true). Off for many small runs in one process
+   * (a serve session's builds): starting the thread costs more than their few batches.
+   */
+  thread?: boolean;
+  /** An open log to record into, left open at the run's end (the caller closes it). */
+  log?: RunLog;
+  /** Drop runs beyond the retention first (default true; a serve session does it now and then). */
+  prune?: boolean;
 }
 
 export class RunSession {
   readonly recorder: RunRecorder;
+  /** The log this session opened (and closes); undefined when given one or not recording. */
   private readonly log: RunLog | undefined;
   private readonly writer: RunWriter | undefined;
   private ended = false;
@@ -52,10 +62,11 @@ export class RunSession {
     let writer: RunWriter | undefined;
     if (opts.record) {
       try {
-        log = RunLog.open(opts.stateDir);
+        log = opts.log ?? RunLog.open(opts.stateDir);
         // Batches are compressed and committed on the log's own thread, off the build's.
         writer = log.begin(request, opts.resumes, opts.retention ?? DEFAULT_RETENTION, {
-          thread: true,
+          thread: opts.thread ?? true,
+          prune: opts.prune ?? true,
         });
         recorder.listen(writer.append);
         recorder.keepDerivations(writer.keep);
@@ -63,7 +74,7 @@ export class RunSession {
           opts.warn?.(`warning: the run log stopped recording this run: ${e.message}`);
       } catch (e) {
         // A log that cannot be written must not stop a build: say so and build unrecorded.
-        log?.close();
+        if (log !== opts.log) log?.close();
         log = undefined;
         writer = undefined;
         opts.warn?.(
@@ -82,7 +93,7 @@ export class RunSession {
       pid: process.pid,
       ...(opts.resumes === undefined ? {} : { resumes: opts.resumes }),
     });
-    return new RunSession(recorder, log, writer);
+    return new RunSession(recorder, log === opts.log ? undefined : log, writer);
   }
 
   /** The run's id in the log; undefined when not recorded. */

@@ -33,6 +33,9 @@ const NO_BYTES = Buffer.alloc(0);
 /**
  * Accumulates wire data. `take` hands out the bytes written so far and starts a fresh buffer, so
  * a taken Buffer is never overwritten (it may still sit in a stream's queue).
+ *
+ * Buffers are allocated at the first write after a `take`: a writer taken at the end of each
+ * message must not allocate one more buffer it never uses.
  */
 export class ByteWriter {
   /** The size of the next fresh buffer: the initial capacity, then the largest buffer taken. */
@@ -93,6 +96,7 @@ export class ByteWriter {
 
   /** Hand out everything written so far and start over with a fresh buffer. */
   take(): Buffer {
+    if (this.#length === 0) return NO_BYTES;
     const out = this.#buffer.subarray(0, this.#length);
     this.#capacity = Math.max(this.#capacity, this.#buffer.length);
     this.#buffer = NO_BYTES;

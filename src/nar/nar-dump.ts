@@ -49,6 +49,12 @@ export interface DumpOptions {
    * collecting) a buffer for every chunk of the NAR.
    */
   reuseBuffers?: boolean;
+  /**
+   * Encode into this writer instead of a new one, and leave the archive's last bytes in it for
+   * the caller to take: a series of small NARs (an export stream, a serve session's dumps) then
+   * needs no buffer of its own each, and comes out as few large chunks.
+   */
+  writer?: ByteWriter;
 }
 
 /**
@@ -62,9 +68,9 @@ export async function* dumpNar(
 ): AsyncGenerator<Buffer, void, undefined> {
   // Small at first: most NARs a build scans are a few hundred bytes, and a buffer this size for
   // each of them was most of a 10,000-goal build's memory churn. It grows to what large ones need.
-  const out = new ByteWriter(4096);
+  const out = options.writer ?? new ByteWriter(4096);
   const take = options.reuseBuffers ? () => out.takeView() : () => out.take();
-  const pieces = options.reuseBuffers ? Buffer.allocUnsafe(REUSED_CHUNK) : undefined;
+  let pieces: Buffer | undefined;
   const slicer = new TimeSlicer();
   const open: OpenDirectory[] = [];
   out.bytes(NAR_RUNS.magic);
@@ -83,6 +89,7 @@ export async function* dumpNar(
         const large = dumpRegular(current, out);
         if (large !== undefined) {
           yield take();
+          if (options.reuseBuffers) pieces ??= Buffer.allocUnsafe(REUSED_CHUNK);
           yield* dumpLargeFile(large, out, slicer, pieces);
         }
       } else {
@@ -94,7 +101,7 @@ export async function* dumpNar(
     if (out.length >= FLUSH_AT) yield take();
     if (slicer.due()) await slicer.yieldToEventLoop();
   }
-  yield take();
+  if (options.writer === undefined) yield take();
 }
 
 /** Write the entry header of the next entry to dump and return its path; close finished dirs. */

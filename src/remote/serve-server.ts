@@ -5,9 +5,12 @@
 
 import type { Writable } from "node:stream";
 import { LocalBuildEffects, type LocalBuildSettings } from "../builder/local-build-effects.ts";
+import { Spawner } from "../builder/spawner.ts";
+import { RunLog } from "../events/run-log.ts";
 import { RunSession } from "../events/run-session.ts";
 import { ByteReader, type ByteSource } from "../io/byte-reader.ts";
-import { writeChunks } from "../io/writable-sink.ts";
+import { ByteWriter } from "../io/byte-writer.ts";
+import { CoalescingSink, FdSink, type ReplySink } from "../io/writable-sink.ts";
 import type { BuildTarget } from "../machines/build-attempt.ts";
 import { Worker } from "../machines/worker.ts";
 import { dumpNar } from "../nar/nar-dump.ts";
@@ -63,6 +66,9 @@ export interface ServeServerOptions {
   record?: boolean;
 }
 
+/** A serve session drops runs beyond the log's retention at its first build and every so many. */
+const PRUNE_EVERY = 64;
+
 const WRITE_COMMANDS: ReadonlyMap<number, string> = new Map([
   [ServeCommand.ImportPaths, "importing paths is not allowed"],
   [ServeCommand.AddToStoreNar, "importing paths is not allowed"],
@@ -70,10 +76,14 @@ const WRITE_COMMANDS: ReadonlyMap<number, string> = new Map([
   [ServeCommand.BuildDerivation, "building paths is not allowed"],
 ]);
 
-/** Serve one session until the client closes its end; throws on any protocol or store error. */
+/**
+ * Serve one session until the client closes its end; throws on any protocol or store error.
+ * `output` is a stream, or a file descriptor written with blocking writes (a process's stdout:
+ * no stream queue, and a NAR dump can reuse its buffers).
+ */
 export async function runServeServer(
   input: ByteSource | ByteReader,
-  output: Writable,
+  output: Writable | number,
   options: ServeServerOptions,
 ): Promise<void> {
   await new ServeSession(input, output, options).run();
@@ -82,18 +92,31 @@ export async function runServeServer(
 class ServeSession {
   readonly #store: LocalStore;
   readonly #options: ServeServerOptions;
-  readonly #output: Writable;
+  /** Replies go out as one write each (a NAR or export stream: one per 64 KiB). */
+  readonly #output: ReplySink;
   readonly #d: WireDecoder;
   readonly #e: WireEncoder;
   readonly #log: (text: string | Uint8Array) => void;
   #version = NIX_2_8_SERVE_VERSION;
   /** A look-ahead started during a build to notice the client hanging up (see #watchHangup). */
   #peek: Promise<boolean> | undefined;
+  /** Where NARs are encoded: one buffer for all of a session's dumps. */
+  readonly #nar = new ByteWriter(128 * 1024);
+  /** Starts every build's builders: one process for the session, not one per build. */
+  readonly #spawner = new Spawner();
+  /** The run log, opened at the first build and kept for the session's other builds. */
+  #runLog: RunLog | undefined;
+  /** Builds started in this session (old runs are pruned at the first and every PRUNE_EVERY). */
+  #builds = 0;
 
-  constructor(input: ByteSource | ByteReader, output: Writable, options: ServeServerOptions) {
+  constructor(
+    input: ByteSource | ByteReader,
+    output: Writable | number,
+    options: ServeServerOptions,
+  ) {
     this.#store = options.store;
     this.#options = options;
-    this.#output = output;
+    this.#output = typeof output === "number" ? new FdSink(output) : new CoalescingSink(output);
     const reader = input instanceof ByteReader ? input : new ByteReader(input);
     this.#d = new WireDecoder(reader, options.store.storeDir);
     this.#e = new WireEncoder(options.store.storeDir);
@@ -101,6 +124,15 @@ class ServeSession {
   }
 
   async run(): Promise<void> {
+    try {
+      await this.#serve();
+    } finally {
+      this.#spawner.close();
+      this.#runLog?.close();
+    }
+  }
+
+  async #serve(): Promise<void> {
     await this.#handshake();
     for (;;) {
       if (this.#peek) {
@@ -153,8 +185,13 @@ class ServeSession {
     if (refusal) throw new ServeError(refusal);
   }
 
+  /** The reply is complete: send it. */
   async #flush(): Promise<void> {
-    if (this.#e.length > 0) await writeChunks([this.#e.take()], this.#output);
+    // A sink that is done with a piece when `write` returns lets the encoder keep its buffer.
+    const e = this.#e;
+    if (e.length > 0)
+      await this.#output.write(this.#output.reusable ? e.writer.takeView() : e.take());
+    await this.#output.flush();
   }
 
   #requireValid(path: string): void {
@@ -172,24 +209,27 @@ class ServeSession {
         break;
       }
       case "QueryPathInfos": {
-        const infos = request.paths.flatMap((p) => {
-          const info = store.tryQueryPathInfo(p);
-          return info ? [servePathInfoFromValid(info)] : [];
-        });
+        const infos = store.tryQueryPathInfos(request.paths).map(servePathInfoFromValid);
         writePathInfosReply(e, infos, this.#version);
         break;
       }
-      case "DumpStorePath":
+      case "DumpStorePath": {
         this.#requireValid(request.path);
-        await writeChunks(dumpNar(store.toRealPath(request.path)), this.#output);
+        const reuse = this.#output.reusable;
+        const nar = this.#nar;
+        await this.#output.writeAll(
+          dumpNar(store.toRealPath(request.path), { reuseBuffers: reuse, writer: nar }),
+        );
+        await this.#output.write(reuse ? nar.takeView() : nar.take());
         break;
+      }
       case "ImportPaths":
         await store.importExport(this.#d.reader);
         writeImportAck(e);
         break;
       case "ExportPaths":
         for (const p of request.paths) this.#requireValid(p);
-        await writeChunks(store.exportPaths(request.paths), this.#output);
+        await this.#output.writeAll(store.exportPaths(request.paths));
         break;
       case "QueryClosure":
         for (const p of request.paths) this.#requireValid(p);
@@ -274,25 +314,43 @@ class ServeSession {
         "client requested repeating builds, but this is not currently implemented",
       );
     }
-    const effects = new LocalBuildEffects(this.#store, {
-      ...this.#options.buildSettings,
-      maxSilentTime: options.maxSilentTime,
-      buildTimeout: options.buildTimeout,
-      maxLogSize: options.maxLogSize ?? 0,
-      keepFailed: options.keepFailed ?? false,
-      logLines: 0,
-      cacheFailures: false,
-    });
+    const effects = new LocalBuildEffects(
+      this.#store,
+      {
+        ...this.#options.buildSettings,
+        maxSilentTime: options.maxSilentTime,
+        buildTimeout: options.buildTimeout,
+        maxLogSize: options.maxLogSize ?? 0,
+        keepFailed: options.keepFailed ?? false,
+        logLines: 0,
+        cacheFailures: false,
+      },
+      [],
+      this.#spawner,
+    );
     const worker = new Worker(effects, { useSubstitutes: false, keepGoing: false });
     const logs = new BuildLogRelay(this.#store.layout.logDir, (bytes) => this.#log(bytes));
     // Each build received is a recorded run; the log relay follows the builders it sees start.
+    const record = this.#options.record ?? true;
+    if (record && this.#runLog === undefined) {
+      try {
+        this.#runLog = RunLog.open(this.#store.layout.stateDir);
+      } catch {
+        // RunSession.start tries again and warns that this build is not recorded.
+      }
+    }
     const session = RunSession.start(
       worker,
       { command: "serve", targets, options: { ...options }, cwd: process.cwd() },
       {
         stateDir: this.#store.layout.stateDir,
-        record: this.#options.record ?? true,
+        record,
         warn: (message) => this.#log(`${message}\n`),
+        // A build's few batches are written inline: a writer thread per build would cost more.
+        thread: false,
+        // Pruning a long log costs more than recording a small build: not at every build.
+        prune: this.#builds++ % PRUNE_EVERY === 0,
+        ...(this.#runLog ? { log: this.#runLog } : {}),
       },
       [
         logRelayListener(logs),

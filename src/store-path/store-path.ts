@@ -86,6 +86,9 @@ export class StorePath {
 }
 
 /** A store directory (e.g. `/nix/store`): the logical prefix baked into every path hash. */
+/** How many parsed paths a StoreDir remembers (see `parsePath`). */
+const PARSED_PATHS_KEPT = 8192;
+
 export class StoreDir {
   readonly path: string;
 
@@ -99,14 +102,25 @@ export class StoreDir {
 
   static readonly nix = new StoreDir("/nix/store");
 
+  /**
+   * Paths parsed lately: a server checks the same paths again and again (each request's, then
+   * each reply's), and a StorePath never changes.
+   */
+  readonly #parsed = new Map<string, StorePath>();
+
   /** Parse a full path that must lie directly in this store directory. */
   parsePath(full: string): StorePath {
+    const known = this.#parsed.get(full);
+    if (known !== undefined) return known;
     const normal = posix.normalize(full);
     const dir = posix.dirname(normal);
     if (dir !== this.path) {
       throw new StorePathError(`path '${full}' is not in the Nix store ${this.path}`);
     }
-    return StorePath.parseBaseName(posix.basename(normal));
+    const parsed = StorePath.parseBaseName(posix.basename(normal));
+    if (this.#parsed.size >= PARSED_PATHS_KEPT) this.#parsed.clear();
+    this.#parsed.set(full, parsed);
+    return parsed;
   }
 
   /**

@@ -77,20 +77,23 @@ export interface ExportSource extends ExportedPathMeta {
   physicalPath: string;
 }
 
+/** Export data is handed out once this much is buffered. */
+const EXPORT_CHUNK = 64 * 1024;
+
 /** The export stream of `items`, which must already be in dependency order. */
 export async function* writeExport(
   items: Iterable<ExportSource>,
 ): AsyncGenerator<Buffer, void, undefined> {
-  const out = new ByteWriter(4096);
+  // One writer for the whole stream: small paths' NARs and their framing come out together,
+  // a chunk per EXPORT_CHUNK bytes or so, not three per path.
+  const out = new ByteWriter(2 * EXPORT_CHUNK);
   for (const item of items) {
-    yield out.u64(1).take();
-    yield* dumpNar(item.physicalPath);
+    out.u64(1);
+    yield* dumpNar(item.physicalPath, { writer: out });
     out.u64(EXPORT_MAGIC).string(item.path).u64(item.references.length);
     for (const r of item.references) out.string(r);
-    yield out
-      .string(item.deriver ?? "")
-      .u64(0)
-      .take();
+    out.string(item.deriver ?? "").u64(0);
+    if (out.length >= EXPORT_CHUNK) yield out.take();
   }
   yield out.u64(0).take();
 }

@@ -233,6 +233,19 @@ export class LocalStore {
     return pathInfoOfRow(path, row, references);
   }
 
+  /**
+   * Infos of the valid ones among `paths`, in order. Read in one transaction: one read lock on
+   * the database for all of them instead of two per path.
+   */
+  tryQueryPathInfos(paths: readonly string[]): ValidPathInfo[] {
+    const read = () =>
+      paths.flatMap((p) => {
+        const info = this.tryQueryPathInfo(p);
+        return info ? [info] : [];
+      });
+    return paths.length > 1 ? this.#ctx.db.transaction(read)() : read();
+  }
+
   queryReferences(path: string): string[] {
     return this.#edges(path, false);
   }

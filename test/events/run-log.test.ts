@@ -192,6 +192,21 @@ describe("run log", () => {
     }
   });
 
+  it("keeps every run when told not to prune, and prunes them all at the next run that does", () => {
+    const dir = fresh();
+    const log = RunLog.open(dir);
+    try {
+      for (let i = 0; i < 4; i++) {
+        log.begin(request, undefined, { count: 2 }, { prune: i === 0 }).end(0);
+      }
+      expect(log.runs().map((r) => r.id)).toEqual([1, 2, 3, 4]);
+      log.begin(request, undefined, { count: 2 }).end(0);
+      expect(log.runs().map((r) => r.id)).toEqual([4, 5]);
+    } finally {
+      log.close();
+    }
+  });
+
   it("says what to do with a damaged log", () => {
     const dir = fresh();
     mkdirSync(dir);

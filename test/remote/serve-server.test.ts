@@ -11,6 +11,7 @@ import { sandboxAvailable } from "../../src/builder/sandbox.ts";
 import { printDerivation } from "../../src/derivation/aterm-print.ts";
 import type { BasicDerivation, DerivationOutput } from "../../src/derivation/derivation.ts";
 import { derivationPath, fillInOutputPaths } from "../../src/derivation/hash-modulo.ts";
+import { RunLog } from "../../src/events/run-log.ts";
 import { Hash } from "../../src/hash/hash.ts";
 import { ByteReader } from "../../src/io/byte-reader.ts";
 import { dumpNar, regularFileNar } from "../../src/nar/nar-dump.ts";
@@ -332,6 +333,34 @@ describe("serve server: builds", () => {
     expect(again.status).toBe("AlreadyValid");
     expect(Object.keys(again.builtOutputs)).toEqual(["out"]);
     await c.close();
+  });
+
+  it("records each build of a session as a run of its own, all through one open run log", async () => {
+    const store = stores.open();
+    const c = await connect(store);
+    const names = ["first", "second", "first"];
+    for (const name of names) {
+      const b = basicDrv(store, name, "echo > $out");
+      c.send({ command: "BuildDerivation", drvPath: b.drvPath, drv: b.drv, options });
+      await readBuildResult(c.d, 0x207);
+    }
+    await c.close();
+    const log = RunLog.open(store.layout.stateDir);
+    try {
+      const runs = log.runs();
+      expect(runs.map((r) => [r.request.command, r.state, r.exitCode])).toEqual(
+        names.map(() => ["serve", "ended", 0]),
+      );
+      expect(runs.map((r) => r.request.targets)).toEqual(
+        names.map((n) => [basicDrv(store, n, "echo > $out").drvPath]),
+      );
+      for (const r of runs) {
+        const types = log.events(r.id).map((e) => e.type);
+        expect([types[0], types.at(-1)]).toEqual(["run.started", "run.ended"]);
+      }
+    } finally {
+      log.close();
+    }
   });
 
   it("reports a failing builder as PermanentFailure with Nix's message and keeps no output", async () => {

@@ -112,6 +112,23 @@ describe("addTextToStore", () => {
   });
 });
 
+describe("tryQueryPathInfos", () => {
+  it("gives the valid paths' infos in the order asked, leaving out the others", () => {
+    const store = stores.open();
+    const a = store.addTextToStore("a", "one");
+    const b = store.addTextToStore("b", a.path, [a.path]);
+    const missing = store.storeDir.print(
+      makeTextPath(store.storeDir, "gone", Hash.of("sha256", "never added")),
+    );
+    expect(store.tryQueryPathInfos([b.path, missing, a.path])).toEqual([
+      store.queryPathInfo(b.path),
+      store.queryPathInfo(a.path),
+    ]);
+    expect(store.tryQueryPathInfos([missing])).toEqual([]);
+    expect(store.tryQueryPathInfos([b.path])[0]?.references).toEqual([a.path]);
+  });
+});
+
 describe("registerValidPaths", () => {
   function writeContents(store: ReturnType<typeof stores.open>, path: string, text: string) {
     writeFileSync(store.toRealPath(path), text);

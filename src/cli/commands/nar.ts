@@ -1,24 +1,11 @@
 // `nixstate nar dump|restore|ls`: NAR archives as `nix-store --dump/--restore` and `nix nar ls`.
-import { closeSync, fstatSync, openSync } from "node:fs";
+import { closeSync } from "node:fs";
 import type { Command } from "commander";
 import { writeChunksToFd } from "../../io/writable-sink.ts";
 import { dumpNar } from "../../nar/nar-dump.ts";
 import { narListing, renderNarListing } from "../../nar/nar-listing.ts";
 import { restoreNar } from "../../nar/nar-restore.ts";
-import { writeStdout } from "../stdout.ts";
-
-/**
- * A descriptor for stdout that blocks on writes. Node makes a pipe on fd 1 non-blocking; opening
- * it again through /proc gives a pipe a file description of its own, in blocking mode.
- */
-function blockingStdout(): number {
-  if (!fstatSync(1).isFIFO()) return 1;
-  try {
-    return openSync("/proc/self/fd/1", "w");
-  } catch {
-    return 1;
-  }
-}
+import { blockingStdout, writeStdout } from "../stdout.ts";
 
 export function registerNarCommands(program: Command): void {
   const nar = program

@@ -2,11 +2,13 @@
 // clients (`nix copy --to ssh://…?remote-program=nixstate`, remote builds, Hydra) can use this
 // store. Errors end the session as `error: …` on stderr with exit status 1, as Nix does.
 
+import { closeSync } from "node:fs";
 import type { Command } from "commander";
 import type { LocalBuildSettings } from "../../builder/local-build-effects.ts";
 import { NIX_2_8_SERVE_VERSION } from "../../protocol/serve/serve-version.ts";
 import { runServeServer } from "../../remote/serve-server.ts";
 import { CliUsageError } from "../cli-error.ts";
+import { blockingReplyFd } from "../stdout.ts";
 import { addStoreOptions, type StoreCliOptions, withStore } from "../store-options.ts";
 
 interface ServeCliOptions extends StoreCliOptions {
@@ -64,15 +66,25 @@ export function registerServeCommands(program: Command): void {
       .option("--sandbox", "build in a bubblewrap sandbox (as build --sandbox)")
       .option("--no-record", "do not write builds received to the run log"),
   ).action(async (o: ServeCliOptions) => {
-    await withStore(o, (store) =>
-      runServeServer(process.stdin, process.stdout, {
-        store,
-        write: !!o.write,
-        record: o.record !== false,
-        buildSettings: serveBuildSettings(o),
-        ...(o.nix28Compat ? { builtOutputsQuirk: true, serverVersion: NIX_2_8_SERVE_VERSION } : {}),
-        log: (text) => process.stderr.write(text),
-      }),
-    );
+    // Replies go to stdout's descriptor with blocking writes (no stream queue; a NAR dump reuses
+    // its buffers), unless stdout is stdin's socket.
+    const fd = blockingReplyFd();
+    const out = fd ?? process.stdout;
+    try {
+      await withStore(o, (store) =>
+        runServeServer(process.stdin, out, {
+          store,
+          write: !!o.write,
+          record: o.record !== false,
+          buildSettings: serveBuildSettings(o),
+          ...(o.nix28Compat
+            ? { builtOutputsQuirk: true, serverVersion: NIX_2_8_SERVE_VERSION }
+            : {}),
+          log: (text) => process.stderr.write(text),
+        }),
+      );
+    } finally {
+      if (fd !== undefined && fd !== 1) closeSync(fd);
+    }
   });
 }
