@@ -58,17 +58,28 @@ function isOutputStatusList(v: unknown): v is OutputStatusJson[] {
 }
 
 export function indexRun(events: RunEvent[]): RunIndex {
-  const goals = new Map<GoalKey, GoalRecord>();
-  const idx: RunIndex = {
+  const indexer = new RunIndexer();
+  for (const e of events) indexer.add(e);
+  return indexer.index;
+}
+
+/**
+ * The index built as events come, for a listener that wants it at the run's end without keeping
+ * every event (the build's end summary).
+ */
+export class RunIndexer {
+  readonly index: RunIndex = {
     targets: [],
     cwd: "/",
-    goals,
+    goals: new Map(),
     targetGoals: new Map(),
     cancelAll: undefined,
     ended: undefined,
     lastMono: 0,
   };
-  const goal = (key: GoalKey, kind?: GoalKind): GoalRecord => {
+
+  private goal(key: GoalKey, kind?: GoalKind): GoalRecord {
+    const goals = this.index.goals;
     let g = goals.get(key);
     if (!g) {
       g = {
@@ -88,8 +99,11 @@ export function indexRun(events: RunEvent[]): RunIndex {
       goals.set(key, g);
     }
     return g;
-  };
-  for (const e of events) {
+  }
+
+  add(e: RunEvent): void {
+    const idx = this.index;
+    const goal = (key: GoalKey, kind?: GoalKind) => this.goal(key, kind);
     idx.lastMono = Math.max(idx.lastMono, e.mono);
     switch (e.type) {
       case "run.started":
@@ -161,7 +175,6 @@ export function indexRun(events: RunEvent[]): RunIndex {
         break;
     }
   }
-  return idx;
 }
 
 // --- Goals in words ----------------------------------------------------------------------------

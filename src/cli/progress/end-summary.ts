@@ -6,7 +6,7 @@
 
 import { stripVTControlCharacters } from "node:util";
 import type { RunEvent } from "../../events/run-event.ts";
-import { indexRun, type RunIndex } from "../../events/run-index.ts";
+import { indexRun, type RunIndex, RunIndexer } from "../../events/run-index.ts";
 import { cancelledBy, failedWaitees, firstLine, outcomeOf } from "../../events/run-why.ts";
 import type { GoalKey } from "../../machines/worker-events.ts";
 import { type GoalView, type ProgressModel, sameGoal } from "./progress-model.ts";
@@ -47,11 +47,11 @@ const WORKED = new Set(["built", "substituted"]);
 /** The summary's lines, from the run's model and its events (those in SUMMARY_INDEX_EVENTS). */
 export function endSummary(
   model: ProgressModel,
-  events: readonly RunEvent[],
+  events: readonly RunEvent[] | RunIndex,
   o: SummaryOptions = {},
 ): string[] {
   const paint = o.paint ?? plainPaint;
-  const idx = indexRun(events as RunEvent[]);
+  const idx = Array.isArray(events) ? indexRun(events as RunEvent[]) : (events as RunIndex);
   const c = model.counts();
   const lines: string[] = [];
   const parts: string[] = [];
@@ -296,12 +296,15 @@ function tailInError(error: string): string[] | undefined {
 
 /** Keeps the events the summary reasons over (a run's transitions and effects are left out). */
 export class SummaryEvents {
-  readonly events: RunEvent[] = [];
+  private readonly indexer = new RunIndexer();
+  /** The run's index so far (built as events come: a big run's events are not kept). */
+  get index(): RunIndex {
+    return this.indexer.index;
+  }
   readonly listener = (e: RunEvent): void => {
     if (!SUMMARY_INDEX_EVENTS.has(e.type)) return;
-    // A goal's input (its derivation's facts, settings) is most of what a big run would keep
-    // here, and the summary never reads it: at 10,000 goals ~35 MB of the peak heap.
-    if (e.type === "goal.created") this.events.push({ ...e, input: null });
-    else this.events.push(e);
+    // A goal's input (its derivation's facts, settings) is most of a kept goal.created event,
+    // and the summary never reads it.
+    this.indexer.add(e.type === "goal.created" ? { ...e, input: null } : e);
   };
 }

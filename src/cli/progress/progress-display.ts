@@ -64,7 +64,7 @@ export function progressDisplay(o: ProgressDisplayOptions): ProgressDisplay {
   const kept = new SummaryEvents();
   const paint = o.live && wantsColour(o.stream) ? colourPaint : plainPaint;
   const summary = () =>
-    endSummary(model, kept.events, {
+    endSummary(model, kept.index, {
       paint,
       logTail: (drv, n) => storeLogTail(o.logDir, drv, n),
     });

@@ -14,7 +14,7 @@ function summarize(events: RunEvent[], tails: Record<string, string[]> = {}, o =
     m.apply(e);
   }
   const logTail = (drv: string, n: number) => tails[drv]?.slice(-n);
-  return endSummary(m, kept.events, { logTail, ...o }).join("\n");
+  return endSummary(m, kept.index, { logTail, ...o }).join("\n");
 }
 
 /** A run of derivations `name → inputs`, each built for `ms[name]` ms, `failing` failing. */
