@@ -33,6 +33,8 @@ import { dotLabelText, mermaidLabelText, parseDot, parseMermaidFlowchart } from 
 import { depsOf, writeJsonDag } from "./json-dag.ts";
 
 const hasDot = spawnSync("dot", ["-V"]).status === 0;
+if (!hasDot && process.env.CI === "true")
+  throw new Error("Graphviz's dot not found but CI=true: install graphviz (.ci/run does)");
 
 // --- A real run --------------------------------------------------------------------------------
 
