@@ -1,11 +1,12 @@
 // `nixstate build` with stderr on a pipe: plain mode (no colour, no carriage returns), the
 // heartbeat, a failure's log whole while another builder prints, the summary; -q; and
 // `--log-format raw` still Nix's lines alone.
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { deleteTree } from "../../src/io/delete-tree.ts";
+import { writeJsonDerivations } from "../events/json-dag.ts";
 import { runCli } from "./run-cli.ts";
 
 const root = mkdtempSync(join(tmpdir(), "nixstate-progress-plain-"));
@@ -16,26 +17,9 @@ afterAll(() => {
 let n = 0;
 const stateDir = () => join(root, `state-${n++}`);
 
-/** JSON derivations in `dir`: name → [shell script, inputs]. */
-function derivations(dir: string, drvs: Record<string, [string, string[]?]>): void {
-  mkdirSync(dir, { recursive: true });
-  for (const [name, [script, inputs = []]] of Object.entries(drvs)) {
-    writeFileSync(
-      join(dir, `${name}.json`),
-      JSON.stringify({
-        name,
-        builder: "/bin/sh",
-        args: ["-c", script],
-        env: Object.fromEntries(inputs.map((i) => [i, `${i}.json`])),
-        inputDrvs: Object.fromEntries(inputs.map((i) => [`${i}.json`, ["out"]])),
-      }),
-    );
-  }
-}
-
 /** Two builders printing at once: `loud` fails after 8 lines, `chatty` prints 8 and succeeds. */
 const dir = join(root, "dag");
-derivations(dir, {
+writeJsonDerivations(dir, {
   loud: ["for i in 1 2 3 4 5 6 7 8; do echo loud-$i; /bin/sleep 0.1; done; exit 1"],
   chatty: ["for i in 1 2 3 4 5 6 7 8; do echo chatty-$i; /bin/sleep 0.1; done; echo ok > $out"],
   slow: ["/bin/sleep 1.5; echo slow > $out"],

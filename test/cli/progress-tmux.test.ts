@@ -9,6 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { deleteTree } from "../../src/io/delete-tree.ts";
+import { writeJsonDerivations } from "../events/json-dag.ts";
 import { repoRoot } from "../vectors.ts";
 import { runCli } from "./run-cli.ts";
 
@@ -37,7 +38,6 @@ const outDir = join(repoRoot, "test-output/progress");
 /** The DAG, salted: `slow` ticks for 3 s, `broken` fails, `app` needs both, `docs` is quick. */
 function dag(salt: string): string[] {
   const dir = join(root, salt);
-  mkdirSync(dir, { recursive: true });
   const drvs: Record<string, [string, string[]?]> = {
     base: ["echo base > $out"],
     slow: [
@@ -51,18 +51,7 @@ function dag(salt: string): string[] {
     app: ["echo $slow $broken > $out", ["slow", "broken"]],
     docs: ["/bin/sleep 0.5; echo docs > $out", ["base"]],
   };
-  for (const [name, [script, inputs = []]] of Object.entries(drvs)) {
-    writeFileSync(
-      join(dir, `${name}.json`),
-      JSON.stringify({
-        name,
-        builder: "/bin/sh",
-        args: ["-c", script],
-        env: { salt, ...Object.fromEntries(inputs.map((i) => [i, `${i}.json`])) },
-        inputDrvs: Object.fromEntries(inputs.map((i) => [`${i}.json`, ["out"]])),
-      }),
-    );
-  }
+  writeJsonDerivations(dir, drvs, { salt });
   return ["app", "docs"].map((n) => join(dir, `${n}.json`));
 }
 

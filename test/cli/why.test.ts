@@ -1,9 +1,10 @@
 // `nixstate why` and `nixstate runs critical-path` on runs made by the real `nixstate build`.
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { deleteTree } from "../../src/io/delete-tree.ts";
+import { writeJsonDerivations } from "../events/json-dag.ts";
 import { type CliResult, runCli } from "./run-cli.ts";
 
 const root = mkdtempSync(join(tmpdir(), "nixstate-why-cli-"));
@@ -19,22 +20,6 @@ function nixstate(args: string[]): CliResult {
 }
 const text = (r: CliResult) => r.stdout.toString();
 
-/** JSON derivations in `dir`: name → [shell script, inputs]. */
-function derivations(dir: string, drvs: Record<string, [string, string[]?]>): void {
-  mkdirSync(dir, { recursive: true });
-  for (const [name, [script, inputs = []]] of Object.entries(drvs)) {
-    writeFileSync(
-      join(dir, `${name}.json`),
-      JSON.stringify({
-        name,
-        builder: "/bin/sh",
-        args: ["-c", script],
-        env: Object.fromEntries(inputs.map((i) => [i, `${i}.json`])),
-        inputDrvs: Object.fromEntries(inputs.map((i) => [`${i}.json`, ["out"]])),
-      }),
-    );
-  }
-}
 const drvPath = (state: string, name: string) =>
   join(state, "store", readdirSync(join(state, "store")).find((f) => f.endsWith(`-${name}.drv`))!);
 
@@ -42,7 +27,7 @@ describe("nixstate why", () => {
   it("separates the root cause from the cascade: a failing leaf under two layers, built with -k", () => {
     const s = stateDir();
     const dir = join(root, "cascade");
-    derivations(dir, {
+    writeJsonDerivations(dir, {
       leaf: ["echo leaf is broken >&2; exit 3"],
       ok: ["echo ok > $out"],
       mid: ["echo $leaf $ok > $out", ["leaf", "ok"]],
@@ -98,7 +83,7 @@ describe("nixstate why", () => {
   it("says an output was already valid, and what happened in an earlier run with --run", () => {
     const s = stateDir();
     const dir = join(root, "valid");
-    derivations(dir, { hello: ["echo hello > $out"] });
+    writeJsonDerivations(dir, { hello: ["echo hello > $out"] });
     const first = runCli(["build", "--state-dir", s, join(dir, "hello.json")]);
     expect(first.status).toBe(0);
     const output = first.stdout.toString().trim();
@@ -117,7 +102,7 @@ describe("nixstate why", () => {
   it("names the failure that cancelled a build (no --keep-going)", () => {
     const s = stateDir();
     const dir = join(root, "cancel");
-    derivations(dir, {
+    writeJsonDerivations(dir, {
       leaf: ["exit 3"],
       mid: ["echo $leaf > $out", ["leaf"]],
       slow: ["/bin/sleep 5; echo slow > $out"],
@@ -141,7 +126,7 @@ describe("nixstate why", () => {
   it("says so when a failure was cached by an earlier run", () => {
     const s = stateDir();
     const dir = join(root, "cached");
-    derivations(dir, { flaky: ["exit 1"] });
+    writeJsonDerivations(dir, { flaky: ["exit 1"] });
     const f = join(dir, "flaky.json");
     expect(runCli(["build", "--cache-failures", "--state-dir", s, f]).status).toBe(100);
     expect(runCli(["build", "--cache-failures", "--state-dir", s, f]).status).toBe(1);
@@ -166,7 +151,7 @@ describe("nixstate why", () => {
       /^error: no recorded run built, substituted or checked '.*-x'; .*'nixstate runs' lists the recorded runs/,
     );
     const dir = join(root, "errors");
-    derivations(dir, { one: ["echo 1 > $out"], two: ["echo 2 > $out"] });
+    writeJsonDerivations(dir, { one: ["echo 1 > $out"], two: ["echo 2 > $out"] });
     runCli(["build", "--state-dir", s, join(dir, "one.json")]);
     runCli(["build", "--state-dir", s, join(dir, "two.json")]);
     const wrongRun = nixstate(["why", "--state-dir", s, "--run", "2", drvPath(s, "one")]);
@@ -183,7 +168,7 @@ describe("nixstate runs critical-path", () => {
     const s = stateDir();
     const dir = join(root, "dag");
     const fast = Array.from({ length: 10 }, (_, i) => `fast${i}`);
-    derivations(dir, {
+    writeJsonDerivations(dir, {
       chain1: ["/bin/sleep 0.3; echo 1 > $out"],
       chain2: ["/bin/sleep 0.3; echo 2 > $out", ["chain1"]],
       chain3: ["/bin/sleep 0.3; echo 3 > $out", ["chain2"]],

@@ -59,3 +59,27 @@ export function writeJsonDag(dir: string, n: number, o: JsonDagOptions = {}): st
   }
   return files;
 }
+
+/**
+ * Named JSON derivations in `dir`: name → [shell script, input names]. Each input is passed in
+ * the env under its name (its output path); `env` goes into every one (a salt, say).
+ */
+export function writeJsonDerivations(
+  dir: string,
+  drvs: Record<string, [string, string[]?]>,
+  env: Record<string, string> = {},
+): void {
+  mkdirSync(dir, { recursive: true });
+  for (const [name, [script, inputs = []]] of Object.entries(drvs)) {
+    writeFileSync(
+      join(dir, `${name}.json`),
+      JSON.stringify({
+        name,
+        builder: "/bin/sh",
+        args: ["-c", script],
+        env: { ...env, ...Object.fromEntries(inputs.map((i) => [i, `${i}.json`])) },
+        inputDrvs: Object.fromEntries(inputs.map((i) => [`${i}.json`, ["out"]])),
+      }),
+    );
+  }
+}
