@@ -105,6 +105,31 @@ export function sameGoal(key: GoalKey): GoalKey {
   return key.replace(/@\d+$/, "");
 }
 
+/** A goal as first seen (at `mono`): waiting, nothing known yet. */
+export function newGoalView(key: GoalKey, kind: GoalKind, mono: number): GoalView {
+  const path = parseGoalKey(key).path;
+  return {
+    key,
+    kind,
+    path,
+    name: storeName(path),
+    phase: "waiting",
+    created: mono,
+    started: undefined,
+    ended: undefined,
+    machine: undefined,
+    where: undefined,
+    lastLine: undefined,
+    waitsOn: [],
+    lockedSince: undefined,
+    end: undefined,
+    earlier: undefined,
+    status: undefined,
+    error: undefined,
+    workMs: undefined,
+  };
+}
+
 export class ProgressModel {
   readonly goals = new Map<GoalKey, GoalView>();
   /** Top-level targets' goals, by target index. */
@@ -276,27 +301,7 @@ export class ProgressModel {
     const key = sameGoal(instance);
     let g = this.goals.get(key);
     if (!g) {
-      const path = parseGoalKey(key).path;
-      g = {
-        key,
-        kind: kind ?? (key.startsWith("sub:") ? "substitution" : "derivation"),
-        path,
-        name: storeName(path),
-        phase: "waiting",
-        created: mono,
-        started: undefined,
-        ended: undefined,
-        machine: undefined,
-        where: undefined,
-        lastLine: undefined,
-        waitsOn: [],
-        lockedSince: undefined,
-        end: undefined,
-        earlier: undefined,
-        status: undefined,
-        error: undefined,
-        workMs: undefined,
-      };
+      g = newGoalView(key, kind ?? (key.startsWith("sub:") ? "substitution" : "derivation"), mono);
       this.goals.set(key, g);
     } else if (kind) {
       g.kind = kind;

@@ -11,32 +11,16 @@ import {
   historyEstimate,
   median,
 } from "../../../src/cli/progress/build-eta.ts";
-import { type GoalView, ProgressModel } from "../../../src/cli/progress/progress-model.ts";
+import {
+  type GoalView,
+  newGoalView,
+  ProgressModel,
+} from "../../../src/cli/progress/progress-model.ts";
 import { runLogFile } from "../../../src/events/run-log.ts";
 import { recorded } from "./recorded-runs.ts";
 
 function goal(key: string, over: Partial<GoalView> = {}): GoalView {
-  return {
-    key,
-    kind: "derivation",
-    path: `/s/h-${key}.drv`,
-    name: key,
-    phase: "waiting",
-    created: 0,
-    started: undefined,
-    ended: undefined,
-    machine: undefined,
-    where: undefined,
-    lastLine: undefined,
-    waitsOn: [],
-    lockedSince: undefined,
-    end: undefined,
-    earlier: undefined,
-    status: undefined,
-    error: undefined,
-    workMs: undefined,
-    ...over,
-  };
+  return { ...newGoalView(`drv:/s/h-${key}.drv#normal`, "derivation", 0), key, name: key, ...over };
 }
 
 const graph = (gs: GoalView[]) => new Map(gs.map((g) => [g.key, g]));
