@@ -84,6 +84,19 @@ export async function writeChunksToFd(
 const COALESCE_BYTES = 64 * 1024;
 
 /** Where a protocol server's replies go, gathered into few writes (see CoalescingSink). */
+/** Write every chunk through `sink.write`, in order; the byte count. */
+async function writeEach(
+  sink: Pick<ReplySink, "write">,
+  chunks: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
+): Promise<number> {
+  let size = 0;
+  for await (const chunk of chunks) {
+    size += chunk.length;
+    await sink.write(chunk);
+  }
+  return size;
+}
+
 export interface ReplySink {
   /** Whether a piece's buffer may be reused as soon as `write` returns. */
   readonly reusable: boolean;
@@ -124,13 +137,8 @@ export class CoalescingSink implements ReplySink {
   }
 
   /** Write every chunk (see `write`); returns the byte count. */
-  async writeAll(chunks: AsyncIterable<Uint8Array> | Iterable<Uint8Array>): Promise<number> {
-    let size = 0;
-    for await (const chunk of chunks) {
-      size += chunk.length;
-      await this.write(chunk);
-    }
-    return size;
+  writeAll(chunks: AsyncIterable<Uint8Array> | Iterable<Uint8Array>): Promise<number> {
+    return writeEach(this, chunks);
   }
 
   /** Write what is pending, in one write. */
@@ -175,13 +183,8 @@ export class FdSink implements ReplySink {
     if (this.#pending.length >= COALESCE_BYTES) this.#flushSync();
   }
 
-  async writeAll(chunks: AsyncIterable<Uint8Array> | Iterable<Uint8Array>): Promise<number> {
-    let size = 0;
-    for await (const chunk of chunks) {
-      size += chunk.length;
-      await this.write(chunk);
-    }
-    return size;
+  writeAll(chunks: AsyncIterable<Uint8Array> | Iterable<Uint8Array>): Promise<number> {
+    return writeEach(this, chunks);
   }
 
   async flush(): Promise<void> {
