@@ -163,24 +163,29 @@ function checkAgainstLog(frames: InspectFrame[], events: RunEvent[]): void {
   for (const w of waits) expect(sent).toContain(w);
 }
 
+/** `nixstate build -k -j2 --inspect=URL` of a fresh DAG with a failure: it fails (100), unwarned. */
+async function buildInspected(url: string, name: string) {
+  const s = stateDir();
+  const b = await runCliAsync([
+    "build",
+    "-k",
+    "-j2",
+    "--state-dir",
+    s,
+    `--inspect=${url}`,
+    ...dag(join(root, name)),
+  ]).done;
+  expect(b.stderr).not.toMatch(/warning/);
+  expect(b.status).toBe(100);
+  return { s, b };
+}
+
 describe("nixstate build --inspect", () => {
   it("shows the run to a receiver: a goal actor each under the goal that asked for it, its snapshots, the waits", async () => {
     const relay = await startRelay();
     const frames = receive(relay.url);
     await relay.clients(1);
-    const s = stateDir();
-    const files = dag(join(root, "dag-a"));
-    const b = await runCliAsync([
-      "build",
-      "-k",
-      "-j2",
-      "--state-dir",
-      s,
-      `--inspect=${relay.url}`,
-      ...files,
-    ]).done;
-    expect(b.stderr).not.toMatch(/warning/);
-    expect(b.status).toBe(100);
+    const { s } = await buildInspected(relay.url, "dag-a");
     const events = runEvents(s);
     const total = expectedFrames(events).length;
     await until(() => frames.length >= total, 5000);
@@ -240,19 +245,7 @@ describe("nixstate build --inspect", () => {
     const relay = await startRelay({ pauseSenderMs: pauseMs });
     const frames = receive(relay.url, 2);
     await relay.clients(1);
-    const s = stateDir();
-    const files = dag(join(root, "dag-b"));
-    const b = await runCliAsync([
-      "build",
-      "-k",
-      "-j2",
-      "--state-dir",
-      s,
-      `--inspect=${relay.url}`,
-      ...files,
-    ]).done;
-    expect(b.stderr).not.toMatch(/warning/);
-    expect(b.status).toBe(100);
+    const { s, b } = await buildInspected(relay.url, "dag-b");
     const events = runEvents(s);
     // The build's own work ended before the relay read anything past the first frame.
     expect(events.at(-1)!.mono).toBeLessThan(pauseMs);
@@ -267,19 +260,7 @@ describe("nixstate build --inspect", () => {
     const relay = await startRelay({ dropSenderAfter: 25 });
     const frames = receive(relay.url);
     await relay.clients(1);
-    const s = stateDir();
-    const files = dag(join(root, "dag-c"));
-    const b = await runCliAsync([
-      "build",
-      "-k",
-      "-j2",
-      "--state-dir",
-      s,
-      `--inspect=${relay.url}`,
-      ...files,
-    ]).done;
-    expect(b.stderr).not.toMatch(/warning/);
-    expect(b.status).toBe(100);
+    const { s } = await buildInspected(relay.url, "dag-c");
     expect(relay.connections).toBeGreaterThanOrEqual(3);
     const events = runEvents(s);
     await until(() => bySeq(frames).length >= expectedFrames(events).length, 10_000);
