@@ -19,6 +19,16 @@ afterAll(() => {
 let n = 0;
 const fresh = () => join(root, `log-${n++}`);
 const request = { command: "build" as const, targets: ["t"], options: {}, cwd: "/" };
+/** A goal's note, event `seq` of a run. */
+const note = (seq: number, message: string) =>
+  ({
+    type: "goal.note",
+    goal: "drv:/s/a.drv#normal",
+    seq,
+    mono: seq,
+    wall: 1e12,
+    message,
+  }) as RunEvent;
 
 const payload = fc.dictionary(
   fc.string({ minLength: 1, maxLength: 8 }).filter((k) => !["type", "goal", "seq"].includes(k)),
@@ -100,15 +110,7 @@ describe("run log", () => {
       const w = log.begin(request, undefined, undefined, { thread: true });
       const failures: string[] = [];
       w.onFailure = (e) => failures.push(e.message);
-      const e = (seq: number) =>
-        ({
-          type: "goal.note",
-          goal: "drv:/s/a.drv#normal",
-          seq,
-          mono: seq,
-          wall: 1e12,
-          message: "m",
-        }) as RunEvent;
+      const e = (seq: number) => note(seq, "m");
       // The table the thread writes into goes away under it.
       log.db.exec("DROP TABLE batches");
       w.append(e(1));
@@ -137,15 +139,7 @@ describe("run log", () => {
     const log = RunLog.open(dir);
     try {
       const w = log.begin(request);
-      const e = (seq: number) =>
-        ({
-          type: "goal.note",
-          goal: "drv:/s/a.drv#normal",
-          seq,
-          mono: seq,
-          wall: 1e12,
-          message: "m".repeat(400),
-        }) as RunEvent;
+      const e = (seq: number) => note(seq, "m".repeat(400));
       w.append(e(1));
       w.flush();
       const row = log.db.prepare("SELECT lines FROM batches").get() as { lines: unknown };
