@@ -53,3 +53,15 @@ export function nixEnv(root: string): NodeJS.ProcessEnv {
     TMPDIR: join(root, "tmp"),
   };
 }
+
+/** The middle value (the upper one of an even count). */
+export const median = (xs: number[]): number =>
+  [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+/** A benchmark's `--name value` options: `arg("--rounds", "3")`. */
+export function argsOf(argv: string[]): (name: string, def: string) => string {
+  return (name, def) => {
+    const i = argv.indexOf(name);
+    return i >= 0 ? argv[i + 1]! : def;
+  };
+}

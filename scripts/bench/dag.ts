@@ -11,7 +11,7 @@ import { fileURLToPath } from "node:url";
 import { nixSystem } from "../../src/builder/local-build-effects.ts";
 import { deleteTree } from "../../src/io/delete-tree.ts";
 import { LocalStore } from "../../src/store/local-store.ts";
-import { nixEnv, type Run, timed } from "./bench-process.ts";
+import { argsOf, median, nixEnv, type Run, timed } from "./bench-process.ts";
 import { dagNixExpr, dagNodes } from "./dag-graph.ts";
 import { writeDag } from "./nixstate-dag.ts";
 
@@ -40,13 +40,8 @@ async function floor(n: number, j: number, dir: string): Promise<number> {
   ).ms;
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-
 export async function benchDag(argv: string[]): Promise<void> {
-  const arg = (name: string, def: string) => {
-    const i = argv.indexOf(name);
-    return i >= 0 ? argv[i + 1]! : def;
-  };
+  const arg = argsOf(argv);
   const sizes = arg("--sizes", "1000,10000").split(",").map(Number);
   const j = Number(arg("-j", "2"));
   const haveNix = spawnSync("sh", ["-c", "command -v nix-store"]).status === 0;

@@ -9,17 +9,13 @@ import { fileURLToPath } from "node:url";
 import { nixSystem } from "../../src/builder/local-build-effects.ts";
 import { deleteTree } from "../../src/io/delete-tree.ts";
 import { LocalStore } from "../../src/store/local-store.ts";
-import { timed } from "./bench-process.ts";
+import { argsOf, median, timed } from "./bench-process.ts";
 import { writeDag } from "./nixstate-dag.ts";
 
 const repo = resolve(fileURLToPath(import.meta.url), "../../..");
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 export async function benchMemory(argv: string[]): Promise<void> {
-  const arg = (name: string, def: string) => {
-    const i = argv.indexOf(name);
-    return i >= 0 ? argv[i + 1]! : def;
-  };
+  const arg = argsOf(argv);
   const n = Number(arg("--n", "10000"));
   const rounds = Number(arg("--rounds", "3"));
   const j = Number(arg("-j", "2"));

@@ -9,9 +9,9 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { deleteTree } from "../../src/io/delete-tree.ts";
+import { argsOf, median } from "./bench-process.ts";
 
 const repo = resolve(fileURLToPath(import.meta.url), "../../..");
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 /** A deterministic tree: one big file and many small ones in nested directories. */
 function writeTree(root: string, totalMb: number): void {
@@ -52,10 +52,7 @@ function time(cmd: string, env: NodeJS.ProcessEnv): number {
 }
 
 export async function benchNar(argv: string[]): Promise<void> {
-  const arg = (name: string, def: string) => {
-    const i = argv.indexOf(name);
-    return i >= 0 ? argv[i + 1]! : def;
-  };
+  const arg = argsOf(argv);
   const mb = Number(arg("--mb", "243"));
   const rounds = Number(arg("--rounds", "5"));
   if (spawnSync("sh", ["-c", "command -v nix-store"]).status !== 0) {

@@ -12,11 +12,10 @@ import type { RunEvent } from "../../src/events/run-event.ts";
 import { RunLog } from "../../src/events/run-log.ts";
 import { deleteTree } from "../../src/io/delete-tree.ts";
 import { LocalStore } from "../../src/store/local-store.ts";
-import { type Run, timed } from "./bench-process.ts";
+import { argsOf, median, type Run, timed } from "./bench-process.ts";
 import { writeDag } from "./nixstate-dag.ts";
 
 const repo = resolve(fileURLToPath(import.meta.url), "../../..");
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 /** What writing `events` costs this process: open, append (batched as in a run), close. */
 function writerCost(dir: string, events: RunEvent[]): number {
@@ -37,10 +36,7 @@ function writerCost(dir: string, events: RunEvent[]): number {
 }
 
 export async function benchRecord(argv: string[]): Promise<void> {
-  const arg = (name: string, def: string) => {
-    const i = argv.indexOf(name);
-    return i >= 0 ? argv[i + 1]! : def;
-  };
+  const arg = argsOf(argv);
   const n = Number(arg("--n", "1000"));
   const rounds = Number(arg("--rounds", "5"));
   const j = Number(arg("-j", "2"));

@@ -11,21 +11,17 @@ import { fileURLToPath } from "node:url";
 import { nixSystem } from "../../src/builder/local-build-effects.ts";
 import { deleteTree } from "../../src/io/delete-tree.ts";
 import { LocalStore } from "../../src/store/local-store.ts";
-import { nixEnv, type Run, timed } from "./bench-process.ts";
+import { argsOf, median, nixEnv, type Run, timed } from "./bench-process.ts";
 import { dagNixExpr, dagNodes } from "./dag-graph.ts";
 import { writeDag } from "./nixstate-dag.ts";
 
 const repo = resolve(fileURLToPath(import.meta.url), "../../..");
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 type Client = "nixstate" | "nix";
 type Machine = "nixstate" | "nix";
 
 export async function benchRemote(argv: string[]): Promise<void> {
-  const arg = (name: string, def: string) => {
-    const i = argv.indexOf(name);
-    return i >= 0 ? argv[i + 1]! : def;
-  };
+  const arg = argsOf(argv);
   const n = Number(arg("--n", "100"));
   const rounds = Number(arg("--rounds", "3"));
   if (spawnSync("sh", ["-c", "command -v nix-store"]).status !== 0) {

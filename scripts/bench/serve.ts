@@ -16,7 +16,7 @@ import { deleteTree } from "../../src/io/delete-tree.ts";
 import { NIX_2_8_DEFAULT_BUILD_OPTIONS } from "../../src/protocol/serve/build-options.ts";
 import { type ServeProcess, startServe } from "../../src/remote/serve-transport.ts";
 import { basicDrv } from "../../test/remote/serve-fixtures.ts";
-import { timed } from "./bench-process.ts";
+import { argsOf, median, timed } from "./bench-process.ts";
 import { startExportSession } from "./serve-export.ts";
 import {
   addBigPath,
@@ -27,7 +27,6 @@ import {
   setUpStores,
 } from "./serve-stores.ts";
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const SERVERS: Server[] = ["nixstate", "nix"];
 
 interface Context {
@@ -247,10 +246,7 @@ interface Options {
 }
 
 export async function benchServe(argv: string[]): Promise<void> {
-  const arg = (name: string, def: string) => {
-    const i = argv.indexOf(name);
-    return i >= 0 ? argv[i + 1]! : def;
-  };
+  const arg = argsOf(argv);
   const o: Options = {
     small: Number(arg("--small", "1000")),
     smallKb: Number(arg("--small-kb", "8")),

@@ -10,9 +10,9 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { deleteTree } from "../../src/io/delete-tree.ts";
+import { median } from "./bench-process.ts";
 
 const repo = resolve(fileURLToPath(import.meta.url), "../../..");
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 // GNU time reports the child's CPU time (user + system), which other load on the machine disturbs
 // far less than the wall time.

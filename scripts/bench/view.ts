@@ -13,17 +13,14 @@ import { nixSystem } from "../../src/builder/local-build-effects.ts";
 import { RunLog } from "../../src/events/run-log.ts";
 import { deleteTree } from "../../src/io/delete-tree.ts";
 import { LocalStore } from "../../src/store/local-store.ts";
-import { timed } from "./bench-process.ts";
+import { argsOf, timed } from "./bench-process.ts";
 import { writeDag } from "./nixstate-dag.ts";
 
 const repo = resolve(fileURLToPath(import.meta.url), "../../..");
 const s = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
 
 export async function benchView(argv: string[]): Promise<void> {
-  const arg = (name: string, def: string) => {
-    const i = argv.indexOf(name);
-    return i >= 0 ? argv[i + 1]! : def;
-  };
+  const arg = argsOf(argv);
   const n = Number(arg("--n", "10000"));
   const j = Number(arg("-j", "2"));
   const kept = arg("--keep", "");
