@@ -103,7 +103,6 @@ export class RunIndexer {
 
   add(e: RunEvent): void {
     const idx = this.index;
-    const goal = (key: GoalKey, kind?: GoalKind) => this.goal(key, kind);
     idx.lastMono = Math.max(idx.lastMono, e.mono);
     switch (e.type) {
       case "run.started":
@@ -118,10 +117,10 @@ export class RunIndexer {
         break;
       case "target.started":
         idx.targetGoals.set(e.index, e.goal);
-        goal(e.goal);
+        this.goal(e.goal);
         break;
       case "goal.created": {
-        const g = goal(e.goal, e.kind);
+        const g = this.goal(e.goal, e.kind);
         g.kind = e.kind;
         g.created = e;
         g.causes.unshift(e.cause);
@@ -131,32 +130,32 @@ export class RunIndexer {
       }
       case "goal.reused":
       case "goal.wants":
-        goal(e.goal).causes.push(e.cause);
+        this.goal(e.goal).causes.push(e.cause);
         if (e.cause.kind === "target" && !idx.targetGoals.has(e.cause.index))
           idx.targetGoals.set(e.cause.index, e.goal);
         break;
       case "goal.waits": {
-        const g = goal(e.goal);
+        const g = this.goal(e.goal);
         for (const w of e.on) if (!g.waits.includes(w)) g.waits.push(w);
         break;
       }
       case "goal.woken":
-        goal(e.goal).woken ??= e;
+        this.goal(e.goal).woken ??= e;
         break;
       case "goal.stopped":
-        goal(e.goal).stopped ??= e;
+        this.goal(e.goal).stopped ??= e;
         break;
       case "goal.done":
-        goal(e.goal, e.kind).done = e;
+        this.goal(e.goal, e.kind).done = e;
         break;
       case "builder.started":
-        goal(e.goal).builderStarted ??= e;
+        this.goal(e.goal).builderStarted ??= e;
         break;
       case "builder.exited":
-        goal(e.goal).builderExited = e;
+        this.goal(e.goal).builderExited = e;
         break;
       case "effect.done": {
-        const g = goal(e.goal);
+        const g = this.goal(e.goal);
         if (e.effect === "queryOutputs" || e.effect === "lockOutputs") {
           if (isOutputStatusList(e.output)) {
             g.outputsSeen.push(...e.output);

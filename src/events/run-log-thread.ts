@@ -61,8 +61,10 @@ function threadMain(
     }
     if (Atomics.load(counters, 1) === 1) return;
     try {
-      db ??= new Database(data.file, { timeout: 10_000 });
-      db.pragma("synchronous = OFF");
+      if (!db) {
+        db = new Database(data.file, { timeout: 10_000 });
+        db.pragma("synchronous = OFF");
+      }
       const rows = msg.rows!;
       for (const d of rows.drvs) d.aterm = Buffer.from(d.aterm);
       write(db, rows, deflate);
