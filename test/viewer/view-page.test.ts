@@ -35,6 +35,13 @@ afterAll(async () => {
 
 const goal = (page: Page, name: string) => page.locator(`g.goal[data-key*="-${name}.drv"]`);
 const attr = (page: Page, name: string, a: string) => goal(page, name).getAttribute(`data-${a}`);
+/** Moves the timeline as a person dragging the slider would; the page redraws on the next frame. */
+async function seek(page: Page, seq: number): Promise<void> {
+  await page.locator("#seq").fill(String(seq));
+  await page.waitForFunction(
+    `document.querySelector("#pos").textContent.startsWith("event ${seq} /")`,
+  );
+}
 const count = async (page: Page, what: string) =>
   Number.parseInt((await page.locator(`[data-count="${what}"]`).textContent()) ?? "", 10);
 const nixstate = (...args: string[]) => [join(repoRoot, "bin/nixstate.js"), ...args];
@@ -77,7 +84,7 @@ describe.skipIf(!haveChromium())("nixstate view in a browser", () => {
     expect([await count(page, "done"), await count(page, "failed")]).toEqual([1, 2]);
 
     // Back to when greeting's builder ran: it builds, the other two wait.
-    await page.locator("#seq").fill(String(greetingBuilds.seq));
+    await seek(page, greetingBuilds.seq);
     expect(await attr(page, "greeting", "phase")).toBe("building");
     expect(await attr(page, "shout", "phase")).toBe("waiting");
     expect(await attr(page, "poster", "phase")).toBe("waiting");
@@ -110,7 +117,7 @@ describe.skipIf(!haveChromium())("nixstate view in a browser", () => {
     await page.screenshot({ path: join(shots, "finished-run.png") });
 
     // Playing from the start moves the timeline forward by itself; a second click pauses.
-    await page.locator("#seq").fill("0");
+    await seek(page, 0);
     expect(await attr(page, "greeting", "phase")).toBe("absent");
     await page.locator("#play").click();
     await page.waitForFunction(`Number(document.querySelector("#seq").value) > 10`);
