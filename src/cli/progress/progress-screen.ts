@@ -3,9 +3,10 @@
 // build with where it runs, for how long and the last line its builder wrote, each copy from a
 // substituter, then the counts and the time left. Redrawn at most ten times a second as events
 // come, and once a second regardless, so elapsed times move and it never looks stalled.
-import { createLogUpdate } from "log-update";
+
 import type { RunEvent } from "../../events/run-event.ts";
 import type { RunListener } from "../../events/run-recorder.ts";
+import { createLogUpdate } from "../../io/log-update-on-demand.ts";
 import { type Eta, estimateRemaining } from "./build-eta.ts";
 import type { GoalView, ProgressModel } from "./progress-model.ts";
 import { durationText, type Paint } from "./progress-style.ts";
