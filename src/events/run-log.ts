@@ -17,6 +17,7 @@ import { RunLogThread } from "./run-log-thread.ts";
 /** At most this long between an event and its batch reaching the database. */
 export const BATCH_MS = 50;
 const BATCH_MAX = 5000;
+const THREAD_AFTER_BATCHES = 4;
 const SCHEMA_VERSION = 4;
 
 /**
@@ -176,7 +177,7 @@ export class RunLog {
     request: RunRequest,
     resumes?: number,
     retention = DEFAULT_RETENTION,
-    opts: { thread?: boolean; prune?: boolean } = {},
+    opts: WriterOptions & { prune?: boolean } = {},
   ): RunWriter {
     if (opts.prune ?? true) this.prune(retention);
     const me = currentProcess();
@@ -368,6 +369,16 @@ function toRunRow(r: DbRun): RunRow {
   };
 }
 
+export interface WriterOptions {
+  /** Commit batches on a writer thread, off the build's (its deflate and SQLite work). */
+  thread?: boolean;
+  /**
+   * Batches written here before the thread starts (default 4, ~200 ms of a run): a thread takes
+   * ~80 ms to start (its own V8 and SQLite), which a short run would only wait for at its end.
+   */
+  threadAfter?: number;
+}
+
 /** Appends one run's events in batches; `end` writes what is left and the exit code. */
 export class RunWriter {
   private drvs: KeptDrv[] = [];
@@ -380,15 +391,17 @@ export class RunWriter {
   private firstSeq = 0;
   private lastSeq = 0;
   private closed = false;
-  /** Where batches are written; undefined: in this thread. */
-  private readonly thread: RunLogThread | undefined;
+  /** Where batches are written once the run has gone on a while; undefined: in this thread. */
+  private thread: RunLogThread | undefined;
+  /** Batches left to write here before the writer thread starts; undefined: it never does. */
+  private inlineLeft: number | undefined;
 
   constructor(
     private readonly log: RunLog,
     readonly runId: number,
-    opts: { thread?: boolean } = {},
+    opts: WriterOptions = {},
   ) {
-    this.thread = opts.thread ? new RunLogThread(log.file, DEFLATE_LEVEL) : undefined;
+    this.inlineLeft = opts.thread ? (opts.threadAfter ?? THREAD_AFTER_BATCHES) : undefined;
   }
 
   /** The recorder's listener. */
@@ -459,6 +472,10 @@ export class RunWriter {
     this.lines = [];
     this.drvs = [];
     this.newGoals = [];
+    if (this.inlineLeft !== undefined && --this.inlineLeft < 0) {
+      this.inlineLeft = undefined;
+      this.thread = new RunLogThread(this.log.file, DEFLATE_LEVEL);
+    }
     if (this.thread) {
       this.thread.post(rows);
       return;

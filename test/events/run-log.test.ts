@@ -46,13 +46,18 @@ const events = fc.array(
 );
 
 describe("run log", () => {
-  test.prop([events, fc.boolean()], { numRuns: 60 })(
-    "gives back every event as written, written here or on the writer thread",
-    (evs, thread) => {
+  test.prop([events, fc.option(fc.nat({ max: 3 }))], { numRuns: 60 })(
+    "gives back every event as written, written here, on the writer thread, or first here and then there",
+    (evs, threadAfter) => {
       const dir = fresh();
       const log = RunLog.open(dir);
       try {
-        const w = log.begin(request, undefined, undefined, { thread });
+        const w = log.begin(
+          request,
+          undefined,
+          undefined,
+          threadAfter === null ? {} : { thread: true, threadAfter },
+        );
         const written: RunEvent[] = [];
         for (const e of evs) {
           if (e.type.includes("\t")) continue; // types are ours: no tabs
@@ -90,7 +95,7 @@ describe("run log", () => {
     const dir = fresh();
     const log = RunLog.open(dir);
     try {
-      const w = log.begin(request, undefined, undefined, { thread: true });
+      const w = log.begin(request, undefined, undefined, { thread: true, threadAfter: 0 });
       const aterm = Buffer.from([0, 1, 2, 255, 0x44]);
       w.keep({ hash: "h1", name: "a.drv", aterm });
       w.flush();
@@ -107,7 +112,7 @@ describe("run log", () => {
     const dir = fresh();
     const log = RunLog.open(dir);
     try {
-      const w = log.begin(request, undefined, undefined, { thread: true });
+      const w = log.begin(request, undefined, undefined, { thread: true, threadAfter: 0 });
       const failures: string[] = [];
       w.onFailure = (e) => failures.push(e.message);
       const e = (seq: number) => note(seq, "m");
