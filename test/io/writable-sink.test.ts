@@ -2,13 +2,15 @@
 // as few writes (small pieces gathered, large ones on their own), and the file-descriptor sink
 // is done with each piece when `write` returns (its caller may reuse the buffer).
 
+import { spawn, spawnSync } from "node:child_process";
+import { once } from "node:events";
 import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Writable } from "node:stream";
 import fc from "fast-check";
 import { afterAll, describe, expect, it } from "vitest";
-import { CoalescingSink, FdSink } from "../../src/io/writable-sink.ts";
+import { CoalescingSink, FdSink, writeChunksToFd } from "../../src/io/writable-sink.ts";
 
 const KIB = 1024;
 
@@ -86,5 +88,34 @@ describe("FdSink", () => {
       }),
       { numRuns: 50 },
     );
+  });
+});
+
+describe("writeChunksToFd", () => {
+  it("delivers every byte in order into a pipe (written in slices), though each buffer is reused", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "nixstate-fd-pipe-"));
+    try {
+      const fifo = join(dir, "fifo");
+      expect(spawnSync("mkfifo", [fifo]).status).toBe(0);
+      const reader = spawn("sh", ["-c", `cat '${fifo}' > '${join(dir, "out")}'`]);
+      const exited = once(reader, "exit");
+      const fd = openSync(fifo, "w");
+      const sizes = [1, 32 * KIB, 32 * KIB + 1, 64 * KIB, 200 * KIB, 7, 1024 * KIB];
+      const reused = Buffer.alloc(1024 * KIB);
+      const expected = sizes.map((n, i) => Buffer.alloc(n, i + 1));
+      async function* chunks() {
+        for (const c of expected) {
+          c.copy(reused);
+          yield reused.subarray(0, c.length);
+          reused.fill(0xff);
+        }
+      }
+      expect(await writeChunksToFd(chunks(), fd)).toBe(sizes.reduce((a, b) => a + b, 0));
+      closeSync(fd);
+      await exited;
+      expect(readFileSync(join(dir, "out")).equals(Buffer.concat(expected))).toBe(true);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
