@@ -72,10 +72,7 @@ export async function writeChunksToFd(
   chunks: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
   fd: number,
 ): Promise<number> {
-  // Into a pipe, at most half its capacity a write: the reader drains one half while this
-  // fills the other, where a write of the whole capacity waits for the reader each time
-  // (`nar dump | cat`: 0.58 → 0.44 s for 254 MB; BENCHMARKS.md, "NAR throughput").
-  const most = fstatSync(fd).isFIFO() ? PIPE_WRITE : Number.POSITIVE_INFINITY;
+  const most = writeLimit(fd);
   let size = 0;
   for await (const chunk of chunks) {
     writeFullySync(fd, chunk, most);
@@ -84,8 +81,16 @@ export async function writeChunksToFd(
   return size;
 }
 
-/** Half of a Linux pipe's default capacity. */
-const PIPE_WRITE = 32 * 1024;
+/**
+ * The most one write should hand to `fd`. Into a pipe, half its default capacity: the reader
+ * drains one half while the other is filled, where writing the whole capacity waits for the
+ * reader each time (`nar dump | cat`: 0.58 → 0.42 s for 254 MB; BENCHMARKS.md, "NAR throughput").
+ * Not for a serve session's replies: its client reads through a Node stream, where more and
+ * smaller reads cost more than the overlap gains (bench -- serve, DumpStorePath: 0.70 → 0.55).
+ */
+function writeLimit(fd: number): number {
+  return fstatSync(fd).isFIFO() ? 32 * 1024 : Number.POSITIVE_INFINITY;
+}
 
 /** Pieces smaller than this are gathered into one write (a pipe's capacity: 64 KiB). */
 const COALESCE_BYTES = 64 * 1024;
