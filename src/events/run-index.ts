@@ -30,7 +30,7 @@ export interface GoalRecord {
   /** First builder start and last builder exit (a goal may try more than one machine). */
   builderStarted: RunEventOf<"builder.started"> | undefined;
   builderExited: RunEventOf<"builder.exited"> | undefined;
-  /** Outputs as the goal's queries and lock re-checks saw them. */
+  /** Outputs as the goal's queries and lock re-checks first saw them (once per path). */
   outputsSeen: OutputStatusJson[];
   /** The re-check under the lock found every wanted output valid (another process made them). */
   validUnderLock: boolean;
@@ -158,7 +158,9 @@ export class RunIndexer {
         const g = this.goal(e.goal);
         if (e.effect === "queryOutputs" || e.effect === "lockOutputs") {
           if (isOutputStatusList(e.output)) {
-            g.outputsSeen.push(...e.output);
+            // Once each: a goal queries the same outputs two or three times.
+            for (const o of e.output)
+              if (!g.outputsSeen.some((s) => s.path === o.path)) g.outputsSeen.push(o);
             if (e.effect === "lockOutputs") {
               const wanted = e.output.filter((o) => o.wanted);
               g.validUnderLock = wanted.length > 0 && wanted.every((o) => o.valid);
