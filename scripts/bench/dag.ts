@@ -8,7 +8,7 @@ import { chmodSync, mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { nixSystem } from "../../src/builder/local-build-effects.ts";
+import { nixSystem } from "../../src/builder/build-settings.ts";
 import { deleteTree } from "../../src/io/delete-tree.ts";
 import { LocalStore } from "../../src/store/local-store.ts";
 import { argsOf, median, nixEnv, type Run, timed } from "./bench-process.ts";

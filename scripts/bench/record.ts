@@ -7,7 +7,7 @@ import { mkdtempSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { nixSystem } from "../../src/builder/local-build-effects.ts";
+import { nixSystem } from "../../src/builder/build-settings.ts";
 import type { RunEvent } from "../../src/events/run-event.ts";
 import { RunLog } from "../../src/events/run-log.ts";
 import { deleteTree } from "../../src/io/delete-tree.ts";

@@ -11,7 +11,7 @@ import { spawnSync } from "node:child_process";
 import { chmodSync, mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { nixSystem } from "../../src/builder/local-build-effects.ts";
+import { nixSystem } from "../../src/builder/build-settings.ts";
 import { deleteTree } from "../../src/io/delete-tree.ts";
 import { NIX_2_8_DEFAULT_BUILD_OPTIONS } from "../../src/protocol/serve/build-options.ts";
 import { type ServeProcess, startServe } from "../../src/remote/serve-transport.ts";

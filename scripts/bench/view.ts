@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
-import { nixSystem } from "../../src/builder/local-build-effects.ts";
+import { nixSystem } from "../../src/builder/build-settings.ts";
 import { RunLog } from "../../src/events/run-log.ts";
 import { deleteTree } from "../../src/io/delete-tree.ts";
 import { LocalStore } from "../../src/store/local-store.ts";

@@ -1,11 +1,12 @@
 // `build(targets)`: write the .drv closure of derivations made with `derivation()` into the store
 // and realise them as `nixstate build` does (LocalBuildEffects, a Worker, a recorded RunSession).
 import { cpus } from "node:os";
-import { LocalBuildEffects, type LocalBuildSettings } from "../builder/local-build-effects.ts";
+import type { LocalBuildSettings } from "../builder/build-settings.ts";
+import { LocalBuildEffects } from "../builder/local-build-effects.ts";
 import { DerivationError } from "../derivation/errors.ts";
 import { derivationReferences } from "../derivation/hash-modulo.ts";
 import type { RunEvent } from "../events/run-event.ts";
-import { parseRetention } from "../events/run-log.ts";
+import { parseRetention } from "../events/run-retention.ts";
 import { RunSession } from "../events/run-session.ts";
 import type { BuildMode, BuildTarget } from "../machines/build-attempt.ts";
 import { Worker } from "../machines/worker.ts";

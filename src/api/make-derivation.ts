@@ -6,7 +6,7 @@
 // args and env of a new derivation are scanned for those paths: each one found makes that output
 // an input, as interpolating `${drv}` does in Nix. Paths of derivations not made through this API
 // (or written out by hand before the derivation was made) are not found.
-import { nixSystem } from "../builder/local-build-effects.ts";
+import { nixSystem } from "../builder/build-settings.ts";
 import { printDerivation } from "../derivation/aterm-print.ts";
 import type { DerivationOutput, Derivation as DrvData } from "../derivation/derivation.ts";
 import { DerivationError } from "../derivation/errors.ts";

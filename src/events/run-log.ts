@@ -13,6 +13,7 @@ import { type BatchRows, writeBatchRows } from "./batch-rows.ts";
 import type { KeptDrv } from "./event-values.ts";
 import type { RunEvent, RunRequest } from "./run-event.ts";
 import { RunLogThread } from "./run-log-thread.ts";
+import { DEFAULT_RETENTION, type RunRetention } from "./run-retention.ts";
 
 /** At most this long between an event and its batch reaching the database. */
 export const BATCH_MS = 50;
@@ -87,26 +88,6 @@ export interface RunRow {
   state: RunState;
   /** The process that ran it. */
   pid: number;
-}
-
-/** Which old runs to drop when a new one starts: keep the newest `count`, none older than `days`. */
-export interface RunRetention {
-  count: number;
-  days?: number;
-}
-
-export const DEFAULT_RETENTION: RunRetention = { count: 100 };
-
-/** Parse a retention setting: `50` (runs) or `30d` (days). */
-export function parseRetention(text: string): RunRetention {
-  const m = /^(\d+)(d?)$/.exec(text.trim());
-  if (!m) {
-    throw new RunLogError(
-      `keep-runs wants a number of runs (e.g. 100) or of days (e.g. 30d), not '${text}'`,
-    );
-  }
-  const n = Number(m[1]);
-  return m[2] ? { count: Number.MAX_SAFE_INTEGER, days: n } : { count: n };
 }
 
 export function runLogFile(stateDir: string): string {

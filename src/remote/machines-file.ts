@@ -4,7 +4,7 @@
 // each entry is `URI [systems [ssh-key [max-jobs [speed-factor [supported-features
 // [mandatory-features [base64-host-key]]]]]]]` separated by whitespace, `-` meaning the default.
 import { readFileSync } from "node:fs";
-import { nixSystem } from "../builder/local-build-effects.ts";
+import { nixSystem } from "../builder/build-settings.ts";
 
 export interface Machine {
   /** Store URI; schemeless `user@host` gets `ssh://` prepended, as Nix ≥ 2.4 does. */

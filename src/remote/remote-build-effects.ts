@@ -3,11 +3,8 @@
 // here, and is built here when no machine fits. The remote's stderr is the derivation's log.
 import { closeSync, mkdirSync, openSync, writeSync } from "node:fs";
 import { compressLog, logPaths } from "../builder/build-log.ts";
-import {
-  LocalBuildEffects,
-  type LocalBuildSettings,
-  requiredFeatures,
-} from "../builder/local-build-effects.ts";
+import type { LocalBuildSettings } from "../builder/build-settings.ts";
+import { LocalBuildEffects, requiredFeatures } from "../builder/local-build-effects.ts";
 import { LogLineSink } from "../builder/log-lines.ts";
 import { lenientBoolAttr } from "../builder/structured-attrs.ts";
 import type { BuildAttempt, RunBuildInput } from "../machines/build-attempt.ts";

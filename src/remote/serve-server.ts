@@ -4,7 +4,8 @@
 // ProtocolError, which the caller reports as `error: …` on stderr with exit status 1.
 
 import type { Writable } from "node:stream";
-import { LocalBuildEffects, type LocalBuildSettings } from "../builder/local-build-effects.ts";
+import type { LocalBuildSettings } from "../builder/build-settings.ts";
+import { LocalBuildEffects } from "../builder/local-build-effects.ts";
 import { Spawner } from "../builder/spawner.ts";
 import { RunLog } from "../events/run-log.ts";
 import { RunSession } from "../events/run-session.ts";

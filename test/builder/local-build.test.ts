@@ -1,10 +1,8 @@
 import { chmodSync, existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { readBuildLog } from "../../src/builder/build-log.ts";
-import {
-  LocalBuildEffects,
-  type LocalBuildSettings,
-} from "../../src/builder/local-build-effects.ts";
+import type { LocalBuildSettings } from "../../src/builder/build-settings.ts";
+import { LocalBuildEffects } from "../../src/builder/local-build-effects.ts";
 import { sandboxAvailable } from "../../src/builder/sandbox.ts";
 import { Hash } from "../../src/hash/hash.ts";
 import { Worker, type WorkerSettings } from "../../src/machines/worker.ts";

@@ -1,6 +1,6 @@
 // `nixstate --serve` is how Nix starts a remote program (`PROGRAM --serve --write`).
 import { describe, expect, it } from "vitest";
-import { serveFlagToCommand } from "../../src/cli/commands/serve.ts";
+import { serveFlagToCommand } from "../../src/cli/program.ts";
 
 describe("serveFlagToCommand", () => {
   it("turns the --serve flag into the serve command, keeping the other arguments", () => {

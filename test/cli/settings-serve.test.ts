@@ -2,7 +2,7 @@
 // nix.conf: here the cores from NIXSTATE_CORES reach the builder as NIX_BUILD_CORES.
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { nixSystem } from "../../src/builder/local-build-effects.ts";
+import { nixSystem } from "../../src/builder/build-settings.ts";
 import { NIX_2_8_DEFAULT_BUILD_OPTIONS } from "../../src/protocol/serve/build-options.ts";
 import { copyClosureFromServe } from "../../src/remote/serve-copy.ts";
 import { nixstateServeCommand, startServe } from "../../src/remote/serve-transport.ts";

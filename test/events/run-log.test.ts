@@ -7,7 +7,8 @@ import { join } from "node:path";
 import { fc, test } from "@fast-check/vitest";
 import { afterAll, describe, expect, it } from "vitest";
 import type { RunEvent } from "../../src/events/run-event.ts";
-import { parseRetention, RunLog, RunLogError, runLogFile } from "../../src/events/run-log.ts";
+import { RunLog, RunLogError, runLogFile } from "../../src/events/run-log.ts";
+import { parseRetention, RetentionError } from "../../src/events/run-retention.ts";
 import { deleteTree } from "../../src/io/delete-tree.ts";
 import { runCli } from "../cli/run-cli.ts";
 
@@ -166,7 +167,7 @@ describe("run log", () => {
 
   it("refuses a retention it cannot read", () => {
     for (const bad of ["", "x", "-1", "3w", "1.5"])
-      expect(() => parseRetention(bad)).toThrow(RunLogError);
+      expect(() => parseRetention(bad)).toThrow(RetentionError);
   });
 
   it("prunes old runs and the .drv texts only they referred to", () => {

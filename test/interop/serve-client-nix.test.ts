@@ -8,7 +8,7 @@ import { appendFileSync, copyFileSync, mkdtempSync, readFileSync, rmSync } from 
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { nixSystem } from "../../src/builder/local-build-effects.ts";
+import { nixSystem } from "../../src/builder/build-settings.ts";
 import { Hash } from "../../src/hash/hash.ts";
 import { NIX_2_8_DEFAULT_BUILD_OPTIONS } from "../../src/protocol/serve/build-options.ts";
 import { copyClosureFromServe, copyClosureToServe } from "../../src/remote/serve-copy.ts";

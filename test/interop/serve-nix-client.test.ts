@@ -6,7 +6,7 @@
 import { chmodSync, copyFileSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { basename, join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { nixSystem } from "../../src/builder/local-build-effects.ts";
+import { nixSystem } from "../../src/builder/build-settings.ts";
 import { deleteTree } from "../../src/io/delete-tree.ts";
 import { LocalStore } from "../../src/store/local-store.ts";
 import { SSH_STAND_IN } from "../fixtures/ssh-stand-in.ts";

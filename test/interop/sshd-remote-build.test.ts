@@ -17,7 +17,7 @@ import {
 import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { nixSystem } from "../../src/builder/local-build-effects.ts";
+import { nixSystem } from "../../src/builder/build-settings.ts";
 import { deleteTree } from "../../src/io/delete-tree.ts";
 import { LocalStore } from "../../src/store/local-store.ts";
 import { repoRoot } from "../vectors.ts";

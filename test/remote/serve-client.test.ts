@@ -7,7 +7,7 @@ import { copyFileSync, existsSync, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { PassThrough } from "node:stream";
 import { describe, expect, it } from "vitest";
-import { nixSystem } from "../../src/builder/local-build-effects.ts";
+import { nixSystem } from "../../src/builder/build-settings.ts";
 import { printDerivation } from "../../src/derivation/aterm-print.ts";
 import { Hash } from "../../src/hash/hash.ts";
 import { dumpNar } from "../../src/nar/nar-dump.ts";

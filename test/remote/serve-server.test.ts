@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PassThrough, Writable } from "node:stream";
 import { afterAll, describe, expect, it } from "vitest";
-import type { LocalBuildSettings } from "../../src/builder/local-build-effects.ts";
+import type { LocalBuildSettings } from "../../src/builder/build-settings.ts";
 import { sandboxAvailable } from "../../src/builder/sandbox.ts";
 import { printDerivation } from "../../src/derivation/aterm-print.ts";
 import type { BasicDerivation, DerivationOutput } from "../../src/derivation/derivation.ts";

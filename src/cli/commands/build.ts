@@ -6,15 +6,12 @@ import { cpus } from "node:os";
 import { resolve } from "node:path";
 import { type Command, Option } from "commander";
 import { loadFileTargets } from "../../api/load-file.ts";
-import {
-  LocalBuildEffects,
-  type LocalBuildSettings,
-  nixSystem,
-} from "../../builder/local-build-effects.ts";
+import { type LocalBuildSettings, nixSystem } from "../../builder/build-settings.ts";
+import { LocalBuildEffects } from "../../builder/local-build-effects.ts";
 import { parseDerivation } from "../../derivation/aterm-parse.ts";
 import { derivationNameFromFile } from "../../derivation/drv-file.ts";
 import { INSPECT_DRAIN_MS, InspectSender, parseInspectUrl } from "../../events/inspect-sender.ts";
-import { parseRetention } from "../../events/run-log.ts";
+import { parseRetention } from "../../events/run-retention.ts";
 import { RunSession } from "../../events/run-session.ts";
 import type { BuildMode, BuildTarget } from "../../machines/build-attempt.ts";
 import { Worker } from "../../machines/worker.ts";

@@ -4,7 +4,7 @@
 
 import { closeSync } from "node:fs";
 import type { Command } from "commander";
-import type { LocalBuildSettings } from "../../builder/local-build-effects.ts";
+import type { LocalBuildSettings } from "../../builder/build-settings.ts";
 import { NIX_2_8_SERVE_VERSION } from "../../protocol/serve/serve-version.ts";
 import { runServeServer } from "../../remote/serve-server.ts";
 import { CliUsageError } from "../cli-error.ts";
@@ -18,17 +18,6 @@ interface ServeCliOptions extends StoreCliOptions {
   cores?: string;
   sandbox?: boolean;
   record?: boolean;
-}
-
-/**
- * Nix starts a remote program as `PROGRAM --serve --write`: turn the `--serve` flag into the
- * `serve` command (only before a `--`, where it can be nothing else).
- */
-export function serveFlagToCommand(args: readonly string[]): string[] {
-  const end = args.indexOf("--");
-  const at = args.indexOf("--serve");
-  if (at < 0 || (end >= 0 && at > end)) return [...args];
-  return ["serve", ...args.slice(0, at), ...args.slice(at + 1)];
 }
 
 /** The build settings that are this machine's, not the client's, for the builds received. */

@@ -1,7 +1,7 @@
 // The settings nixstate knows: Nix's names (and older aliases) for Nix's settings, nixstate's own,
 // with their kinds, defaults and descriptions. settings.ts gives them their effective values.
-import { DEFAULT_BUILD_SETTINGS } from "../../builder/local-build-effects.ts";
-import { DEFAULT_RETENTION } from "../../events/run-log.ts";
+import { DEFAULT_BUILD_SETTINGS } from "../../builder/build-settings.ts";
+import { DEFAULT_RETENTION } from "../../events/run-retention.ts";
 import { resolveStoreLayout } from "../../store/store-settings.ts";
 
 /**
