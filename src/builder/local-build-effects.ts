@@ -1,9 +1,8 @@
 // The worker's effects for a local store: SQLite queries, locks, and real builder processes.
 
 import { randomBytes } from "node:crypto";
-import { existsSync, lstatSync, mkdirSync, renameSync, statSync, writeFileSync } from "node:fs";
+import { lstatSync, mkdirSync, renameSync, statSync, writeFileSync } from "node:fs";
 import { rm } from "node:fs/promises";
-import { cpus } from "node:os";
 import { join } from "node:path";
 import { isFixedOutput } from "../derivation/derivation.ts";
 import { nix32Encode } from "../hash/nix32.ts";
@@ -38,12 +37,7 @@ import {
 import { LogLineSink } from "./log-lines.ts";
 import { registerOutputs } from "./register-outputs.ts";
 import { describeExit, runBuilder } from "./run-builder.ts";
-import {
-  DEFAULT_SANDBOX_PATHS,
-  SANDBOX_BUILD_DIR,
-  sandboxAvailable,
-  sandboxCommand,
-} from "./sandbox.ts";
+import { SANDBOX_BUILD_DIR, sandboxAvailable, sandboxCommand } from "./sandbox.ts";
 import { type FileLocks, Spawner } from "./spawner.ts";
 import { StoreQueryEffects } from "./store-query-effects.ts";
 import {

@@ -1,7 +1,8 @@
-// The command line: its top-level commands and the modules that define them. A run loads only the module of the
-// command it runs (each is a chunk of its own in dist/): `nixstate nar dump` or `hash path` need
-// not compile and evaluate the build machinery, the store and the protocol. `--help`,
-// `--version`, `completion` and words that are no command load them all, in the help's order.
+// The command line: its top-level commands and the modules that define them. A run loads only
+// the module of the command it runs (each a chunk of its own in dist/): `nixstate nar dump` or
+// `hash path` need not compile and evaluate the build machinery, the store and the protocol.
+// `--help`, `completion` and words that name no command load them all, in the help's order;
+// `--version` none.
 import { Command } from "commander";
 import { applySettings } from "./settings/apply-settings.ts";
 import { type LoadedSettings, loadSettings } from "./settings/settings.ts";
