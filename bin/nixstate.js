@@ -26,8 +26,8 @@ function distIsFresh() {
 }
 
 if (distIsFresh()) {
-  // One bundled file: loading ~140 separate modules costs Node about 40 ms at every start,
-  // which a remote build (one serve process per build) pays each time.
+  // The bundle (scripts/bundle.mjs): an entry and a chunk per command, loaded as needed; the
+  // ~190 separate source modules would cost Node far more to resolve and compile at every start.
   await import(new URL("dist/nixstate.mjs", root).href);
 } else {
   const { register } = await import("tsx/esm/api");

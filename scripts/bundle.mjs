@@ -8,7 +8,9 @@
 import { rmSync, writeFileSync } from "node:fs";
 import { build } from "esbuild";
 
-// Chunks of an earlier build would stay beside the new ones.
+// Chunks of an earlier build would stay beside the new ones; without the stamp, a bundle that
+// fails to build is not taken for fresh (bin/nixstate.js then runs the sources).
+rmSync("dist/.stamp", { force: true });
 rmSync("dist/chunks", { recursive: true, force: true });
 await build({
   entryPoints: { nixstate: "src/cli/main.ts" },

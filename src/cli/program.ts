@@ -1,8 +1,8 @@
 // The command line: its top-level commands and the modules that define them. A run loads only
 // the module of the command it runs (each a chunk of its own in dist/): `nixstate nar dump` or
 // `hash path` need not compile and evaluate the build machinery, the store and the protocol.
-// `--help`, `completion` and words that name no command load them all, in the help's order;
-// `--version` none.
+// `--help`, `completion`, `show-config` (it checks every setting against the flags' choices)
+// and words that name no command load them all, in the help's order; `--version` none.
 import { Command } from "commander";
 import { applySettings } from "./settings/apply-settings.ts";
 import { type LoadedSettings, loadSettings } from "./settings/settings.ts";
@@ -48,6 +48,9 @@ const LOADERS: [names: string[], load: () => Promise<Register>][] = [
   ],
 ];
 
+/** Commands that need every command's flags: completion describes them, show-config checks them. */
+const LOAD_ALL = new Set(["completion", "show-config"]);
+
 /** Every command's name, for tests: each must have its loader. */
 export const COMMAND_NAMES: readonly string[] = LOADERS.flatMap(([names]) => names);
 
@@ -71,14 +74,14 @@ export async function makeProgram(
  * Register the command `word` names on `program`, or every command when it names none (or
  * needs them all: completion describes every command).
  */
-export async function registerCommands(
+async function registerCommands(
   program: Command,
   settings: LoadedSettings,
   word: string | undefined,
 ): Promise<void> {
   // The version is the program's own: no command needs loading for it.
   if (word === "--version" || word === "-V") return;
-  const one = LOADERS.find(([names]) => word !== "completion" && names.includes(word ?? ""));
+  const one = LOADERS.find(([names]) => !LOAD_ALL.has(word ?? "") && names.includes(word ?? ""));
   const registers = await Promise.all((one ? [one] : LOADERS).map(([, load]) => load()));
   for (const register of registers) register(program, settings);
 }

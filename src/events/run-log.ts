@@ -354,10 +354,13 @@ export interface WriterOptions {
   /** Commit batches on a writer thread, off the build's (its deflate and SQLite work). */
   thread?: boolean;
   /**
-   * Batches written here before the thread starts (default 4, ~200 ms of a run): a thread takes
-   * ~80 ms to start (its own V8 and SQLite), which a short run would only wait for at its end.
+   * Batches written here before the thread starts (default 4: at least ~200 ms of a run, or
+   * sooner when they fill up): a thread takes ~80 ms to start (its own V8 and SQLite), which a
+   * short run would only wait for at its end.
    */
   threadAfter?: number;
+  /** How the thread is started (tests give one that fails). */
+  startThread?: (file: string, level: number) => RunLogThread;
 }
 
 /** Appends one run's events in batches; `end` writes what is left and the exit code. */
@@ -376,6 +379,7 @@ export class RunWriter {
   private thread: RunLogThread | undefined;
   /** Batches left to write here before the writer thread starts; undefined: it never does. */
   private inlineLeft: number | undefined;
+  private readonly startThread: (file: string, level: number) => RunLogThread;
 
   constructor(
     private readonly log: RunLog,
@@ -383,6 +387,7 @@ export class RunWriter {
     opts: WriterOptions = {},
   ) {
     this.inlineLeft = opts.thread ? (opts.threadAfter ?? THREAD_AFTER_BATCHES) : undefined;
+    this.startThread = opts.startThread ?? ((file, level) => new RunLogThread(file, level));
   }
 
   /** The recorder's listener. */
@@ -455,7 +460,11 @@ export class RunWriter {
     this.newGoals = [];
     if (this.inlineLeft !== undefined && --this.inlineLeft < 0) {
       this.inlineLeft = undefined;
-      this.thread = new RunLogThread(this.log.file, DEFLATE_LEVEL);
+      try {
+        this.thread = this.startThread(this.log.file, DEFLATE_LEVEL);
+      } catch {
+        // No thread to be had (a process or thread limit, mid-build): go on writing here.
+      }
     }
     if (this.thread) {
       this.thread.post(rows);

@@ -22,8 +22,8 @@ export interface RunSessionOptions {
   /** Told when the run cannot be recorded (the build goes on without its log). */
   warn?: (message: string) => void;
   /**
-   * Commit batches on a writer thread (default true). Off for many small runs in one process
-   * (a serve session's builds): starting the thread costs more than their few batches.
+   * Commit batches on a writer thread once the run has written its first few (default true).
+   * Off for a serve session's builds: many runs in one process, each its own thread otherwise.
    */
   thread?: boolean;
   /** An open log to record into, left open at the run's end (the caller closes it). */
@@ -58,7 +58,8 @@ export class RunSession {
     if (opts.record) {
       try {
         log = opts.log ?? RunLog.open(opts.stateDir);
-        // Batches are compressed and committed on the log's own thread, off the build's.
+        // A run that goes on past its first batches has them compressed and committed on the
+        // log's own thread, off the build's.
         writer = log.begin(request, opts.resumes, opts.retention ?? DEFAULT_RETENTION, {
           thread: opts.thread ?? true,
           prune: opts.prune ?? true,

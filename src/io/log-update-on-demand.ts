@@ -4,5 +4,9 @@ import { createRequire } from "node:module";
 
 type LogUpdate = typeof import("log-update");
 
-export const createLogUpdate: LogUpdate["createLogUpdate"] = (...args) =>
-  (createRequire(import.meta.url)("log-update") as LogUpdate).createLogUpdate(...args);
+let loaded: LogUpdate | undefined;
+
+export const createLogUpdate: LogUpdate["createLogUpdate"] = (...args) => {
+  loaded ??= createRequire(import.meta.url)("log-update") as LogUpdate;
+  return loaded.createLogUpdate(...args);
+};

@@ -49,8 +49,9 @@ export async function writeChunks(
 const waitCell = new Int32Array(new SharedArrayBuffer(4));
 
 /**
- * Write all of `chunk` to `fd` with blocking writes. A descriptor left non-blocking (EAGAIN: its
- * file description is shared with a stream Node made non-blocking) is waited on briefly.
+ * Write all of `chunk` to `fd` with blocking writes of at most `most` bytes each. A descriptor
+ * left non-blocking (EAGAIN: its file description is shared with a stream Node made
+ * non-blocking) is waited on briefly.
  */
 function writeFullySync(fd: number, chunk: Uint8Array, most = chunk.length): void {
   for (let done = 0; done < chunk.length; ) {
@@ -89,7 +90,7 @@ export async function writeChunksToFd(
  * smaller reads cost more than the overlap gains (bench -- serve, DumpStorePath: 0.70 → 0.55).
  */
 function writeLimit(fd: number): number {
-  return fstatSync(fd).isFIFO() ? 32 * 1024 : Number.POSITIVE_INFINITY;
+  return fstatSync(fd).isFIFO() ? COALESCE_BYTES / 2 : Number.POSITIVE_INFINITY;
 }
 
 /** Pieces smaller than this are gathered into one write (a pipe's capacity: 64 KiB). */

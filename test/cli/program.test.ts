@@ -21,8 +21,8 @@ describe("the command table", () => {
     }
   });
 
-  it("loads every command for completion, help and unknown words, and none for the version", async () => {
-    for (const word of ["completion", "--help", "bild", undefined]) {
+  it("loads every command for completion, show-config, help and unknown words, none for the version", async () => {
+    for (const word of ["completion", "show-config", "--help", "bild", undefined]) {
       const p = await makeProgram(settings(), word === undefined ? [] : [word]);
       expect(p.commands.length, String(word)).toBe(COMMAND_NAMES.length);
     }

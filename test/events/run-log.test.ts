@@ -92,6 +92,32 @@ describe("run log", () => {
     },
   );
 
+  it("goes on writing here when no writer thread can be started mid-run", () => {
+    const dir = fresh();
+    const log = RunLog.open(dir);
+    try {
+      const failures: string[] = [];
+      const w = log.begin(request, undefined, undefined, {
+        thread: true,
+        threadAfter: 1,
+        startThread: () => {
+          throw new Error("cannot start a thread: resource temporarily unavailable");
+        },
+      });
+      w.onFailure = (e) => failures.push(e.message);
+      const written = [1, 2, 3, 4].map((seq) => note(seq, `m${seq}`));
+      for (const e of written) {
+        w.append(e);
+        w.flush();
+      }
+      w.end(0);
+      expect(failures).toEqual([]);
+      expect(log.events(w.runId)).toEqual(written);
+    } finally {
+      log.close();
+    }
+  });
+
   it("keeps derivation texts written on the thread as bytes", () => {
     const dir = fresh();
     const log = RunLog.open(dir);

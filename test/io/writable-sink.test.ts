@@ -4,7 +4,7 @@
 
 import { spawn, spawnSync } from "node:child_process";
 import { once } from "node:events";
-import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from "node:fs";
+import { closeSync, constants, mkdtempSync, openSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Writable } from "node:stream";
@@ -92,14 +92,15 @@ describe("FdSink", () => {
 });
 
 describe("writeChunksToFd", () => {
-  it("delivers every byte in order into a pipe (written in slices), though each buffer is reused", async () => {
+  it("delivers every byte in order into a pipe, though each buffer is reused", async () => {
     const dir = mkdtempSync(join(tmpdir(), "nixstate-fd-pipe-"));
     try {
       const fifo = join(dir, "fifo");
       expect(spawnSync("mkfifo", [fifo]).status).toBe(0);
       const reader = spawn("sh", ["-c", `cat '${fifo}' > '${join(dir, "out")}'`]);
       const exited = once(reader, "exit");
-      const fd = openSync(fifo, "w");
+      // Read-write: opening never blocks, even if the reader were slow to open its end.
+      const fd = openSync(fifo, constants.O_RDWR);
       const sizes = [1, 32 * KIB, 32 * KIB + 1, 64 * KIB, 200 * KIB, 7, 1024 * KIB];
       const reused = Buffer.alloc(1024 * KIB);
       const expected = sizes.map((n, i) => Buffer.alloc(n, i + 1));
