@@ -1,7 +1,5 @@
 // One flush of a run's writer as rows of the run log: the derivation texts and goal names first,
-// then the batch of event lines. Plain data, so it can be written in this thread or handed to the
-// log's writer thread (run-log-thread.ts), which runs `writeBatchRows` from its source text: the
-// function may use nothing but its parameters.
+// then the batch of event lines.
 import type Database from "better-sqlite3";
 import type { KeptDrv } from "./event-values.ts";
 

@@ -12,13 +12,11 @@ import { currentProcess, isAlive } from "../store/process-identity.ts";
 import { type BatchRows, writeBatchRows } from "./batch-rows.ts";
 import type { KeptDrv } from "./event-values.ts";
 import type { RunEvent, RunRequest } from "./run-event.ts";
-import { RunLogThread } from "./run-log-thread.ts";
 import { DEFAULT_RETENTION, type RunRetention } from "./run-retention.ts";
 
 /** At most this long between an event and its batch reaching the database. */
 export const BATCH_MS = 50;
 const BATCH_MAX = 5000;
-const THREAD_AFTER_BATCHES = 4;
 const SCHEMA_VERSION = 4;
 
 /**
@@ -158,7 +156,7 @@ export class RunLog {
     request: RunRequest,
     resumes?: number,
     retention = DEFAULT_RETENTION,
-    opts: WriterOptions & { prune?: boolean } = {},
+    opts: { prune?: boolean } = {},
   ): RunWriter {
     if (opts.prune ?? true) this.prune(retention);
     const me = currentProcess();
@@ -174,7 +172,7 @@ export class RunLog {
         me.startTime,
         resumes ?? null,
       );
-    return new RunWriter(this, Number(info.lastInsertRowid), opts);
+    return new RunWriter(this, Number(info.lastInsertRowid));
   }
 
   /** Drop runs beyond the retention, and the derivation texts no run refers to any more. */
@@ -350,19 +348,6 @@ function toRunRow(r: DbRun): RunRow {
   };
 }
 
-export interface WriterOptions {
-  /** Commit batches on a writer thread, off the build's (its deflate and SQLite work). */
-  thread?: boolean;
-  /**
-   * Batches written here before the thread starts (default 4: at least ~200 ms of a run, or
-   * sooner when they fill up): a thread takes ~80 ms to start (its own V8 and SQLite), which a
-   * short run would only wait for at its end.
-   */
-  threadAfter?: number;
-  /** How the thread is started (tests give one that fails). */
-  startThread?: (file: string, level: number) => RunLogThread;
-}
-
 /** Appends one run's events in batches; `end` writes what is left and the exit code. */
 export class RunWriter {
   private drvs: KeptDrv[] = [];
@@ -375,20 +360,11 @@ export class RunWriter {
   private firstSeq = 0;
   private lastSeq = 0;
   private closed = false;
-  /** Where batches are written once the run has gone on a while; undefined: in this thread. */
-  private thread: RunLogThread | undefined;
-  /** Batches left to write here before the writer thread starts; undefined: it never does. */
-  private inlineLeft: number | undefined;
-  private readonly startThread: (file: string, level: number) => RunLogThread;
 
   constructor(
     private readonly log: RunLog,
     readonly runId: number,
-    opts: WriterOptions = {},
-  ) {
-    this.inlineLeft = opts.thread ? (opts.threadAfter ?? THREAD_AFTER_BATCHES) : undefined;
-    this.startThread = opts.startThread ?? ((file, level) => new RunLogThread(file, level));
-  }
+  ) {}
 
   /** The recorder's listener. */
   readonly append = (event: RunEvent): void => {
@@ -429,23 +405,18 @@ export class RunWriter {
     else this.timer ??= setTimeout(() => this.write(), BATCH_MS);
   }
 
-  /** Write what is buffered, and wait until it is committed. */
+  /** Write what is buffered, committed when this returns. */
   flush(): void {
     this.write();
-    if (!this.thread || this.failed) return;
-    try {
-      this.thread.sync();
-    } catch (e) {
-      this.fail(e);
-    }
   }
 
-  /** Hand what is buffered to the database (or its thread), in one transaction. */
+  /**
+   * Write what is buffered, in one transaction, here: a writer thread for it (tried until
+   * 2026-12-03) cost as much CPU as it took off this one and ~15 MB of memory (BENCHMARKS.md).
+   */
   private write(): void {
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
-    const failure = this.thread?.failure();
-    if (failure !== undefined) this.fail(new RunLogError(failure));
     if (this.failed || (this.lines.length === 0 && this.drvs.length === 0)) return;
     const rows: BatchRows = {
       run: this.runId,
@@ -458,18 +429,6 @@ export class RunWriter {
     this.lines = [];
     this.drvs = [];
     this.newGoals = [];
-    if (this.inlineLeft !== undefined && --this.inlineLeft < 0) {
-      this.inlineLeft = undefined;
-      try {
-        this.thread = this.startThread(this.log.file, DEFLATE_LEVEL);
-      } catch {
-        // No thread to be had (a process or thread limit, mid-build): go on writing here.
-      }
-    }
-    if (this.thread) {
-      this.thread.post(rows);
-      return;
-    }
     try {
       writeBatchRows(this.log.db, rows, deflateBatch);
     } catch (e) {
@@ -496,7 +455,6 @@ export class RunWriter {
     if (this.closed) return;
     if (!this.failed) this.flush();
     this.closed = true;
-    this.thread?.close();
     try {
       this.log.db
         .prepare("UPDATE runs SET ended = ?, exit_code = ? WHERE id = ?")

@@ -21,11 +21,6 @@ export interface RunSessionOptions {
   clock?: RunClock;
   /** Told when the run cannot be recorded (the build goes on without its log). */
   warn?: (message: string) => void;
-  /**
-   * Commit batches on a writer thread once the run has written its first few (default true).
-   * Off for a serve session's builds: many runs in one process, each its own thread otherwise.
-   */
-  thread?: boolean;
   /** An open log to record into, left open at the run's end (the caller closes it). */
   log?: RunLog;
   /** Drop runs beyond the retention first (default true; a serve session does it now and then). */
@@ -58,10 +53,7 @@ export class RunSession {
     if (opts.record) {
       try {
         log = opts.log ?? RunLog.open(opts.stateDir);
-        // A run that goes on past its first batches has them compressed and committed on the
-        // log's own thread, off the build's.
         writer = log.begin(request, opts.resumes, opts.retention ?? DEFAULT_RETENTION, {
-          thread: opts.thread ?? true,
           prune: opts.prune ?? true,
         });
         recorder.listen(writer.append);

@@ -347,8 +347,6 @@ class ServeSession {
         stateDir: this.#store.layout.stateDir,
         record,
         warn: (message) => this.#log(`${message}\n`),
-        // A build's few batches are written inline: a writer thread per build would cost more.
-        thread: false,
         // Pruning a long log costs more than recording a small build: not at every build.
         prune: this.#builds++ % PRUNE_EVERY === 0,
         ...(this.#runLog ? { log: this.#runLog } : {}),

@@ -47,82 +47,48 @@ const events = fc.array(
 );
 
 describe("run log", () => {
-  test.prop([events, fc.option(fc.nat({ max: 3 }))], { numRuns: 60 })(
-    "gives back every event as written, written here, on the writer thread, or first here and then there",
-    (evs, threadAfter) => {
-      const dir = fresh();
-      const log = RunLog.open(dir);
-      try {
-        const w = log.begin(
-          request,
-          undefined,
-          undefined,
-          threadAfter === null ? {} : { thread: true, threadAfter },
-        );
-        const written: RunEvent[] = [];
-        for (const e of evs) {
-          if (e.type.includes("\t")) continue; // types are ours: no tabs
-          const i = written.length;
-          const event = {
-            ...JSON.parse(JSON.stringify(e.payload)),
-            seq: i + 1,
-            mono: i,
-            wall: 1e12 + i,
-            type: e.type,
-            ...(e.goal === null ? {} : { goal: e.goal }),
-          } as RunEvent;
-          w.append(event);
-          written.push(event);
-          if (e.flushAfter) w.flush();
-        }
-        w.end(0);
-        const back = log.events(w.runId);
-        expect(back).toEqual(written);
-        for (const g of ["drv:/s/a.drv#normal", "sub:/s/b"]) {
-          expect(log.events(w.runId, { goal: g })).toEqual(
-            written.filter((e) => (e as { goal?: string }).goal === g),
-          );
-        }
-        const until = Math.floor(written.length / 2);
-        expect(log.events(w.runId, { untilSeq: until })).toEqual(written.slice(0, until));
-      } finally {
-        log.close();
-        rmSync(dir, { recursive: true, force: true });
-      }
-    },
-  );
-
-  it("goes on writing here when no writer thread can be started mid-run", () => {
+  test.prop([events], { numRuns: 60 })("gives back every event as written", (evs) => {
     const dir = fresh();
     const log = RunLog.open(dir);
     try {
-      const failures: string[] = [];
-      const w = log.begin(request, undefined, undefined, {
-        thread: true,
-        threadAfter: 1,
-        startThread: () => {
-          throw new Error("cannot start a thread: resource temporarily unavailable");
-        },
-      });
-      w.onFailure = (e) => failures.push(e.message);
-      const written = [1, 2, 3, 4].map((seq) => note(seq, `m${seq}`));
-      for (const e of written) {
-        w.append(e);
-        w.flush();
+      const w = log.begin(request);
+      const written: RunEvent[] = [];
+      for (const e of evs) {
+        if (e.type.includes("\t")) continue; // types are ours: no tabs
+        const i = written.length;
+        const event = {
+          ...JSON.parse(JSON.stringify(e.payload)),
+          seq: i + 1,
+          mono: i,
+          wall: 1e12 + i,
+          type: e.type,
+          ...(e.goal === null ? {} : { goal: e.goal }),
+        } as RunEvent;
+        w.append(event);
+        written.push(event);
+        if (e.flushAfter) w.flush();
       }
       w.end(0);
-      expect(failures).toEqual([]);
-      expect(log.events(w.runId)).toEqual(written);
+      const back = log.events(w.runId);
+      expect(back).toEqual(written);
+      for (const g of ["drv:/s/a.drv#normal", "sub:/s/b"]) {
+        expect(log.events(w.runId, { goal: g })).toEqual(
+          written.filter((e) => (e as { goal?: string }).goal === g),
+        );
+      }
+      const until = Math.floor(written.length / 2);
+      expect(log.events(w.runId, { untilSeq: until })).toEqual(written.slice(0, until));
     } finally {
       log.close();
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 
-  it("keeps derivation texts written on the thread as bytes", () => {
+  it("keeps derivation texts as bytes", () => {
     const dir = fresh();
     const log = RunLog.open(dir);
     try {
-      const w = log.begin(request, undefined, undefined, { thread: true, threadAfter: 0 });
+      const w = log.begin(request);
       const aterm = Buffer.from([0, 1, 2, 255, 0x44]);
       w.keep({ hash: "h1", name: "a.drv", aterm });
       w.flush();
@@ -135,15 +101,15 @@ describe("run log", () => {
     }
   });
 
-  it("stops recording, once and without hanging, when the writer thread cannot write", () => {
+  it("stops recording, once and without hanging, when the log cannot be written", () => {
     const dir = fresh();
     const log = RunLog.open(dir);
     try {
-      const w = log.begin(request, undefined, undefined, { thread: true, threadAfter: 0 });
+      const w = log.begin(request);
       const failures: string[] = [];
       w.onFailure = (e) => failures.push(e.message);
       const e = (seq: number) => note(seq, "m");
-      // The table the thread writes into goes away under it.
+      // The table the writer writes into goes away under it.
       log.db.exec("DROP TABLE batches");
       w.append(e(1));
       w.flush();
