@@ -3,6 +3,7 @@
 // comes from the log is escaped for the format it goes into, so any derivation name, however
 // odd, gives a file the tool parses.
 
+import { durationWords, OUTCOME_WORDS } from "./outcome-words.ts";
 import type { GraphEdge, GraphNode, RunGraph } from "./run-graph.ts";
 import type { Outcome } from "./run-why.ts";
 
@@ -38,18 +39,7 @@ export function renderGraph(g: RunGraph, format: GraphFormat): string {
 
 // --- What every format shows -------------------------------------------------------------------
 
-const STATE_WORDS: Record<Outcome, string> = {
-  built: "built",
-  substituted: "substituted",
-  alreadyValid: "already valid",
-  validUnderLock: "made valid by another process",
-  cachedFailure: "cached failure",
-  failed: "failed",
-  dependencyFailed: "dependency failed",
-  cancelled: "cancelled",
-  noSubstituter: "no substituter",
-  unfinished: "unfinished",
-};
+const STATE_WORDS: Record<Outcome, string> = OUTCOME_WORDS;
 
 /** Fill colours: green built, blue substituted, grey nothing to do, reds and yellows failures. */
 const FILL: Record<Outcome, string> = {
@@ -67,10 +57,6 @@ const FILL: Record<Outcome, string> = {
 const ROOT_CAUSE_BORDER = "#b71c1c";
 const CRITICAL_PATH = "#1565c0";
 
-function duration(ms: number): string {
-  return ms < 1000 ? `${Math.round(ms)} ms` : `${(ms / 1000).toFixed(2)} s`;
-}
-
 /** A node's label: its name (and mode or attempt) over what happened to it and how long it took. */
 export function nodeLabelLines(n: GraphNode): [string, string] {
   const notes = [
@@ -80,7 +66,7 @@ export function nodeLabelLines(n: GraphNode): [string, string] {
   ];
   const title = notes.length > 0 ? `${n.name} (${notes.join(", ")})` : n.name;
   const state = n.rootCause ? `${STATE_WORDS[n.state]} (root cause)` : STATE_WORDS[n.state];
-  return [title, n.durationMs === null ? state : `${state}, ${duration(n.durationMs)}`];
+  return [title, n.durationMs === null ? state : `${state}, ${durationWords(n.durationMs)}`];
 }
 
 function edgeLabel(e: GraphEdge): string | undefined {
@@ -151,7 +137,7 @@ function graphTitle(g: RunGraph): string {
     `run ${g.run}${g.runState === "ended" ? "" : ` (${g.runState})`}`,
     `${g.nodes.length} goal${g.nodes.length === 1 ? "" : "s"}`,
     ...(failed > 0 ? [`${failed} root cause${failed === 1 ? "" : "s"} of failure`] : []),
-    ...(g.criticalPathMs === null ? [] : [`critical path ${duration(g.criticalPathMs)}`]),
+    ...(g.criticalPathMs === null ? [] : [`critical path ${durationWords(g.criticalPathMs)}`]),
   ];
   return parts.join(", ");
 }

@@ -1,4 +1,5 @@
 // Small DOM helpers the page's views share.
+import { durationWords, OUTCOME_WORDS } from "../../events/outcome-words.ts";
 
 const ESCAPES: Record<string, string> = {
   "&": "&amp;",
@@ -20,9 +21,7 @@ export function since(ms: number): string {
   return ms < 1000 ? `+${Math.round(ms)} ms` : `+${(ms / 1000).toFixed(3)} s`;
 }
 
-export function duration(ms: number): string {
-  return ms < 1000 ? `${Math.round(ms)} ms` : `${(ms / 1000).toFixed(2)} s`;
-}
+export const duration = durationWords;
 
 /** Outcomes and phases in words. */
 export const WORDS: Record<string, string> = {
@@ -30,14 +29,5 @@ export const WORDS: Record<string, string> = {
   running: "running",
   building: "building",
   waiting: "waiting",
-  built: "built",
-  substituted: "substituted",
-  alreadyValid: "already valid",
-  validUnderLock: "valid (built by another process)",
-  cachedFailure: "cached failure",
-  failed: "failed",
-  dependencyFailed: "dependency failed",
-  cancelled: "cancelled",
-  noSubstituter: "no substituter",
-  unfinished: "unfinished",
+  ...OUTCOME_WORDS,
 };
