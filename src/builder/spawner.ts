@@ -7,7 +7,7 @@ import { accessSync, constants as fsConstants, statSync } from "node:fs";
 import { constants } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
-import { execa } from "../io/execa-on-demand.ts";
+import { execa } from "../io/on-demand.ts";
 import { packageRoot, runningFromSources } from "./package-files.ts";
 import { PERL_SPAWNER } from "./spawner-perl.ts";
 import type { SpawnEndReason, SpawnReply, SpawnRequest } from "./spawner-process.ts";

@@ -9,18 +9,10 @@
 // from the first frame not acknowledged (a receiver may then see a frame twice: `seq` tells).
 // Nobody listening is not an error: one warning, and the run goes on; `finish` waits a bounded
 // time for the queue to drain.
-import { createRequire } from "node:module";
 import type WebSocket from "ws";
+import { webSocket } from "../io/on-demand.ts";
 import { type InspectFrame, InspectFrames } from "./inspect-frames.ts";
 import type { RunListener } from "./run-recorder.ts";
-
-// ws is loaded at the first connection: only runs sent to an inspector need it, and loading it
-// (with Node's stream modules) costs every other start ~12 ms.
-let wsClass: typeof WebSocket | undefined;
-const webSocket = () => {
-  wsClass ??= createRequire(import.meta.url)("ws") as typeof WebSocket;
-  return wsClass;
-};
 
 /** The address @statelyai/inspect uses by default. */
 export const DEFAULT_INSPECT_URL = "ws://127.0.0.1:8080";

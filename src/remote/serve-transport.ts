@@ -11,7 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { ExecaError, Result } from "execa";
 import { nixstateBin } from "../builder/package-files.ts";
-import { execa } from "../io/execa-on-demand.ts";
+import { execa } from "../io/on-demand.ts";
 import type { StoreDir } from "../store-path/store-path.ts";
 import { ServeClient, type ServeClientOptions } from "./serve-client.ts";
 

@@ -6,7 +6,7 @@
 
 import type { RunEvent } from "../../events/run-event.ts";
 import type { RunListener } from "../../events/run-recorder.ts";
-import { createLogUpdate } from "../../io/log-update-on-demand.ts";
+import { createLogUpdate } from "../../io/on-demand.ts";
 import { type Eta, estimateRemaining } from "./build-eta.ts";
 import type { GoalView, ProgressModel } from "./progress-model.ts";
 import { durationText, type Paint } from "./progress-style.ts";

@@ -1,0 +1,32 @@
+// Packages loaded at first use, not at every start: most commands never need them, and loading
+// them costs every `nixstate` start (BENCHMARKS.md, "Start-up"). Node ≥ 20.19 loads an ES module
+// through require(), which keeps these synchronous for callers.
+import { createRequire } from "node:module";
+
+const load = createRequire(import.meta.url);
+
+/** The exports of package `id`, loaded at the first call. */
+function onDemand<T>(id: string): () => T {
+  let loaded: T | undefined;
+  return () => {
+    loaded ??= load(id) as T;
+    return loaded;
+  };
+}
+
+type Execa = typeof import("execa");
+const execaModule = onDemand<Execa>("execa");
+
+/** execa (~150 modules, ~90 ms): only builds (the spawner) and remote builds start processes. */
+export const execa: Execa["execa"] = ((...args: unknown[]) =>
+  (execaModule().execa as (...a: unknown[]) => unknown)(...args)) as Execa["execa"];
+
+type LogUpdate = typeof import("log-update");
+const logUpdateModule = onDemand<LogUpdate>("log-update");
+
+/** log-update brings string-width's emoji expression (~14 ms): only the live terminal view. */
+export const createLogUpdate: LogUpdate["createLogUpdate"] = (...args) =>
+  logUpdateModule().createLogUpdate(...args);
+
+/** ws, with Node's stream modules (~12 ms): only runs sent to an inspector. */
+export const webSocket = onDemand<typeof import("ws").default>("ws");
