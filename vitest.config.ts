@@ -9,6 +9,8 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 60_000,
     pool: "forks",
+    // Published run events are frozen, so changing one afterwards fails a test (run-recorder.ts).
+    env: { NIXSTATE_FREEZE_EVENTS: "1" },
     reporters: json ? ["default", ["json", { outputFile: json }]] : ["default"],
   },
 });

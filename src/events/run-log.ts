@@ -1,33 +1,20 @@
 // The durable run log: `<state-dir>/runs.sqlite`, a database of its own (WAL) so that logging
 // never waits on the store's write lock. A run's row is written when it starts; its events are
-// appended in batches (a transaction every BATCH_MS at most), so a run killed outright keeps all
-// but its last fraction of a second and shows as interrupted. Derivation texts the events refer
+// appended in batches (run-writer.ts: a transaction every 50 ms at most), so a run killed outright
+// keeps all but its last fraction of a second and shows as interrupted. Derivation texts the events refer
 // to are kept here too, so a garbage-collected .drv cannot break a replay.
 import { mkdirSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { deflateRawSync, inflateRawSync } from "node:zlib";
 import Database from "better-sqlite3";
 import { checkUsableDirectory } from "../store/local-store.ts";
 import { currentProcess, isAlive } from "../store/process-identity.ts";
-import { type BatchRows, writeBatchRows } from "./batch-rows.ts";
+import { eventKey, linesText, RUN_SPAN, type StoredLines } from "./batch-rows.ts";
 import type { KeptDrv } from "./event-values.ts";
 import type { RunEvent, RunRequest } from "./run-event.ts";
 import { DEFAULT_RETENTION, type RunRetention } from "./run-retention.ts";
+import { RunWriter } from "./run-writer.ts";
 
-/** At most this long between an event and its batch reaching the database. */
-export const BATCH_MS = 50;
-const BATCH_MAX = 5000;
 const SCHEMA_VERSION = 4;
-
-/**
- * Events are stored a batch to a row: one row per flush, its events as lines of
- * `type<TAB>goal number<TAB>seq<TAB>mono<TAB>wall<TAB>JSON of the other fields`. Thousands of ~300-byte rows a second
- * cost the main thread more than the build itself can spare; one row per batch costs a copy.
- * A batch's row key is its run and first sequence number in one integer, so a run's batches
- * are one range of the table.
- */
-const RUN_SPAN = 2 ** 32;
-const eventKey = (run: number, seq: number) => run * RUN_SPAN + seq;
 
 const SCHEMA = `
 CREATE TABLE runs (
@@ -51,23 +38,6 @@ CREATE TABLE batches (key INTEGER PRIMARY KEY, last INTEGER NOT NULL, lines BLOB
 CREATE TABLE drvs (hash TEXT PRIMARY KEY, name TEXT NOT NULL, aterm BLOB NOT NULL) WITHOUT ROWID;
 CREATE TABLE run_drvs (run INTEGER NOT NULL, hash TEXT NOT NULL, PRIMARY KEY (run, hash)) WITHOUT ROWID;
 `;
-
-/**
- * A batch's lines as stored: deflated (raw, level 1: ~5 ms a megabyte), which takes the log of
- * the 1000-goal benchmark from 8.7 to 2.8 kB a goal (.drv texts included); rows written as text
- * by earlier versions read as they are.
- */
-type BatchLines = Buffer | string;
-
-const DEFLATE_LEVEL = 1;
-
-function deflateBatch(text: string): Buffer {
-  return deflateRawSync(text, { level: DEFLATE_LEVEL });
-}
-
-function batchText(stored: BatchLines): string {
-  return typeof stored === "string" ? stored : inflateRawSync(stored).toString("utf8");
-}
 
 export class RunLogError extends Error {
   override name = "RunLogError";
@@ -172,7 +142,7 @@ export class RunLog {
         me.startTime,
         resumes ?? null,
       );
-    return new RunWriter(this, Number(info.lastInsertRowid));
+    return new RunWriter(this.db, Number(info.lastInsertRowid));
   }
 
   /** Drop runs beyond the retention, and the derivation texts no run refers to any more. */
@@ -239,10 +209,10 @@ export class RunLog {
     const batches = this.db
       .prepare("SELECT lines FROM batches WHERE key BETWEEN ? AND ? ORDER BY key")
       .pluck()
-      .all(eventKey(run, 0), eventKey(run, until)) as BatchLines[];
+      .all(eventKey(run, 0), eventKey(run, until)) as StoredLines[];
     const events: RunEvent[] = [];
     for (const stored of batches) {
-      const lines = batchText(stored);
+      const lines = linesText(stored);
       for (const line of lines.split("\n")) {
         const tabs: number[] = [];
         for (let t = line.indexOf("\t"); t >= 0 && tabs.length < 5; t = line.indexOf("\t", t + 1))
@@ -278,10 +248,10 @@ export class RunLog {
         "SELECT last, lines FROM batches WHERE key BETWEEN ? AND ? ORDER BY key DESC LIMIT 1",
       )
       .get(eventKey(run, 0), eventKey(run, RUN_SPAN - 1)) as
-      | { last: number; lines: BatchLines }
+      | { last: number; lines: StoredLines }
       | undefined;
     if (!last) return { events: 0, lastWall: undefined };
-    const lines = batchText(last.lines);
+    const lines = linesText(last.lines);
     const fields = lines.slice(lines.lastIndexOf("\n") + 1).split("\t");
     return { events: last.last, lastWall: Number(fields[4]) };
   }
@@ -291,30 +261,6 @@ export class RunLog {
       | KeptDrv
       | undefined;
     return row;
-  }
-}
-
-/**
- * The event as JSON without its type, goal and stamp (the line's prefix has them). JSON.stringify leaves
- * out fields that are undefined, so they are unset for the call and put back at once, which spares
- * a copy of every event (a run logs tens of thousands).
- */
-function jsonWithout(event: RunEvent): string {
-  const e = event as { type?: string; goal?: string; seq?: number; mono?: number; wall?: number };
-  const { type, goal, seq, mono, wall } = e;
-  e.type = undefined;
-  e.seq = undefined;
-  e.mono = undefined;
-  e.wall = undefined;
-  if (goal !== undefined) e.goal = undefined;
-  try {
-    return JSON.stringify(e);
-  } finally {
-    e.type = type;
-    e.seq = seq;
-    e.mono = mono;
-    e.wall = wall;
-    if (goal !== undefined) e.goal = goal;
   }
 }
 
@@ -346,121 +292,4 @@ function toRunRow(r: DbRun): RunRow {
     state,
     pid: r.pid,
   };
-}
-
-/** Appends one run's events in batches; `end` writes what is left and the exit code. */
-export class RunWriter {
-  private drvs: KeptDrv[] = [];
-  private timer: NodeJS.Timeout | undefined;
-  /** Goal key → its number in this run: lines name goals by number, keys are long. */
-  private readonly goalIds = new Map<string, number>();
-  private newGoals: [number, string][] = [];
-  /** Event lines not yet written. */
-  private lines: string[] = [];
-  private firstSeq = 0;
-  private lastSeq = 0;
-  private closed = false;
-
-  constructor(
-    private readonly log: RunLog,
-    readonly runId: number,
-  ) {}
-
-  /** The recorder's listener. */
-  readonly append = (event: RunEvent): void => {
-    if (this.closed || this.failed) return;
-    let goal = "";
-    if ("goal" in event) {
-      let n = this.goalIds.get(event.goal);
-      if (n === undefined) {
-        n = this.goalIds.size + 1;
-        this.goalIds.set(event.goal, n);
-        this.newGoals.push([n, event.goal]);
-      }
-      goal = String(n);
-    }
-    let json: string;
-    try {
-      json = jsonWithout(event);
-    } catch (e) {
-      // A value JSON cannot hold (a cycle, a BigInt): recording stops, the build does not.
-      this.fail(e);
-      return;
-    }
-    if (this.lines.length === 0) this.firstSeq = event.seq;
-    this.lastSeq = event.seq;
-    this.lines.push(`${event.type}\t${goal}\t${event.seq}\t${event.mono}\t${event.wall}\t${json}`);
-    this.schedule();
-  };
-
-  /** The recorder's derivation keeper. */
-  readonly keep = (drv: KeptDrv): void => {
-    if (this.closed || this.failed) return;
-    this.drvs.push(drv);
-    this.schedule();
-  };
-
-  private schedule(): void {
-    if (this.lines.length + this.drvs.length >= BATCH_MAX) this.write();
-    else this.timer ??= setTimeout(() => this.write(), BATCH_MS);
-  }
-
-  /** Write what is buffered, committed when this returns. */
-  flush(): void {
-    this.write();
-  }
-
-  /**
-   * Write what is buffered, in one transaction, here: a writer thread for it (tried until
-   * 2026-12-03) cost as much CPU as it took off this one and ~15 MB of memory (BENCHMARKS.md).
-   */
-  private write(): void {
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = undefined;
-    if (this.failed || (this.lines.length === 0 && this.drvs.length === 0)) return;
-    const rows: BatchRows = {
-      run: this.runId,
-      key: this.lines.length > 0 ? eventKey(this.runId, this.firstSeq) : 0,
-      last: this.lastSeq,
-      lines: this.lines.join("\n"),
-      drvs: this.drvs,
-      goals: this.newGoals,
-    };
-    this.lines = [];
-    this.drvs = [];
-    this.newGoals = [];
-    try {
-      writeBatchRows(this.log.db, rows, deflateBatch);
-    } catch (e) {
-      // The disk is full, the file went away…: stop recording, keep building.
-      this.fail(e);
-    }
-  }
-
-  private failed = false;
-
-  private fail(e: unknown): void {
-    if (this.failed) return;
-    this.failed = true;
-    this.lines = [];
-    this.drvs = [];
-    this.onFailure?.(e instanceof Error ? e : new Error(String(e)));
-  }
-
-  /** Told once when writing fails; the run is not recorded from then on. */
-  onFailure: ((error: Error) => void) | undefined;
-
-  /** The run is over: write the rest and its exit code. */
-  end(exitCode: number): void {
-    if (this.closed) return;
-    if (!this.failed) this.flush();
-    this.closed = true;
-    try {
-      this.log.db
-        .prepare("UPDATE runs SET ended = ?, exit_code = ? WHERE id = ?")
-        .run(Date.now(), exitCode, this.runId);
-    } catch (e) {
-      this.onFailure?.(e instanceof Error ? e : new Error(String(e)));
-    }
-  }
 }

@@ -1,6 +1,7 @@
 // The run's stream: takes the worker's events, stamps each with the next sequence number and the
 // injected clock's times, makes it plain JSON and hands it to every listener in order (the run
 // log, printers, progress displays, the inspector bridge). Nothing here prints or writes.
+// Listeners must not change an event: others, the log among them, read it later.
 import type { WorkerEvent } from "../machines/worker-events.ts";
 import { EventEncoder, type KeptDrv } from "./event-values.ts";
 import type { RunEvent, RunLevelEvent } from "./run-event.ts";
@@ -76,6 +77,22 @@ export class RunRecorder {
       wall: this.clock.wall(),
       ...e,
     } as RunEvent;
+    if (FREEZE_EVENTS) deepFreeze(event);
     for (const l of this.listeners) l(event);
   }
+}
+
+/**
+ * A published event never changes: the run log serialises it up to 50 ms later (run-writer.ts),
+ * and the values in it are the goals' own (outputs, inputs, snapshots). The test suite sets
+ * NIXSTATE_FREEZE_EVENTS=1 (vitest.config.ts), which freezes every event all the way down, so
+ * code that changes one afterwards throws there.
+ */
+const FREEZE_EVENTS = process.env.NIXSTATE_FREEZE_EVENTS === "1";
+
+function deepFreeze(v: unknown): void {
+  // Buffers cannot be frozen; Maps and Sets keep their entries mutable (events hold none).
+  if (typeof v !== "object" || v === null || Object.isFrozen(v) || ArrayBuffer.isView(v)) return;
+  Object.freeze(v);
+  for (const x of Object.values(v)) deepFreeze(x);
 }

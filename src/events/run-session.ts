@@ -4,9 +4,10 @@
 import { hostname } from "node:os";
 import type { Worker } from "../machines/worker.ts";
 import type { RunRequest } from "./run-event.ts";
-import { RunLog, type RunWriter, runLogFile } from "./run-log.ts";
+import { RunLog, runLogFile } from "./run-log.ts";
 import { type RunClock, type RunListener, RunRecorder, SYSTEM_CLOCK } from "./run-recorder.ts";
 import { DEFAULT_RETENTION, type RunRetention } from "./run-retention.ts";
+import type { RunWriter } from "./run-writer.ts";
 
 export const NIXSTATE_VERSION = "0.1.0";
 

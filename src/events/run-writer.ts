@@ -1,0 +1,212 @@
+// Appends one run's events to the run log in batches. Recording has to cost the build little
+// (≤ 5 % on the 1000-goal benchmark), so the main thread does as little as it can per event:
+// - an event is kept as it is until its batch is cut (every BATCH_MS): serialising a batch in
+//   one loop costs half of serialising each event amid the goals' work (BENCHMARKS.md);
+//   published events never change (RunRecorder), so the lines say what happened when it did;
+// - a batch is deflated on libuv's thread pool and written when that is done, batches in order;
+//   `flush` and `end` finish every batch here and now.
+// A writer thread for all of it (tried until 2026-12-03) cost as much CPU as it took off this
+// one and ~15 MB of memory.
+import type Database from "better-sqlite3";
+import {
+  type BatchRows,
+  deflateLines,
+  deflateLinesAsync,
+  eventKey,
+  writeBatchRows,
+} from "./batch-rows.ts";
+import type { KeptDrv } from "./event-values.ts";
+import type { RunEvent } from "./run-event.ts";
+
+/** At most this long between an event and its batch being cut (and a few ms more to disk). */
+export const BATCH_MS = 50;
+const BATCH_MAX = 5000;
+
+/** A batch cut and being deflated. */
+interface CutBatch {
+  rows: BatchRows;
+  /** Its lines, until deflated; undefined when it has none. */
+  text: string | undefined;
+  deflated: Buffer | undefined;
+  /** Written, or given up. */
+  settled: boolean;
+}
+
+export class RunWriter {
+  /** Events not yet serialised. */
+  private pending: RunEvent[] = [];
+  private drvs: KeptDrv[] = [];
+  /** Goal key → its number in this run: lines name goals by number, keys are long. */
+  private readonly goalIds = new Map<string, number>();
+  private newGoals: [number, string][] = [];
+  /** Cut batches not yet written, oldest first. */
+  private queue: CutBatch[] = [];
+  private timer: NodeJS.Timeout | undefined;
+  private closed = false;
+  private failed = false;
+
+  /** Told once when writing fails; the run is not recorded from then on. */
+  onFailure: ((error: Error) => void) | undefined;
+
+  constructor(
+    private readonly db: Database.Database,
+    readonly runId: number,
+  ) {}
+
+  /** The recorder's listener. */
+  readonly append = (event: RunEvent): void => {
+    if (this.closed || this.failed) return;
+    this.pending.push(event);
+    this.schedule();
+  };
+
+  /** The recorder's derivation keeper. */
+  readonly keep = (drv: KeptDrv): void => {
+    if (this.closed || this.failed) return;
+    this.drvs.push(drv);
+    this.schedule();
+  };
+
+  /** Write everything appended so far, committed when this returns. */
+  flush(): void {
+    this.cut();
+    for (const b of this.queue) {
+      if (this.failed) break;
+      this.writeBatch(b, b.text === undefined ? b.deflated : deflateLines(b.text));
+    }
+    this.queue = [];
+  }
+
+  /** The run is over: write the rest and its exit code. */
+  end(exitCode: number): void {
+    if (this.closed) return;
+    if (!this.failed) this.flush();
+    this.closed = true;
+    try {
+      this.db
+        .prepare("UPDATE runs SET ended = ?, exit_code = ? WHERE id = ?")
+        .run(Date.now(), exitCode, this.runId);
+    } catch (e) {
+      this.onFailure?.(e instanceof Error ? e : new Error(String(e)));
+    }
+  }
+
+  private schedule(): void {
+    if (this.pending.length + this.drvs.length >= BATCH_MAX) this.cutAndDeflate();
+    else this.timer ??= setTimeout(() => this.cutAndDeflate(), BATCH_MS);
+  }
+
+  private cutAndDeflate(): void {
+    const b = this.cut();
+    if (b === undefined) return;
+    const text = b.text;
+    if (text === undefined) {
+      this.drain();
+      return;
+    }
+    deflateLinesAsync(text, (z) => {
+      if (b.settled) return; // flushed meanwhile
+      // The pool failing to deflate is no reason to lose the batch.
+      b.deflated = z ?? deflateLines(text);
+      b.text = undefined;
+      this.drain();
+    });
+  }
+
+  /** Write the batches at the head of the queue whose deflating is done. */
+  private drain(): void {
+    while (this.queue.length > 0 && !this.failed) {
+      const b = this.queue[0]!;
+      if (b.text !== undefined) return; // still being deflated
+      this.queue.shift();
+      this.writeBatch(b, b.deflated);
+    }
+  }
+
+  private writeBatch(b: CutBatch, lines: Uint8Array | undefined): void {
+    b.settled = true;
+    b.rows.lines = lines;
+    try {
+      writeBatchRows(this.db, b.rows);
+    } catch (e) {
+      // The disk is full, the file went away…: stop recording, keep building.
+      this.fail(e);
+    }
+  }
+
+  /** Serialise what is buffered into a batch at the end of the queue. */
+  private cut(): CutBatch | undefined {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    if (this.failed || (this.pending.length === 0 && this.drvs.length === 0)) return undefined;
+    const events = this.pending;
+    this.pending = [];
+    const lines: string[] = [];
+    for (const event of events) {
+      let goal = "";
+      if ("goal" in event) {
+        let n = this.goalIds.get(event.goal);
+        if (n === undefined) {
+          n = this.goalIds.size + 1;
+          this.goalIds.set(event.goal, n);
+          this.newGoals.push([n, event.goal]);
+        }
+        goal = String(n);
+      }
+      let json: string;
+      try {
+        json = jsonWithout(event);
+      } catch (e) {
+        // A value JSON cannot hold (a cycle, a BigInt): recording stops, the build does not.
+        this.fail(e);
+        return undefined;
+      }
+      lines.push(`${event.type}\t${goal}\t${event.seq}\t${event.mono}\t${event.wall}\t${json}`);
+    }
+    const b: CutBatch = {
+      rows: {
+        run: this.runId,
+        key: events.length > 0 ? eventKey(this.runId, events[0]!.seq) : 0,
+        last: events.at(-1)?.seq ?? 0,
+        lines: undefined,
+        drvs: this.drvs,
+        goals: this.newGoals,
+      },
+      text: lines.length > 0 ? lines.join("\n") : undefined,
+      deflated: undefined,
+      settled: false,
+    };
+    this.drvs = [];
+    this.newGoals = [];
+    this.queue.push(b);
+    return b;
+  }
+
+  private fail(e: unknown): void {
+    if (this.failed) return;
+    this.failed = true;
+    this.pending = [];
+    this.drvs = [];
+    for (const b of this.queue) b.settled = true;
+    this.queue = [];
+    this.onFailure?.(e instanceof Error ? e : new Error(String(e)));
+  }
+}
+
+/**
+ * The event as JSON without its type, goal and stamp (the line's prefix has them): a line is
+ * `type<TAB>goal number<TAB>seq<TAB>mono<TAB>wall<TAB>JSON of the other fields`.
+ */
+function jsonWithout(event: RunEvent): string {
+  const {
+    type: _t,
+    seq: _s,
+    mono: _m,
+    wall: _w,
+    goal: _g,
+    ...rest
+  } = event as RunEvent & {
+    goal?: string;
+  };
+  return JSON.stringify(rest);
+}
