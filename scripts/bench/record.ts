@@ -17,12 +17,16 @@ import { writeDag } from "./nixstate-dag.ts";
 
 const repo = resolve(fileURLToPath(import.meta.url), "../../..");
 
-/** What writing `events` costs this process: open, append (batched as in a run), close. */
+/**
+ * What writing `events` costs this process: open, append, close, with a batch every ~1 % of the
+ * events. `flush` deflates on this thread, where a run's timer-cut batches are deflated on the
+ * thread pool: an upper bound of what a run's main thread spends on its log.
+ */
 function writerCost(dir: string, events: RunEvent[]): number {
   const t0 = performance.now();
   const log = RunLog.open(dir);
   const w = log.begin({ command: "build", targets: [], options: {}, cwd: "/" });
-  // As in a run: a flush roughly every 50 ms, i.e. every ~1/100 of a 5 s run's events.
+  // As many batches as a run's: one every 50 ms, i.e. every ~1/100 of a 5 s run's events.
   const every = Math.max(1, Math.floor(events.length / 100));
   events.forEach((e, i) => {
     w.append(e);
@@ -91,7 +95,7 @@ export async function benchRecord(argv: string[]): Promise<void> {
     );
     const w = median(writerMs);
     console.log(
-      `  the log writer alone (the run's events appended to a fresh log in 50 ms batches, opened and closed): ${w.toFixed(0)} ms = ${((w / b) * 100).toFixed(1)} % of a run without it`,
+      `  the log writer alone (the run's events appended to a fresh log in 100 batches, each deflated here, opened and closed): ${w.toFixed(0)} ms = ${((w / b) * 100).toFixed(1)} % of a run without it`,
     );
     if (on.some((x) => !x.ok) || off.some((x) => !x.ok)) console.log("  (some runs failed)");
   } finally {

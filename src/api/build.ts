@@ -5,7 +5,7 @@ import type { LocalBuildSettings } from "../builder/build-settings.ts";
 import { LocalBuildEffects } from "../builder/local-build-effects.ts";
 import { DerivationError } from "../derivation/errors.ts";
 import { derivationReferences } from "../derivation/hash-modulo.ts";
-import type { RunEvent } from "../events/run-event.ts";
+import type { ReadonlyDeep, RunEvent } from "../events/run-event.ts";
 import { parseRetention } from "../events/run-retention.ts";
 import { RunSession } from "../events/run-session.ts";
 import type { BuildMode, BuildTarget } from "../machines/build-attempt.ts";
@@ -53,8 +53,11 @@ export interface BuildOptions extends StoreSettings {
   record?: boolean;
   /** How many runs the log keeps (`--keep-runs`: `100` or `30d`). */
   keepRuns?: string;
-  /** Called with every event of the run as it happens (before `events` yields it). */
-  onEvent?: (event: RunEvent) => void;
+  /**
+   * Called with every event of the run as it happens (before `events` yields it). Events are
+   * read-only: the run log writes them a little later.
+   */
+  onEvent?: (event: ReadonlyDeep<RunEvent>) => void;
 }
 
 /** One target's outcome. */
@@ -88,8 +91,8 @@ export interface BuildOutcome {
 export interface BuildRun extends PromiseLike<BuildOutcome> {
   /** The run's number in the run log; undefined when not recorded or before the store opened. */
   readonly runId: number | undefined;
-  /** Every event of the run, from the first; the iteration ends when the run does. */
-  readonly events: AsyncIterable<RunEvent>;
+  /** Every event of the run, from the first (read-only); the iteration ends when the run does. */
+  readonly events: AsyncIterable<ReadonlyDeep<RunEvent>>;
   /** The outcome (the same promise awaiting the run gives). */
   readonly result: Promise<BuildOutcome>;
 }

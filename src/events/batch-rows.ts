@@ -1,5 +1,5 @@
-// A run's events as the log stores them: batches of lines, one row per flush, the derivation
-// texts and goal names a batch refers to written in the same transaction, before it.
+// A run's events as the log stores them: batches of lines, one row a batch, the derivation texts
+// and goal names a batch refers to written in the same transaction, before it.
 import { deflateRaw, deflateRawSync, inflateRawSync } from "node:zlib";
 import type Database from "better-sqlite3";
 import type { KeptDrv } from "./event-values.ts";
@@ -23,7 +23,7 @@ export interface BatchRows {
   goals: [number, string][];
 }
 
-/** Write one flush in one transaction. */
+/** Write one batch and what it refers to in one transaction. */
 export function writeBatchRows(db: Database.Database, rows: BatchRows): void {
   db.transaction(() => {
     // Texts and goal names first: no event refers to what the log lacks.

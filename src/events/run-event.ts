@@ -48,6 +48,16 @@ export type RunEvent = EventStamp & (WorkerEvent | RunLevelEvent);
 export type RunEventType = RunEvent["type"];
 export type RunEventOf<T extends RunEventType> = Extract<RunEvent, { type: T }>;
 
+/**
+ * An event as code outside the engine gets it (the library's `onEvent` and `events`): the same
+ * object the run log serialises up to 50 ms later, so it must not change, all the way down.
+ */
+export type ReadonlyDeep<T> = T extends (infer U)[]
+  ? readonly ReadonlyDeep<U>[]
+  : T extends object
+    ? { readonly [K in keyof T]: ReadonlyDeep<T[K]> }
+    : T;
+
 /** Events that belong to one goal. */
 export type GoalEvent = Extract<RunEvent, { goal: string }>;
 

@@ -1,8 +1,9 @@
 // The durable run log: `<state-dir>/runs.sqlite`, a database of its own (WAL) so that logging
 // never waits on the store's write lock. A run's row is written when it starts; its events are
-// appended in batches (run-writer.ts: a transaction every 50 ms at most), so a run killed outright
-// keeps all but its last fraction of a second and shows as interrupted. Derivation texts the events refer
-// to are kept here too, so a garbage-collected .drv cannot break a replay.
+// appended in batches (run-writer.ts: cut within 50 ms, committed a few ms later), so a run
+// killed outright keeps all but its last fraction of a second and shows as interrupted.
+// Derivation texts the events refer to are kept here too, so a garbage-collected .drv cannot
+// break a replay.
 import { mkdirSync } from "node:fs";
 import { join, resolve } from "node:path";
 import Database from "better-sqlite3";

@@ -86,13 +86,14 @@ export class RunRecorder {
  * A published event never changes: the run log serialises it up to 50 ms later (run-writer.ts),
  * and the values in it are the goals' own (outputs, inputs, snapshots). The test suite sets
  * NIXSTATE_FREEZE_EVENTS=1 (vitest.config.ts), which freezes every event all the way down, so
- * code that changes one afterwards throws there.
+ * code that changes one afterwards throws there. Not covered: the bytes of Buffers (a Hash's
+ * digest) and the entries of Maps and Sets, which cannot be frozen.
  */
 const FREEZE_EVENTS = process.env.NIXSTATE_FREEZE_EVENTS === "1";
 
-function deepFreeze(v: unknown): void {
-  // Buffers cannot be frozen; Maps and Sets keep their entries mutable (events hold none).
-  if (typeof v !== "object" || v === null || Object.isFrozen(v) || ArrayBuffer.isView(v)) return;
+function deepFreeze(v: unknown, seen = new WeakSet<object>()): void {
+  if (typeof v !== "object" || v === null || seen.has(v) || ArrayBuffer.isView(v)) return;
+  seen.add(v);
   Object.freeze(v);
-  for (const x of Object.values(v)) deepFreeze(x);
+  for (const x of Object.values(v)) deepFreeze(x, seen);
 }

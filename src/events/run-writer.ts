@@ -1,10 +1,12 @@
 // Appends one run's events to the run log in batches. Recording has to cost the build little
 // (≤ 5 % on the 1000-goal benchmark), so the main thread does as little as it can per event:
-// - an event is kept as it is until its batch is cut (every BATCH_MS): serialising a batch in
-//   one loop costs half of serialising each event amid the goals' work (BENCHMARKS.md);
-//   published events never change (RunRecorder), so the lines say what happened when it did;
-// - a batch is deflated on libuv's thread pool and written when that is done, batches in order;
-//   `flush` and `end` finish every batch here and now.
+// - an event is kept as it is until its batch is cut (BATCH_MS after the batch's first event,
+//   at BATCH_MAX, or by `flush`): serialising a batch in one loop costs half of serialising each
+//   event amid the goals' work (BENCHMARKS.md); published events never change (RunRecorder), so
+//   the lines say what happened when it did;
+// - a batch is deflated on libuv's thread pool and committed when that is done, batches in order
+//   (a few ms later); `flush` and `end` finish every batch here and now, and so does a cut that
+//   finds MAX_QUEUED batches still waiting (a pool busy with the build's own file work).
 // A writer thread for all of it (tried until 2026-12-03) cost as much CPU as it took off this
 // one and ~15 MB of memory.
 import type Database from "better-sqlite3";
@@ -20,15 +22,21 @@ import type { RunEvent } from "./run-event.ts";
 
 /** At most this long between an event and its batch being cut (and a few ms more to disk). */
 export const BATCH_MS = 50;
-const BATCH_MAX = 5000;
+/** Events and derivation texts that cut a batch at once. */
+export const BATCH_MAX = 5000;
+/** Batches cut but not committed beyond which the writer catches up on the main thread. */
+const MAX_QUEUED = 4;
 
-/** A batch cut and being deflated. */
+/** A batch cut and not yet committed: being deflated, or waiting for an earlier batch. */
 interface CutBatch {
   rows: BatchRows;
-  /** Its lines, until deflated; undefined when it has none. */
+  /** Its lines; undefined when it has none (derivation texts only). */
   text: string | undefined;
+  /** On the pool now. */
+  deflating: boolean;
+  /** Its lines deflated, once the pool is done. */
   deflated: Buffer | undefined;
-  /** Written, or given up. */
+  /** Committed, or given up. */
   settled: boolean;
 }
 
@@ -43,7 +51,10 @@ export class RunWriter {
   private queue: CutBatch[] = [];
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
+  /** Writing failed: nothing more is written. */
   private failed = false;
+  /** An event could not be serialised: no more are taken, what was cut is still written. */
+  private stopped = false;
 
   /** Told once when writing fails; the run is not recorded from then on. */
   onFailure: ((error: Error) => void) | undefined;
@@ -55,14 +66,14 @@ export class RunWriter {
 
   /** The recorder's listener. */
   readonly append = (event: RunEvent): void => {
-    if (this.closed || this.failed) return;
+    if (this.closed || this.failed || this.stopped) return;
     this.pending.push(event);
     this.schedule();
   };
 
   /** The recorder's derivation keeper. */
   readonly keep = (drv: KeptDrv): void => {
-    if (this.closed || this.failed) return;
+    if (this.closed || this.failed || this.stopped) return;
     this.drvs.push(drv);
     this.schedule();
   };
@@ -70,11 +81,17 @@ export class RunWriter {
   /** Write everything appended so far, committed when this returns. */
   flush(): void {
     this.cut();
-    for (const b of this.queue) {
-      if (this.failed) break;
-      this.writeBatch(b, b.text === undefined ? b.deflated : deflateLines(b.text));
-    }
+    this.catchUp();
+  }
+
+  /** Commit every cut batch now, deflating here those the pool has not done yet. */
+  private catchUp(): void {
+    const queue = this.queue;
     this.queue = [];
+    for (const b of queue) {
+      if (this.failed) break;
+      this.writeBatch(b);
+    }
   }
 
   /** The run is over: write the rest and its exit code. */
@@ -82,12 +99,13 @@ export class RunWriter {
     if (this.closed) return;
     if (!this.failed) this.flush();
     this.closed = true;
+    // The exit code even so: the run shows as ended, not interrupted.
     try {
       this.db
         .prepare("UPDATE runs SET ended = ?, exit_code = ? WHERE id = ?")
         .run(Date.now(), exitCode, this.runId);
     } catch (e) {
-      this.onFailure?.(e instanceof Error ? e : new Error(String(e)));
+      this.fail(e);
     }
   }
 
@@ -99,34 +117,38 @@ export class RunWriter {
   private cutAndDeflate(): void {
     const b = this.cut();
     if (b === undefined) return;
-    const text = b.text;
-    if (text === undefined) {
-      this.drain();
+    if (this.queue.length > MAX_QUEUED) {
+      this.catchUp();
       return;
     }
-    deflateLinesAsync(text, (z) => {
-      if (b.settled) return; // flushed meanwhile
-      // The pool failing to deflate is no reason to lose the batch.
-      b.deflated = z ?? deflateLines(text);
-      b.text = undefined;
-      this.drain();
-    });
+    if (b.text !== undefined) {
+      b.deflating = true;
+      deflateLinesAsync(b.text, (z) => {
+        if (b.settled) return; // committed by a flush meanwhile
+        b.deflating = false;
+        // Should the pool fail to deflate it, writeBatch deflates it here: it is not lost.
+        b.deflated = z;
+        this.drain();
+      });
+    }
+    this.drain();
   }
 
-  /** Write the batches at the head of the queue whose deflating is done. */
+  /** Commit the batches at the head of the queue whose deflating is done. */
   private drain(): void {
     while (this.queue.length > 0 && !this.failed) {
       const b = this.queue[0]!;
-      if (b.text !== undefined) return; // still being deflated
+      if (b.deflating) return;
       this.queue.shift();
-      this.writeBatch(b, b.deflated);
+      this.writeBatch(b);
     }
   }
 
-  private writeBatch(b: CutBatch, lines: Uint8Array | undefined): void {
+  private writeBatch(b: CutBatch): void {
     b.settled = true;
-    b.rows.lines = lines;
     try {
+      b.rows.lines = b.deflated ?? (b.text === undefined ? undefined : deflateLines(b.text));
+      b.text = undefined;
       writeBatchRows(this.db, b.rows);
     } catch (e) {
       // The disk is full, the file went away…: stop recording, keep building.
@@ -157,22 +179,24 @@ export class RunWriter {
       try {
         json = jsonWithout(event);
       } catch (e) {
-        // A value JSON cannot hold (a cycle, a BigInt): recording stops, the build does not.
-        this.fail(e);
-        return undefined;
+        // A value JSON cannot hold (a cycle, a BigInt): recording stops there, the build does
+        // not; what came before it is still written.
+        this.stop(e);
+        break;
       }
       lines.push(`${event.type}\t${goal}\t${event.seq}\t${event.mono}\t${event.wall}\t${json}`);
     }
     const b: CutBatch = {
       rows: {
         run: this.runId,
-        key: events.length > 0 ? eventKey(this.runId, events[0]!.seq) : 0,
-        last: events.at(-1)?.seq ?? 0,
+        key: lines.length > 0 ? eventKey(this.runId, events[0]!.seq) : 0,
+        last: lines.length > 0 ? events[lines.length - 1]!.seq : 0,
         lines: undefined,
         drvs: this.drvs,
         goals: this.newGoals,
       },
       text: lines.length > 0 ? lines.join("\n") : undefined,
+      deflating: false,
       deflated: undefined,
       settled: false,
     };
@@ -184,11 +208,21 @@ export class RunWriter {
 
   private fail(e: unknown): void {
     if (this.failed) return;
+    const told = this.stopped;
     this.failed = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
     this.pending = [];
     this.drvs = [];
     for (const b of this.queue) b.settled = true;
     this.queue = [];
+    if (!told) this.onFailure?.(e instanceof Error ? e : new Error(String(e)));
+  }
+
+  private stop(e: unknown): void {
+    if (this.stopped || this.failed) return;
+    this.stopped = true;
+    this.pending = [];
     this.onFailure?.(e instanceof Error ? e : new Error(String(e)));
   }
 }

@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { nixstate } from "../../src/api/index.ts";
-import type { RunEvent } from "../../src/events/run-event.ts";
+import type { ReadonlyDeep, RunEvent } from "../../src/events/run-event.ts";
 import { RunLog } from "../../src/events/run-log.ts";
 import { deleteTree } from "../../src/io/delete-tree.ts";
 
@@ -35,7 +35,7 @@ describe("build()", () => {
     const seen: string[] = [];
     const run = build([app], { onEvent: (e) => seen.push(e.type) });
     expect(run.runId).toBe(1);
-    const streamed: RunEvent[] = [];
+    const streamed: ReadonlyDeep<RunEvent>[] = [];
     for await (const e of run.events) streamed.push(e);
     const outcome = await run;
     expect(outcome.targets[0]!.result.errorMsg).toBe("");

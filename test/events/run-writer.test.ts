@@ -1,13 +1,13 @@
-// The run writer's batches: cut on a timer, deflated off the main thread, written in order; a
-// flush finishes whatever is still being deflated, and a late deflate neither writes twice nor
-// fails the run.
+// The run writer's batches: cut on a timer or when full, deflated off the main thread, committed
+// in order; a flush finishes whatever is still being deflated, a late deflate neither writes twice
+// nor fails the run, and a failure loses no more than it must and is told once.
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import type { RunEvent } from "../../src/events/run-event.ts";
 import { RunLog } from "../../src/events/run-log.ts";
-import { BATCH_MS } from "../../src/events/run-writer.ts";
+import { BATCH_MAX, BATCH_MS } from "../../src/events/run-writer.ts";
 
 const root = mkdtempSync(join(tmpdir(), "nixstate-run-writer-"));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -40,7 +40,7 @@ describe("run writer", () => {
         const e = note(seq);
         w.append(e);
         written.push(e);
-        // Several timer-cut batches, deflated while more events arrive.
+        // Three batches, each cut by its timer while the run goes on.
         if (seq % 100 === 0) await sleep(BATCH_MS + 10);
       }
       // Each batch reaches the log a little after its timer, in order, with no flush.
@@ -59,23 +59,69 @@ describe("run writer", () => {
       const w = log.begin(request);
       const failures: Error[] = [];
       w.onFailure = (e) => failures.push(e);
-      const first = [1, 2, 3].map(note);
+      const rows = () => log.db.prepare("SELECT COUNT(*) FROM batches").pluck().get() as number;
+      const first = Array.from({ length: BATCH_MAX }, (_, i) => note(i + 1));
+      // The last of these cuts the batch at once and hands it to the pool, which cannot have
+      // answered yet: its callback runs on a later turn of the event loop.
       for (const e of first) w.append(e);
-      // Timers of one duration run in the order they were set, and a deflate's callback only
-      // after the timers: this runs after the writer cut its batch, before the batch is deflated.
-      const seen = await new Promise<RunEvent[]>((resolve) =>
-        setTimeout(() => {
-          w.append(note(4));
-          w.flush();
-          resolve(log.events(w.runId));
-        }, BATCH_MS),
-      );
-      expect(seen).toEqual([...first, note(4)]);
-      await sleep(100); // the deflate's callback has come and gone
-      w.append(note(5));
+      expect(rows()).toBe(0);
+      w.append(note(BATCH_MAX + 1));
+      w.flush();
+      expect(log.events(w.runId)).toEqual([...first, note(BATCH_MAX + 1)]);
+      await sleep(200); // the pool's answer has come and gone
+      w.append(note(BATCH_MAX + 2));
       w.end(0);
-      expect(log.events(w.runId)).toEqual([...first, note(4), note(5)]);
+      expect(log.events(w.runId)).toHaveLength(BATCH_MAX + 2);
+      expect(rows()).toBe(3);
       expect(failures).toEqual([]);
+    }));
+
+  it("commits batches in order when a later one is deflated first", () =>
+    withLog(async (log) => {
+      const w = log.begin(request);
+      const big = Array.from({ length: BATCH_MAX }, (_, i) => note(i + 1));
+      for (const e of big) w.append(e); // a large batch, cut and on the pool
+      // A second, small batch cut in the same turn: texts, then one event that refers to them.
+      for (let i = 0; i < BATCH_MAX - 1; i++)
+        w.keep({ hash: `h${i}`, name: `d${i}.drv`, aterm: Buffer.from(`Derive(${i})`) });
+      const last = note(BATCH_MAX + 1);
+      w.append(last);
+      const deadline = Date.now() + 10_000;
+      while (log.events(w.runId).length < BATCH_MAX + 1 && Date.now() < deadline) await sleep(10);
+      expect(log.events(w.runId)).toEqual([...big, last]);
+      expect(log.drv(`h${BATCH_MAX - 2}`)?.name).toBe(`d${BATCH_MAX - 2}.drv`);
+      w.end(0);
+    }));
+
+  it("keeps what came before an event it cannot serialise, and stops there", () =>
+    withLog(async (log) => {
+      const w = log.begin(request);
+      const failures: Error[] = [];
+      w.onFailure = (e) => failures.push(e);
+      const before = Array.from({ length: BATCH_MAX }, (_, i) => note(i + 1));
+      for (const e of before) w.append(e); // cut, on the pool
+      w.append(note(BATCH_MAX + 1));
+      w.append({ ...note(BATCH_MAX + 2), message: 1n } as unknown as RunEvent);
+      w.append(note(BATCH_MAX + 3));
+      await sleep(BATCH_MS + 100);
+      w.append(note(BATCH_MAX + 4));
+      w.end(0);
+      expect(log.events(w.runId)).toEqual([...before, note(BATCH_MAX + 1)]);
+      expect(failures.map((e) => e.message)).toEqual([expect.stringMatching(/BigInt/)]);
+      expect(log.run(w.runId).exitCode).toBe(0);
+    }));
+
+  it("tells of a failure once, even when the run's row cannot be ended either", () =>
+    withLog(async (log) => {
+      const w = log.begin(request);
+      const failures: Error[] = [];
+      w.onFailure = (e) => failures.push(e);
+      log.db.exec("DROP TABLE batches; DROP TABLE runs");
+      w.append(note(1));
+      w.end(1);
+      expect(failures.map((e) => e.message)).toEqual([
+        expect.stringMatching(/no such table: batches/),
+      ]);
     }));
 
   it("stops recording, once, when a batch deflated in the pool cannot be written", () =>
