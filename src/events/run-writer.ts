@@ -216,13 +216,16 @@ export class RunWriter {
     this.drvs = [];
     for (const b of this.queue) b.settled = true;
     this.queue = [];
-    if (!told) this.onFailure?.(e instanceof Error ? e : new Error(String(e)));
+    if (!told) this.tell(e);
   }
 
   private stop(e: unknown): void {
     if (this.stopped || this.failed) return;
     this.stopped = true;
-    this.pending = [];
+    this.tell(e);
+  }
+
+  private tell(e: unknown): void {
     this.onFailure?.(e instanceof Error ? e : new Error(String(e)));
   }
 }

@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import type { RunEvent } from "../../src/events/run-event.ts";
 import { RunLog } from "../../src/events/run-log.ts";
-import { BATCH_MAX, BATCH_MS } from "../../src/events/run-writer.ts";
+import { BATCH_MAX, BATCH_MS, type RunWriter } from "../../src/events/run-writer.ts";
 
 const root = mkdtempSync(join(tmpdir(), "nixstate-run-writer-"));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -24,17 +24,20 @@ const note = (seq: number) =>
   }) as RunEvent;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-function withLog(body: (log: RunLog) => Promise<void>): Promise<void> {
+/** A fresh log with one run begun, and the failures its writer tells of. */
+function withWriter(
+  body: (log: RunLog, w: RunWriter, failures: Error[]) => Promise<void>,
+): Promise<void> {
   const log = RunLog.open(join(root, `log-${n++}`));
-  return body(log).finally(() => log.close());
+  const w = log.begin(request);
+  const failures: Error[] = [];
+  w.onFailure = (e) => failures.push(e);
+  return body(log, w, failures).finally(() => log.close());
 }
 
 describe("run writer", () => {
   it("writes batches cut by its timer in order, without being asked to", () =>
-    withLog(async (log) => {
-      const w = log.begin(request);
-      const failures: Error[] = [];
-      w.onFailure = (e) => failures.push(e);
+    withWriter(async (log, w, failures) => {
       const written: RunEvent[] = [];
       for (let seq = 1; seq <= 300; seq++) {
         const e = note(seq);
@@ -55,10 +58,7 @@ describe("run writer", () => {
     }));
 
   it("finishes a batch still being deflated when flushed, and ignores the late deflate", () =>
-    withLog(async (log) => {
-      const w = log.begin(request);
-      const failures: Error[] = [];
-      w.onFailure = (e) => failures.push(e);
+    withWriter(async (log, w, failures) => {
       const rows = () => log.db.prepare("SELECT COUNT(*) FROM batches").pluck().get() as number;
       const first = Array.from({ length: BATCH_MAX }, (_, i) => note(i + 1));
       // The last of these cuts the batch at once and hands it to the pool, which cannot have
@@ -77,8 +77,7 @@ describe("run writer", () => {
     }));
 
   it("commits batches in order when a later one is deflated first", () =>
-    withLog(async (log) => {
-      const w = log.begin(request);
+    withWriter(async (log, w, failures) => {
       const big = Array.from({ length: BATCH_MAX }, (_, i) => note(i + 1));
       for (const e of big) w.append(e); // a large batch, cut and on the pool
       // A second, small batch cut in the same turn: texts, then one event that refers to them.
@@ -91,13 +90,11 @@ describe("run writer", () => {
       expect(log.events(w.runId)).toEqual([...big, last]);
       expect(log.drv(`h${BATCH_MAX - 2}`)?.name).toBe(`d${BATCH_MAX - 2}.drv`);
       w.end(0);
+      expect(failures).toEqual([]);
     }));
 
   it("keeps what came before an event it cannot serialise, and stops there", () =>
-    withLog(async (log) => {
-      const w = log.begin(request);
-      const failures: Error[] = [];
-      w.onFailure = (e) => failures.push(e);
+    withWriter(async (log, w, failures) => {
       const before = Array.from({ length: BATCH_MAX }, (_, i) => note(i + 1));
       for (const e of before) w.append(e); // cut, on the pool
       w.append(note(BATCH_MAX + 1));
@@ -112,10 +109,7 @@ describe("run writer", () => {
     }));
 
   it("tells of a failure once, even when the run's row cannot be ended either", () =>
-    withLog(async (log) => {
-      const w = log.begin(request);
-      const failures: Error[] = [];
-      w.onFailure = (e) => failures.push(e);
+    withWriter(async (log, w, failures) => {
       log.db.exec("DROP TABLE batches; DROP TABLE runs");
       w.append(note(1));
       w.end(1);
@@ -125,10 +119,7 @@ describe("run writer", () => {
     }));
 
   it("stops recording, once, when a batch deflated in the pool cannot be written", () =>
-    withLog(async (log) => {
-      const w = log.begin(request);
-      const failures: Error[] = [];
-      w.onFailure = (e) => failures.push(e);
+    withWriter(async (log, w, failures) => {
       log.db.exec("DROP TABLE batches");
       w.append(note(1));
       await sleep(BATCH_MS + 100);
