@@ -6,16 +6,19 @@
 //   the lines say what happened when it did;
 // - a batch is deflated on libuv's thread pool and committed when that is done, batches in order
 //   (a few ms later); `flush` and `end` finish every batch here and now, and so does a cut that
-//   finds MAX_QUEUED batches still waiting (a pool busy with the build's own file work).
+//   finds MAX_QUEUED batches still waiting (a pool busy with the build's own file work);
+// - cuts and commits run after the I/O callbacks of their turn of the event loop, so that the
+//   goals that I/O moves on (a builder done, the spawner's answer) are not held up by them;
+// - the statements are prepared once a run.
 // A writer thread for all of it (tried until 2026-12-03) cost as much CPU as it took off this
 // one and ~15 MB of memory.
 import type Database from "better-sqlite3";
 import {
   type BatchRows,
+  BatchStatements,
   deflateLines,
   deflateLinesAsync,
   eventKey,
-  writeBatchRows,
 } from "./batch-rows.ts";
 import type { KeptDrv } from "./event-values.ts";
 import type { RunEvent } from "./run-event.ts";
@@ -47,14 +50,24 @@ export class RunWriter {
   /** Goal key → its number in this run: lines name goals by number, keys are long. */
   private readonly goalIds = new Map<string, number>();
   private newGoals: [number, string][] = [];
+  /** Events in the same millisecond share their wall time's text (formatting it is not free). */
+  private wall = Number.NaN;
+  private wallText = "";
   /** Cut batches not yet written, oldest first. */
   private queue: CutBatch[] = [];
   private timer: NodeJS.Timeout | undefined;
+  /** The timer's cut, waiting for the I/O callbacks of this turn of the event loop. */
+  private cutSoon: NodeJS.Immediate | undefined;
+  /** Commits of deflated batches, waiting likewise. */
+  private drainSoon: NodeJS.Immediate | undefined;
   private closed = false;
   /** Writing failed: nothing more is written. */
   private failed = false;
   /** An event could not be serialised: no more are taken, what was cut is still written. */
   private stopped = false;
+
+  /** Prepared at the first batch (a closed database throws there, inside the writer's catch). */
+  private statements: BatchStatements | undefined;
 
   /** Told once when writing fails; the run is not recorded from then on. */
   onFailure: ((error: Error) => void) | undefined;
@@ -111,7 +124,12 @@ export class RunWriter {
 
   private schedule(): void {
     if (this.pending.length + this.drvs.length >= BATCH_MAX) this.cutAndDeflate();
-    else this.timer ??= setTimeout(() => this.cutAndDeflate(), BATCH_MS);
+    // Timers run before the I/O that is ready (a builder done, the spawner's answer): cutting
+    // there would hold up the goals that I/O moves on. An immediate runs after it.
+    else
+      this.timer ??= setTimeout(() => {
+        this.cutSoon = setImmediate(() => this.cutAndDeflate());
+      }, BATCH_MS);
   }
 
   private cutAndDeflate(): void {
@@ -128,7 +146,11 @@ export class RunWriter {
         b.deflating = false;
         // Should the pool fail to deflate it, writeBatch deflates it here: it is not lost.
         b.deflated = z;
-        this.drain();
+        // Committed after this turn's other I/O callbacks, as a cut is.
+        this.drainSoon ??= setImmediate(() => {
+          this.drainSoon = undefined;
+          this.drain();
+        });
       });
     }
     this.drain();
@@ -149,7 +171,8 @@ export class RunWriter {
     try {
       b.rows.lines = b.deflated ?? (b.text === undefined ? undefined : deflateLines(b.text));
       b.text = undefined;
-      writeBatchRows(this.db, b.rows);
+      this.statements ??= new BatchStatements(this.db);
+      this.statements.write(b.rows);
     } catch (e) {
       // The disk is full, the file went away…: stop recording, keep building.
       this.fail(e);
@@ -160,6 +183,8 @@ export class RunWriter {
   private cut(): CutBatch | undefined {
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
+    if (this.cutSoon) clearImmediate(this.cutSoon);
+    this.cutSoon = undefined;
     if (this.failed || (this.pending.length === 0 && this.drvs.length === 0)) return undefined;
     const events = this.pending;
     this.pending = [];
@@ -184,7 +209,11 @@ export class RunWriter {
         this.stop(e);
         break;
       }
-      lines.push(`${event.type}\t${goal}\t${event.seq}\t${event.mono}\t${event.wall}\t${json}`);
+      if (event.wall !== this.wall) {
+        this.wall = event.wall;
+        this.wallText = String(event.wall);
+      }
+      lines.push(`${event.type}\t${goal}\t${event.seq}\t${event.mono}\t${this.wallText}\t${json}`);
     }
     const b: CutBatch = {
       rows: {
@@ -212,6 +241,8 @@ export class RunWriter {
     this.failed = true;
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
+    if (this.cutSoon) clearImmediate(this.cutSoon);
+    this.cutSoon = undefined;
     this.pending = [];
     this.drvs = [];
     for (const b of this.queue) b.settled = true;
