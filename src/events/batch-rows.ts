@@ -1,6 +1,6 @@
 // A run's events as the log stores them: batches of lines, one row a batch, the derivation texts
 // and goal names a batch refers to written in the same transaction, before it.
-import { deflateRaw, deflateRawSync, inflateRawSync } from "node:zlib";
+import { brotliCompressSync, brotliDecompressSync, constants, inflateRawSync } from "node:zlib";
 import type Database from "better-sqlite3";
 import type { KeptDrv } from "./event-values.ts";
 
@@ -17,11 +17,16 @@ export interface BatchRows {
   key: number;
   /** Its last sequence number. */
   last: number;
-  /** The event lines, deflated; undefined for none. */
+  /** The event lines, compressed (`compressLines`); undefined for none. */
   lines: Uint8Array | undefined;
   drvs: KeptDrv[];
   goals: [number, string][];
 }
+
+/** How a batch's lines are stored: the `enc` column. */
+export const LINES_BROTLI = 1;
+/** Raw deflate (before 2026-12-03's fourth session), or text (earlier still). */
+export const LINES_DEFLATE_OR_TEXT = 0;
 
 /**
  * Writes batches and what they refer to, one transaction a batch. The statements and the
@@ -35,7 +40,9 @@ export class BatchStatements {
     const insertDrv = db.prepare("INSERT OR IGNORE INTO drvs (hash, name, aterm) VALUES (?, ?, ?)");
     const linkDrv = db.prepare("INSERT OR IGNORE INTO run_drvs (run, hash) VALUES (?, ?)");
     const insertGoal = db.prepare("INSERT INTO goals (run, n, key) VALUES (?, ?, ?)");
-    const insertBatch = db.prepare("INSERT INTO batches (key, last, lines) VALUES (?, ?, ?)");
+    const insertBatch = db.prepare(
+      `INSERT INTO batches (key, last, lines, enc) VALUES (?, ?, ?, ${LINES_BROTLI})`,
+    );
     this.write = db.transaction((rows: BatchRows) => {
       // Texts and goal names first: no event refers to what the log lacks.
       for (const d of rows.drvs) {
@@ -48,24 +55,27 @@ export class BatchStatements {
   }
 }
 
-/**
- * A batch's lines as stored: deflated (raw, level 1: ~5 ms a megabyte), which takes the log of
- * the 1000-goal benchmark from 8.7 to 2.8 kB a goal (.drv texts included); rows written as text
- * by earlier versions read as they are.
- */
+/** A batch's lines as a row holds them, with its `enc`. */
 export type StoredLines = Buffer | string;
 
-const DEFLATE = { level: 1 };
-
-export function deflateLines(text: string): Buffer {
-  return deflateRawSync(text, DEFLATE);
+/**
+ * Brotli at quality 1 compresses the 1000-goal benchmark's lines (6.4 MB) to 1.0 MB in 13 ms,
+ * where raw deflate at level 1 took 22 ms for 1.1 MB: cheap enough to do on the main thread
+ * as each batch is cut, which costs less than handing the batch to libuv's pool (BENCHMARKS.md).
+ */
+export function compressLines(text: string): Buffer {
+  return brotliCompressSync(text, {
+    params: {
+      [constants.BROTLI_PARAM_QUALITY]: 1,
+      [constants.BROTLI_PARAM_MODE]: constants.BROTLI_MODE_TEXT,
+      [constants.BROTLI_PARAM_SIZE_HINT]: text.length,
+    },
+  });
 }
 
-/** The same on libuv's thread pool: the main thread runs the goals meanwhile. */
-export function deflateLinesAsync(text: string, done: (z: Buffer | undefined) => void): void {
-  deflateRaw(text, DEFLATE, (e, z) => done(e ? undefined : z));
-}
-
-export function linesText(stored: StoredLines): string {
-  return typeof stored === "string" ? stored : inflateRawSync(stored).toString("utf8");
+export function linesText(stored: StoredLines, enc: number): string {
+  if (typeof stored === "string") return stored;
+  return (enc === LINES_BROTLI ? brotliDecompressSync(stored) : inflateRawSync(stored)).toString(
+    "utf8",
+  );
 }

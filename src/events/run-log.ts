@@ -1,6 +1,6 @@
 // The durable run log: `<state-dir>/runs.sqlite`, a database of its own (WAL) so that logging
 // never waits on the store's write lock. A run's row is written when it starts; its events are
-// appended in batches (run-writer.ts: cut within 50 ms, committed a few ms later), so a run
+// appended in batches (run-writer.ts: cut and committed within 50 ms), so a run
 // killed outright keeps all but its last fraction of a second and shows as interrupted.
 // Derivation texts the events refer to are kept here too, so a garbage-collected .drv cannot
 // break a replay.
@@ -15,7 +15,7 @@ import type { RunEvent, RunRequest } from "./run-event.ts";
 import { DEFAULT_RETENTION, type RunRetention } from "./run-retention.ts";
 import { RunWriter } from "./run-writer.ts";
 
-const SCHEMA_VERSION = 4;
+const SCHEMA_VERSION = 5;
 
 const SCHEMA = `
 CREATE TABLE runs (
@@ -35,7 +35,7 @@ CREATE TABLE goals (
   key TEXT NOT NULL,
   PRIMARY KEY (run, n)
 ) WITHOUT ROWID;
-CREATE TABLE batches (key INTEGER PRIMARY KEY, last INTEGER NOT NULL, lines BLOB NOT NULL);
+CREATE TABLE batches (key INTEGER PRIMARY KEY, last INTEGER NOT NULL, lines BLOB NOT NULL, enc INTEGER NOT NULL DEFAULT 0);
 CREATE TABLE drvs (hash TEXT PRIMARY KEY, name TEXT NOT NULL, aterm BLOB NOT NULL) WITHOUT ROWID;
 CREATE TABLE run_drvs (run INTEGER NOT NULL, hash TEXT NOT NULL, PRIMARY KEY (run, hash)) WITHOUT ROWID;
 `;
@@ -91,11 +91,17 @@ export class RunLog {
       const v = db.pragma("user_version", { simple: true }) as number;
       if (v < SCHEMA_VERSION) {
         db.transaction(() => {
-          if ((db.pragma("user_version", { simple: true }) as number) >= SCHEMA_VERSION) return;
-          // Versions 1-3 lived for one development day; their runs are not carried over.
-          for (const t of ["events", "batches", "goals", "run_drvs", "drvs", "runs"])
-            db.exec(`DROP TABLE IF EXISTS ${t}`);
-          db.exec(SCHEMA);
+          const now = db.pragma("user_version", { simple: true }) as number;
+          if (now >= SCHEMA_VERSION) return;
+          if (now === 4) {
+            // Version 4 stored every batch deflated or as text: what `enc` 0 says.
+            db.exec("ALTER TABLE batches ADD COLUMN enc INTEGER NOT NULL DEFAULT 0");
+          } else {
+            // Versions 1-3 lived for one development day; their runs are not carried over.
+            for (const t of ["events", "batches", "goals", "run_drvs", "drvs", "runs"])
+              db.exec(`DROP TABLE IF EXISTS ${t}`);
+            db.exec(SCHEMA);
+          }
           db.pragma(`user_version = ${SCHEMA_VERSION}`);
         }).immediate();
       } else if (v > SCHEMA_VERSION) {
@@ -208,12 +214,11 @@ export class RunLog {
       ).map((g) => [g.n, g.key]),
     );
     const batches = this.db
-      .prepare("SELECT lines FROM batches WHERE key BETWEEN ? AND ? ORDER BY key")
-      .pluck()
-      .all(eventKey(run, 0), eventKey(run, until)) as StoredLines[];
+      .prepare("SELECT lines, enc FROM batches WHERE key BETWEEN ? AND ? ORDER BY key")
+      .all(eventKey(run, 0), eventKey(run, until)) as { lines: StoredLines; enc: number }[];
     const events: RunEvent[] = [];
     for (const stored of batches) {
-      const lines = linesText(stored);
+      const lines = linesText(stored.lines, stored.enc);
       for (const line of lines.split("\n")) {
         const tabs: number[] = [];
         for (let t = line.indexOf("\t"); t >= 0 && tabs.length < 5; t = line.indexOf("\t", t + 1))
@@ -246,13 +251,13 @@ export class RunLog {
   extent(run: number): { events: number; lastWall: number | undefined } {
     const last = this.db
       .prepare(
-        "SELECT last, lines FROM batches WHERE key BETWEEN ? AND ? ORDER BY key DESC LIMIT 1",
+        "SELECT last, lines, enc FROM batches WHERE key BETWEEN ? AND ? ORDER BY key DESC LIMIT 1",
       )
       .get(eventKey(run, 0), eventKey(run, RUN_SPAN - 1)) as
-      | { last: number; lines: StoredLines }
+      | { last: number; lines: StoredLines; enc: number }
       | undefined;
     if (!last) return { events: 0, lastWall: undefined };
-    const lines = linesText(last.lines);
+    const lines = linesText(last.lines, last.enc);
     const fields = lines.slice(lines.lastIndexOf("\n") + 1).split("\t");
     return { events: last.last, lastWall: Number(fields[4]) };
   }

@@ -1,50 +1,35 @@
 // Appends one run's events to the run log in batches. Recording has to cost the build little
 // (≤ 5 % on the 1000-goal benchmark), so the main thread does as little as it can per event:
 // - an event is kept as it is until its batch is cut (BATCH_MS after the batch's first event,
-//   at BATCH_MAX, or by `flush`): serialising a batch in one loop costs half of serialising each
-//   event amid the goals' work (BENCHMARKS.md); published events never change (RunRecorder), so
-//   the lines say what happened when it did;
-// - a batch is deflated on libuv's thread pool and committed when that is done, batches in order
-//   (a few ms later); `flush` and `end` finish every batch here and now, and so does a cut that
-//   finds MAX_QUEUED batches still waiting (a pool busy with the build's own file work);
-// - cuts and commits run after the I/O callbacks of their turn of the event loop, so that the
-//   goals that I/O moves on (a builder done, the spawner's answer) are not held up by them;
-// - the statements are prepared once a run.
-// A writer thread for all of it (tried until 2026-12-03) cost as much CPU as it took off this
-// one and ~15 MB of memory.
+//   at BATCH_MAX, or by `flush`): published events never change (RunRecorder), so the lines say
+//   what happened when it did;
+// - a batch's events are serialised by one JSON.stringify call and split apart again, which
+//   costs less than a call for each; the batch is compressed (Brotli, ~0.1 ms) and committed at
+//   once, with statements prepared once a run;
+// - a timer's cut waits for the I/O callbacks of its turn of the event loop, so that the goals
+//   that I/O moves on (a builder done, the spawner's answer) are not held up by it.
+// Handing batches to libuv's pool to deflate, or to a writer thread, cost more than it saved on
+// this 2-core machine (BENCHMARKS.md, "Recording runs").
 import type Database from "better-sqlite3";
-import {
-  type BatchRows,
-  BatchStatements,
-  deflateLines,
-  deflateLinesAsync,
-  eventKey,
-} from "./batch-rows.ts";
+import { type BatchRows, BatchStatements, compressLines, eventKey } from "./batch-rows.ts";
 import type { KeptDrv } from "./event-values.ts";
 import type { RunEvent } from "./run-event.ts";
 
-/** At most this long between an event and its batch being cut (and a few ms more to disk). */
+/** At most this long between an event and its batch being written. */
 export const BATCH_MS = 50;
 /** Events and derivation texts that cut a batch at once. */
 export const BATCH_MAX = 5000;
-/** Batches cut but not committed beyond which the writer catches up on the main thread. */
-const MAX_QUEUED = 4;
 
-/** A batch cut and not yet committed: being deflated, or waiting for an earlier batch. */
-interface CutBatch {
-  rows: BatchRows;
-  /** Its lines; undefined when it has none (derivation texts only). */
-  text: string | undefined;
-  /** On the pool now. */
-  deflating: boolean;
-  /** Its lines deflated, once the pool is done. */
-  deflated: Buffer | undefined;
-  /** Committed, or given up. */
-  settled: boolean;
-}
+/**
+ * Between the events of a batch while it is serialised in one piece: a string element JSON
+ * writes as `"\u0001\u0002"`. An event whose own JSON holds it too shows as one part too many,
+ * and the batch is serialised event by event instead.
+ */
+const SEPARATOR = "\u0001\u0002";
+const SEPARATOR_JSON = `,${JSON.stringify(SEPARATOR)},`;
 
 export class RunWriter {
-  /** Events not yet serialised. */
+  /** Events not yet written. */
   private pending: RunEvent[] = [];
   private drvs: KeptDrv[] = [];
   /** Goal key → its number in this run: lines name goals by number, keys are long. */
@@ -53,21 +38,16 @@ export class RunWriter {
   /** Events in the same millisecond share their wall time's text (formatting it is not free). */
   private wall = Number.NaN;
   private wallText = "";
-  /** Cut batches not yet written, oldest first. */
-  private queue: CutBatch[] = [];
   private timer: NodeJS.Timeout | undefined;
   /** The timer's cut, waiting for the I/O callbacks of this turn of the event loop. */
   private cutSoon: NodeJS.Immediate | undefined;
-  /** Commits of deflated batches, waiting likewise. */
-  private drainSoon: NodeJS.Immediate | undefined;
+  /** Prepared at the first batch (a closed database throws there, inside the writer's catch). */
+  private statements: BatchStatements | undefined;
   private closed = false;
   /** Writing failed: nothing more is written. */
   private failed = false;
-  /** An event could not be serialised: no more are taken, what was cut is still written. */
+  /** An event could not be serialised: no more are taken, what came before it is written. */
   private stopped = false;
-
-  /** Prepared at the first batch (a closed database throws there, inside the writer's catch). */
-  private statements: BatchStatements | undefined;
 
   /** Told once when writing fails; the run is not recorded from then on. */
   onFailure: ((error: Error) => void) | undefined;
@@ -93,18 +73,7 @@ export class RunWriter {
 
   /** Write everything appended so far, committed when this returns. */
   flush(): void {
-    this.cut();
-    this.catchUp();
-  }
-
-  /** Commit every cut batch now, deflating here those the pool has not done yet. */
-  private catchUp(): void {
-    const queue = this.queue;
-    this.queue = [];
-    for (const b of queue) {
-      if (this.failed) break;
-      this.writeBatch(b);
-    }
+    this.writeBatch();
   }
 
   /** The run is over: write the rest and its exit code. */
@@ -123,116 +92,91 @@ export class RunWriter {
   }
 
   private schedule(): void {
-    if (this.pending.length + this.drvs.length >= BATCH_MAX) this.cutAndDeflate();
-    // Timers run before the I/O that is ready (a builder done, the spawner's answer): cutting
-    // there would hold up the goals that I/O moves on. An immediate runs after it.
+    if (this.pending.length + this.drvs.length >= BATCH_MAX) this.writeBatch();
     else
       this.timer ??= setTimeout(() => {
-        this.cutSoon = setImmediate(() => this.cutAndDeflate());
+        this.cutSoon = setImmediate(() => this.writeBatch());
       }, BATCH_MS);
   }
 
-  private cutAndDeflate(): void {
-    const b = this.cut();
-    if (b === undefined) return;
-    if (this.queue.length > MAX_QUEUED) {
-      this.catchUp();
-      return;
-    }
-    if (b.text !== undefined) {
-      b.deflating = true;
-      deflateLinesAsync(b.text, (z) => {
-        if (b.settled) return; // committed by a flush meanwhile
-        b.deflating = false;
-        // Should the pool fail to deflate it, writeBatch deflates it here: it is not lost.
-        b.deflated = z;
-        // Committed after this turn's other I/O callbacks, as a cut is.
-        this.drainSoon ??= setImmediate(() => {
-          this.drainSoon = undefined;
-          this.drain();
-        });
-      });
-    }
-    this.drain();
-  }
-
-  /** Commit the batches at the head of the queue whose deflating is done. */
-  private drain(): void {
-    while (this.queue.length > 0 && !this.failed) {
-      const b = this.queue[0]!;
-      if (b.deflating) return;
-      this.queue.shift();
-      this.writeBatch(b);
-    }
-  }
-
-  private writeBatch(b: CutBatch): void {
-    b.settled = true;
+  /** Cut what is buffered into a batch and commit it. */
+  private writeBatch(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    if (this.cutSoon) clearImmediate(this.cutSoon);
+    this.cutSoon = undefined;
+    if (this.failed || (this.pending.length === 0 && this.drvs.length === 0)) return;
+    const events = this.pending;
+    this.pending = [];
+    const lines = this.lines(events);
+    const rows: BatchRows = {
+      run: this.runId,
+      key: lines.length > 0 ? eventKey(this.runId, events[0]!.seq) : 0,
+      last: lines.length > 0 ? events[lines.length - 1]!.seq : 0,
+      lines: undefined,
+      drvs: this.drvs,
+      goals: this.newGoals,
+    };
+    this.drvs = [];
+    this.newGoals = [];
     try {
-      b.rows.lines = b.deflated ?? (b.text === undefined ? undefined : deflateLines(b.text));
-      b.text = undefined;
+      if (lines.length > 0) rows.lines = compressLines(lines.join("\n"));
       this.statements ??= new BatchStatements(this.db);
-      this.statements.write(b.rows);
+      this.statements.write(rows);
     } catch (e) {
       // The disk is full, the file went away…: stop recording, keep building.
       this.fail(e);
     }
   }
 
-  /** Serialise what is buffered into a batch at the end of the queue. */
-  private cut(): CutBatch | undefined {
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = undefined;
-    if (this.cutSoon) clearImmediate(this.cutSoon);
-    this.cutSoon = undefined;
-    if (this.failed || (this.pending.length === 0 && this.drvs.length === 0)) return undefined;
-    const events = this.pending;
-    this.pending = [];
+  /**
+   * The events' lines, `type<TAB>goal number<TAB>seq<TAB>mono<TAB>wall<TAB>JSON of the other
+   * fields`; up to the first event JSON cannot hold, if one can't be.
+   */
+  private lines(events: RunEvent[]): string[] {
     const lines: string[] = [];
+    const rests: unknown[] = [];
     for (const event of events) {
-      let goal = "";
-      if ("goal" in event) {
-        let n = this.goalIds.get(event.goal);
-        if (n === undefined) {
+      const { type, seq, mono, wall, goal, ...rest } = event as RunEvent & { goal?: string };
+      let n: number | string = "";
+      if (goal !== undefined) {
+        n = this.goalIds.get(goal) ?? 0;
+        if (n === 0) {
           n = this.goalIds.size + 1;
-          this.goalIds.set(event.goal, n);
-          this.newGoals.push([n, event.goal]);
+          this.goalIds.set(goal, n);
+          this.newGoals.push([n, goal]);
         }
-        goal = String(n);
       }
-      let json: string;
-      try {
-        json = jsonWithout(event);
-      } catch (e) {
-        // A value JSON cannot hold (a cycle, a BigInt): recording stops there, the build does
-        // not; what came before it is still written.
-        this.stop(e);
-        break;
+      if (wall !== this.wall) {
+        this.wall = wall;
+        this.wallText = String(wall);
       }
-      if (event.wall !== this.wall) {
-        this.wall = event.wall;
-        this.wallText = String(event.wall);
-      }
-      lines.push(`${event.type}\t${goal}\t${event.seq}\t${event.mono}\t${this.wallText}\t${json}`);
+      lines.push(`${type}\t${n}\t${seq}\t${mono}\t${this.wallText}\t`);
+      if (rests.length > 0) rests.push(SEPARATOR);
+      rests.push(rest);
     }
-    const b: CutBatch = {
-      rows: {
-        run: this.runId,
-        key: lines.length > 0 ? eventKey(this.runId, events[0]!.seq) : 0,
-        last: lines.length > 0 ? events[lines.length - 1]!.seq : 0,
-        lines: undefined,
-        drvs: this.drvs,
-        goals: this.newGoals,
-      },
-      text: lines.length > 0 ? lines.join("\n") : undefined,
-      deflating: false,
-      deflated: undefined,
-      settled: false,
-    };
-    this.drvs = [];
-    this.newGoals = [];
-    this.queue.push(b);
-    return b;
+    let parts: string[] | undefined;
+    try {
+      parts = JSON.stringify(rests).slice(1, -1).split(SEPARATOR_JSON);
+    } catch {
+      // Found below, event by event.
+    }
+    if (parts === undefined || parts.length !== lines.length) {
+      parts = [];
+      for (let i = 0; i < lines.length; i++) {
+        try {
+          parts.push(JSON.stringify(rests[2 * i]));
+        } catch (e) {
+          // A value JSON cannot hold (a cycle, a BigInt): recording stops there, the build does
+          // not; what came before it is still written.
+          this.stop(e);
+          lines.length = i;
+          break;
+        }
+      }
+    }
+    for (let i = 0; i < lines.length; i++) lines[i] = lines[i]! + parts[i]!;
+    return lines;
   }
 
   private fail(e: unknown): void {
@@ -245,8 +189,6 @@ export class RunWriter {
     this.cutSoon = undefined;
     this.pending = [];
     this.drvs = [];
-    for (const b of this.queue) b.settled = true;
-    this.queue = [];
     if (!told) this.tell(e);
   }
 
@@ -259,22 +201,4 @@ export class RunWriter {
   private tell(e: unknown): void {
     this.onFailure?.(e instanceof Error ? e : new Error(String(e)));
   }
-}
-
-/**
- * The event as JSON without its type, goal and stamp (the line's prefix has them): a line is
- * `type<TAB>goal number<TAB>seq<TAB>mono<TAB>wall<TAB>JSON of the other fields`.
- */
-function jsonWithout(event: RunEvent): string {
-  const {
-    type: _t,
-    seq: _s,
-    mono: _m,
-    wall: _w,
-    goal: _g,
-    ...rest
-  } = event as RunEvent & {
-    goal?: string;
-  };
-  return JSON.stringify(rest);
 }

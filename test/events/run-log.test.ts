@@ -4,6 +4,7 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { deflateRawSync } from "node:zlib";
 import { fc, test } from "@fast-check/vitest";
 import { afterAll, describe, expect, it } from "vitest";
 import type { RunEvent } from "../../src/events/run-event.ts";
@@ -132,7 +133,7 @@ describe("run log", () => {
     );
   });
 
-  it("stores batches deflated and still reads batches stored as text", () => {
+  it("stores batches compressed and still reads batches stored deflated or as text", () => {
     const dir = fresh();
     const log = RunLog.open(dir);
     try {
@@ -140,18 +141,49 @@ describe("run log", () => {
       const e = (seq: number) => note(seq, "m".repeat(400));
       w.append(e(1));
       w.flush();
-      const row = log.db.prepare("SELECT lines FROM batches").get() as { lines: unknown };
+      const row = log.db.prepare("SELECT lines, enc FROM batches").get() as {
+        lines: unknown;
+        enc: number;
+      };
       expect(Buffer.isBuffer(row.lines)).toBe(true);
       expect((row.lines as Buffer).length).toBeLessThan(200);
-      // A batch as an earlier version wrote it: plain text lines.
-      log.db
-        .prepare("INSERT INTO batches (key, last, lines) VALUES (?, ?, ?)")
-        .run(w.runId * 2 ** 32 + 2, 2, `goal.note\t1\t2\t2\t${1e12}\t{"message":"old"}`);
+      expect(row.enc).toBe(1);
+      // Batches as earlier versions wrote them: deflated, and plain text lines.
+      const old = (seq: number, message: string) =>
+        `goal.note\t1\t${seq}\t${seq}\t${1e12}\t${JSON.stringify({ message })}`;
+      const insert = log.db.prepare("INSERT INTO batches (key, last, lines) VALUES (?, ?, ?)");
+      insert.run(w.runId * 2 ** 32 + 2, 2, deflateRawSync(old(2, "deflated")));
+      insert.run(w.runId * 2 ** 32 + 3, 3, old(3, "text"));
       expect(log.events(w.runId).map((x) => (x as { message?: string }).message)).toEqual([
         "m".repeat(400),
-        "old",
+        "deflated",
+        "text",
       ]);
       w.end(0);
+    } finally {
+      log.close();
+    }
+  });
+
+  it("takes over a version 4 log, its runs readable", () => {
+    const dir = fresh();
+    let log = RunLog.open(dir);
+    const w = log.begin(request);
+    w.end(3);
+    // As version 4 left it: no enc column, batches deflated.
+    log.db.exec("ALTER TABLE batches DROP COLUMN enc");
+    log.db
+      .prepare("INSERT INTO batches (key, last, lines) VALUES (?, ?, ?)")
+      .run(w.runId * 2 ** 32 + 1, 1, deflateRawSync(`run.ended\t\t1\t5\t${1e12}\t{"exitCode":3}`));
+    log.db.pragma("user_version = 4");
+    log.close();
+    log = RunLog.open(dir);
+    try {
+      expect(log.db.pragma("user_version", { simple: true })).toBe(5);
+      expect(log.events(w.runId)).toEqual([
+        { type: "run.ended", seq: 1, mono: 5, wall: 1e12, exitCode: 3 },
+      ]);
+      expect(log.run(w.runId).exitCode).toBe(3);
     } finally {
       log.close();
     }
