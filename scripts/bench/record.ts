@@ -21,8 +21,8 @@ const repo = resolve(fileURLToPath(import.meta.url), "../../..");
 
 /**
  * What writing `events` costs this process: open, append, close, with a batch every ~1 % of the
- * events. `flush` deflates on this thread, where a run's timer-cut batches are deflated on the
- * thread pool: an upper bound of what a run's main thread spends on its log.
+ * events, each serialised, compressed and committed as a run's are (the derivation texts a run
+ * keeps are left out).
  */
 function writerCost(dir: string, events: RunEvent[]): number {
   const t0 = performance.now();
@@ -135,7 +135,7 @@ export async function benchRecord(argv: string[]): Promise<void> {
     );
     const w = median([0, 1, 2].map((i) => writerCost(join(root, `w${i}`), events)));
     console.log(
-      `  the log writer alone (the run's events appended to a fresh log in 100 batches, each deflated here, opened and closed): ${w.toFixed(0)} ms = ${((w / b) * 100).toFixed(1)} % of a build without it`,
+      `  the log writer alone (the run's events appended to a fresh log in 100 batches, opened and closed): ${w.toFixed(0)} ms = ${((w / b) * 100).toFixed(1)} % of a build without it`,
     );
     if (on.some((x) => !x.ok) || off.some((x) => !x.ok)) console.log("  (some builds failed)");
   } finally {
