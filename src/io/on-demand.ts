@@ -2,6 +2,7 @@
 // them costs every `nixstate` start (BENCHMARKS.md, "Start-up"). Node ≥ 20.19 loads an ES module
 // through require(), which keeps these synchronous for callers.
 import { createRequire } from "node:module";
+import { fileURLToPath } from "node:url";
 
 const load = createRequire(import.meta.url);
 
@@ -14,10 +15,18 @@ function onDemand<T>(id: string): () => T {
   };
 }
 
-type Execa = typeof import("execa");
-const execaModule = onDemand<Execa>("execa");
+/** dist/, in the bundle (scripts/bundle.mjs defines it in every output file); not from sources. */
+declare const __nixstateDist: URL | undefined;
 
-/** execa (~150 modules, ~90 ms): only builds (the spawner) and remote builds start processes. */
+type Execa = typeof import("execa");
+// The bundle's own copy of execa is one file; from sources, the package.
+const execaModule = onDemand<Execa>(
+  typeof __nixstateDist === "undefined"
+    ? "execa"
+    : fileURLToPath(new URL("vendor/execa.mjs", __nixstateDist)),
+);
+
+/** execa (~150 modules, ~70 ms; ~10 ms bundled): only builds (the spawner) and remote builds start processes. */
 export const execa: Execa["execa"] = ((...args: unknown[]) =>
   (execaModule().execa as (...a: unknown[]) => unknown)(...args)) as Execa["execa"];
 
