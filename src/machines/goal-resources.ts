@@ -8,7 +8,7 @@ export class WorkerError extends Error {
   override name = "WorkerError";
 }
 
-type SlotReleaseReason = "builderExited" | "goalEnded" | "lockBusy";
+type SlotReleaseReason = "builderExited" | "goalEnded";
 type SlotWaiter = (() => void) & { goalId?: number };
 
 export class GoalResources {
@@ -41,7 +41,11 @@ export class GoalResources {
     return p;
   }
 
-  /** Hold a slot (of `limit`) and the lock `tryLock` takes; retry while another process has it. */
+  /**
+   * Take the lock `tryLock` takes (retrying while another process has it), then a slot (of
+   * `limit`). The lock first, as Nix does: waiting for it holds no slot, and taking it (a round
+   * trip to the spawner) overlaps other goals' builds instead of keeping a slot idle.
+   */
   async slotAndLock(
     goalId: number,
     limit: number,
@@ -50,17 +54,24 @@ export class GoalResources {
   ): Promise<void> {
     let backoff = 20;
     for (;;) {
-      await this.acquireSlot(goalId, limit, signal);
+      if (signal.aborted) throw new WorkerError("cancelled");
       const lock = await tryLock();
       if (lock) {
         this.locks.set(goalId, lock);
-        return;
+        break;
       }
-      // Another process holds the lock: give the slot back and look again later.
-      this.releaseSlot(goalId, "lockBusy");
       this.emit({ type: "lock.busy", goal: this.keyOf(goalId), retryMs: backoff });
       await sleep(backoff, signal);
       backoff = Math.min(backoff * 2, 500);
+    }
+    try {
+      await this.acquireSlot(goalId, limit, signal);
+    } catch (e) {
+      // Cancelled while waiting for a slot: nothing was built under the lock.
+      const lock = this.locks.get(goalId);
+      this.locks.delete(goalId);
+      lock?.release(false);
+      throw e;
     }
   }
 
