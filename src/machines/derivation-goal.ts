@@ -521,7 +521,7 @@ export const derivationGoalMachine = setup({
       },
     },
     tryToBuild: {
-      // Waits for a build slot and the output locks, then re-checks validity: another process
+      // Takes the output locks and a build slot, then re-checks validity: another process
       // may have built the outputs while we waited.
       invoke: {
         id: "lockOutputs",

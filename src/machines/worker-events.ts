@@ -81,7 +81,7 @@ export type WorkerEvent =
   | {
       type: "slot.released";
       goal: GoalKey;
-      reason: "builderExited" | "goalEnded" | "lockBusy";
+      reason: "builderExited" | "goalEnded" | "lockBusy"; // lockBusy: logs from before locks came first
       to?: GoalKey;
     }
   /** Another process holds the goal's lock: it retries after `retryMs`. */

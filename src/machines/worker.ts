@@ -393,7 +393,7 @@ export class Worker {
     );
   }
 
-  /** Wait for a build slot and the output locks; then re-check validity under the locks. */
+  /** Take the output locks, then a build slot; then re-check validity under the locks. */
   private async lockOutputs(input: LockInput, signal: AbortSignal): Promise<OutputStatus[]> {
     const remoteSlots = this.settings.remoteSlots ?? 0;
     if (this.settings.maxJobs === 0 && remoteSlots === 0) {
