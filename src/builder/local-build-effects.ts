@@ -2,7 +2,7 @@
 
 import { randomBytes } from "node:crypto";
 import { lstatSync, mkdirSync, renameSync, statSync, writeFileSync } from "node:fs";
-import { rm } from "node:fs/promises";
+import { lstat, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { isFixedOutput } from "../derivation/derivation.ts";
 import { nix32Encode } from "../hash/nix32.ts";
@@ -120,6 +120,17 @@ export class LocalBuildEffects extends StoreQueryEffects implements WorkerEffect
     };
   }
 
+  /**
+   * Looked up on libuv's pool: a lookup in the store directory waits while builders create their
+   * outputs there (~0.4 ms a build on the 1000-goal benchmark, on the main thread).
+   */
+  async removeStaleOutputs(paths: string[]): Promise<void> {
+    for (const p of paths) {
+      const real = this.store.toRealPath(p);
+      if (await exists(real)) deleteTree(real);
+    }
+  }
+
   /** Paths Nix holds as valid in a store whose files are shared with it are valid here too. */
   shareStoreWith(adopter: NixStoreAdopter): void {
     this.adopter = adopter;
@@ -200,10 +211,10 @@ export class LocalBuildEffects extends StoreQueryEffects implements WorkerEffect
         builtAt.set(o.name, this.store.toRealPath(scratch));
       } else {
         builtAt.set(o.name, this.store.toRealPath(o.path));
-        // Stale contents of an invalid output (a crashed build) are removed first.
+        // Stale contents of an invalid output went when its lock was taken
+        // (removeStaleOutputs); a valid one being repaired is built over here.
         const real = this.store.toRealPath(o.path);
-        if ((!o.valid || input.mode === "repair") && lstatSync(real, { throwIfNoEntry: false }))
-          deleteTree(real);
+        if (input.mode === "repair" && lstatSync(real, { throwIfNoEntry: false })) deleteTree(real);
       }
     }
 
@@ -446,5 +457,16 @@ export class LocalBuildEffects extends StoreQueryEffects implements WorkerEffect
       derivationOutputs: (p) =>
         [...store.queryDerivationOutputs(p).values()].filter((o) => store.isValidPath(o)),
     };
+  }
+}
+
+/** Whether `path` exists (a dangling symlink does), looked up on libuv's pool. */
+async function exists(path: string): Promise<boolean> {
+  try {
+    await lstat(path);
+    return true;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "ENOENT") return false;
+    throw e;
   }
 }

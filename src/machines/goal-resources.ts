@@ -42,15 +42,17 @@ export class GoalResources {
   }
 
   /**
-   * Take the lock `tryLock` takes (retrying while another process has it), then a slot (of
-   * `limit`). The lock first, as Nix does: waiting for it holds no slot, and taking it (a round
-   * trip to the spawner) overlaps other goals' builds instead of keeping a slot idle.
+   * Take the lock `tryLock` takes (retrying while another process has it), run `underLock`,
+   * then take a slot (of `limit`). The lock first, as Nix does: waiting for it holds no slot, and
+   * taking it (a round trip to the spawner) and what must follow under it overlap other goals'
+   * builds instead of keeping a slot idle.
    */
   async slotAndLock(
     goalId: number,
     limit: number,
     signal: AbortSignal,
     tryLock: () => OutputLock | undefined | Promise<OutputLock | undefined>,
+    underLock: () => unknown = () => undefined,
   ): Promise<void> {
     let backoff = 20;
     for (;;) {
@@ -65,9 +67,10 @@ export class GoalResources {
       backoff = Math.min(backoff * 2, 500);
     }
     try {
+      await underLock();
       await this.acquireSlot(goalId, limit, signal);
     } catch (e) {
-      // Cancelled while waiting for a slot: nothing was built under the lock.
+      // Failed or cancelled before a slot: nothing was built under the lock.
       const lock = this.locks.get(goalId);
       this.locks.delete(goalId);
       lock?.release(false);

@@ -83,6 +83,11 @@ export interface WorkerEffects {
   /** Take the output locks without waiting; undefined if another process holds one. */
   tryLockOutputs(drvPath: string, outputs: OutputStatus[]): MaybePromise<OutputLock | undefined>;
   /**
+   * Remove what is at these invalid output paths (left by a crashed build), under their locks.
+   * Absent: the build removes it itself.
+   */
+  removeStaleOutputs?(paths: string[]): Promise<void>;
+  /**
    * Run the builder and process its outputs; abort kills it. `builderExited` is called as soon
    * as the builder process is gone, so its build slot goes to the next build while this one's
    * outputs are still being registered (as Nix frees a slot when the child terminates).

@@ -393,7 +393,7 @@ export class Worker {
     );
   }
 
-  /** Take the output locks, then a build slot; then re-check validity under the locks. */
+  /** Take the output locks, re-check validity under them, then take a build slot. */
   private async lockOutputs(input: LockInput, signal: AbortSignal): Promise<OutputStatus[]> {
     const remoteSlots = this.settings.remoteSlots ?? 0;
     if (this.settings.maxJobs === 0 && remoteSlots === 0) {
@@ -404,12 +404,24 @@ export class Worker {
     // Remote builds take no local slot (as Nix's hook builds): the effects keep each build within
     // its machine's jobs or the local ones.
     const slots = this.settings.maxJobs + remoteSlots;
-    await this.resources.slotAndLock(input.goalId, slots, signal, () =>
-      this.effects.tryLockOutputs(input.drvPath, input.outputs),
+    let rechecked: OutputStatus[] = [];
+    await this.resources.slotAndLock(
+      input.goalId,
+      slots,
+      signal,
+      () => this.effects.tryLockOutputs(input.drvPath, input.outputs),
+      async () => {
+        rechecked = [];
+        for (const o of input.outputs)
+          rechecked.push({ ...o, valid: await this.effects.isValidPath(o.path) });
+        // Only what is still invalid under the lock is stale (another process may have built
+        // the rest meanwhile); removed before a slot is held (a lookup in the store directory
+        // waits while builders create their outputs there).
+        await this.effects.removeStaleOutputs?.(
+          rechecked.filter((o) => !o.valid).map((o) => o.path),
+        );
+      },
     );
-    const rechecked: OutputStatus[] = [];
-    for (const o of input.outputs)
-      rechecked.push({ ...o, valid: await this.effects.isValidPath(o.path) });
     return rechecked;
   }
 

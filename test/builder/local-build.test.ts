@@ -1,4 +1,12 @@
-import { chmodSync, existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { describe, expect, it } from "vitest";
 import { readBuildLog } from "../../src/builder/build-log.ts";
 import type { LocalBuildSettings } from "../../src/builder/build-settings.ts";
@@ -56,6 +64,20 @@ describe("local builds", () => {
     expect(store.isValidPath(outPath(f.drv))).toBe(false);
     expect(existsSync(store.toRealPath(outPath(f.drv)))).toBe(false);
     expect(store.database.prepare("SELECT count(*) AS n FROM PathLocks").get()).toEqual({ n: 0 });
+  });
+
+  it("removes what a crashed build left at an invalid output before building it", async () => {
+    const { store, worker } = setup();
+    const d = makeDrv(store, { name: "s", script: "/bin/mkdir $out; echo fresh > $out/f" });
+    // A directory (read-only, as a store path) and a dangling link, as a killed build leaves.
+    const real = store.toRealPath(outPath(d.drv));
+    mkdirSync(`${real}/sub`, { recursive: true });
+    symlinkSync("/nonexistent", `${real}/sub/link`);
+    chmodSync(`${real}/sub`, 0o555);
+    const [r] = await worker.buildPaths([{ drvPath: d.drvPath, outputs: [] }]);
+    expect(r!.status).toBe("Built");
+    expect(readdirSync(real)).toEqual(["f"]);
+    expect(readFileSync(`${real}/f`, "utf8")).toBe("fresh\n");
   });
 
   it("checks fixed-output hashes: match builds, mismatch is exit 102 with Nix's message", async () => {
