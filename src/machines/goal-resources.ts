@@ -14,7 +14,14 @@ type SlotWaiter = (() => void) & { goalId?: number };
 export class GoalResources {
   private readonly locks = new Map<number, OutputLock>();
   private readonly slotHolders = new Set<number>();
-  private slotWaiters: SlotWaiter[] = [];
+  private readonly slotWaiters: SlotWaiter[] = [];
+  /**
+   * Goals that hold their locks (or are taking them) and wait for a slot: at most a slot limit's
+   * worth. Nix unlocks a goal that finds no slot; this keeps a short queue locked instead, so a
+   * wide graph cannot hold thousands of lock files open in the spawner.
+   */
+  private readonly lockingAhead = new Set<number>();
+  private readonly aheadWaiters: SlotWaiter[] = [];
   /** Builder runs and copies still going, per goal: a goal's slot and locks stay taken until they end. */
   private readonly inflight = new Map<number, Promise<unknown>>();
 
@@ -56,12 +63,20 @@ export class GoalResources {
   ): Promise<void> {
     let backoff = 20;
     for (;;) {
-      if (signal.aborted) throw new WorkerError("cancelled");
-      const lock = await tryLock();
+      await this.enterAhead(goalId, limit, signal);
+      let lock: OutputLock | undefined;
+      try {
+        lock = await tryLock();
+      } catch (e) {
+        this.leaveAhead(goalId);
+        throw e;
+      }
       if (lock) {
         this.locks.set(goalId, lock);
         break;
       }
+      // Another process holds it: let another goal lock ahead meanwhile.
+      this.leaveAhead(goalId);
       this.emit({ type: "lock.busy", goal: this.keyOf(goalId), retryMs: backoff });
       await sleep(backoff, signal);
       backoff = Math.min(backoff * 2, 500);
@@ -75,7 +90,22 @@ export class GoalResources {
       this.locks.delete(goalId);
       lock?.release(false);
       throw e;
+    } finally {
+      this.leaveAhead(goalId);
     }
+  }
+
+  private enterAhead(goalId: number, limit: number, signal: AbortSignal): Promise<void> {
+    if (signal.aborted) return Promise.reject(new WorkerError("cancelled"));
+    if (this.lockingAhead.size < limit) {
+      this.lockingAhead.add(goalId);
+      return Promise.resolve();
+    }
+    return waitInLine(this.aheadWaiters, goalId, signal, () => this.lockingAhead.add(goalId));
+  }
+
+  private leaveAhead(goalId: number): void {
+    if (this.lockingAhead.delete(goalId)) this.aheadWaiters.shift()?.();
   }
 
   private acquireSlot(goalId: number, limit: number, signal: AbortSignal): Promise<void> {
@@ -84,20 +114,7 @@ export class GoalResources {
       this.grant(goalId, limit);
       return Promise.resolve();
     }
-    return new Promise((resolve, reject) => {
-      const wake = () => {
-        signal.removeEventListener("abort", onAbort);
-        this.grant(goalId, limit);
-        resolve();
-      };
-      wake.goalId = goalId;
-      const onAbort = () => {
-        this.slotWaiters = this.slotWaiters.filter((w) => w !== wake);
-        reject(new WorkerError("cancelled"));
-      };
-      signal.addEventListener("abort", onAbort, { once: true });
-      this.slotWaiters.push(wake);
-    });
+    return waitInLine(this.slotWaiters, goalId, signal, () => this.grant(goalId, limit));
   }
 
   private grant(goalId: number, limit: number): void {
@@ -142,6 +159,30 @@ export class GoalResources {
     }
     this.releaseSlot(goalId, "goalEnded");
   }
+}
+
+/** Wait at the end of `line` until woken (`onWake` runs first), or until `signal` aborts. */
+function waitInLine(
+  line: SlotWaiter[],
+  goalId: number,
+  signal: AbortSignal,
+  onWake: () => void,
+): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const wake: SlotWaiter = () => {
+      signal.removeEventListener("abort", onAbort);
+      onWake();
+      resolve();
+    };
+    wake.goalId = goalId;
+    const onAbort = () => {
+      const i = line.indexOf(wake);
+      if (i >= 0) line.splice(i, 1);
+      reject(new WorkerError("cancelled"));
+    };
+    signal.addEventListener("abort", onAbort, { once: true });
+    line.push(wake);
+  });
 }
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {
