@@ -23,10 +23,8 @@ export interface BatchRows {
   goals: [number, string][];
 }
 
-/** How a batch's lines are stored: the `enc` column. */
+/** The `enc` column of a batch whose lines are Brotli; 0 is raw deflate or text (earlier versions). */
 export const LINES_BROTLI = 1;
-/** Raw deflate (before 2026-12-03's fourth session), or text (earlier still). */
-export const LINES_DEFLATE_OR_TEXT = 0;
 
 /**
  * Writes batches and what they refer to, one transaction a batch. The statements and the

@@ -101,10 +101,7 @@ export class RunWriter {
 
   /** Cut what is buffered into a batch and commit it. */
   private writeBatch(): void {
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = undefined;
-    if (this.cutSoon) clearImmediate(this.cutSoon);
-    this.cutSoon = undefined;
+    this.cancelTimers();
     if (this.failed || (this.pending.length === 0 && this.drvs.length === 0)) return;
     const events = this.pending;
     this.pending = [];
@@ -179,14 +176,18 @@ export class RunWriter {
     return lines;
   }
 
-  private fail(e: unknown): void {
-    if (this.failed) return;
-    const told = this.stopped;
-    this.failed = true;
+  private cancelTimers(): void {
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
     if (this.cutSoon) clearImmediate(this.cutSoon);
     this.cutSoon = undefined;
+  }
+
+  private fail(e: unknown): void {
+    if (this.failed) return;
+    const told = this.stopped;
+    this.failed = true;
+    this.cancelTimers();
     this.pending = [];
     this.drvs = [];
     if (!told) this.tell(e);

@@ -404,14 +404,13 @@ export class Worker {
     // Remote builds take no local slot (as Nix's hook builds): the effects keep each build within
     // its machine's jobs or the local ones.
     const slots = this.settings.maxJobs + remoteSlots;
-    let rechecked: OutputStatus[] = [];
+    const rechecked: OutputStatus[] = [];
     await this.resources.slotAndLock(
       input.goalId,
       slots,
       signal,
       () => this.effects.tryLockOutputs(input.drvPath, input.outputs),
       async () => {
-        rechecked = [];
         for (const o of input.outputs)
           rechecked.push({ ...o, valid: await this.effects.isValidPath(o.path) });
         // Only what is still invalid under the lock is stale (another process may have built
