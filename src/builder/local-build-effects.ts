@@ -131,6 +131,10 @@ export class LocalBuildEffects extends StoreQueryEffects implements WorkerEffect
     }
   }
 
+  locksReleased(): Promise<void> {
+    return this.spawner.locksReleased();
+  }
+
   /** Paths Nix holds as valid in a store whose files are shared with it are valid here too. */
   shareStoreWith(adopter: NixStoreAdopter): void {
     this.adopter = adopter;

@@ -305,6 +305,16 @@ export class Spawner {
     };
   }
 
+  /**
+   * Resolves once the spawner has dealt with every lock release written so far: their lock files
+   * are gone, as Nix's are when its goals end. The spawner answers requests in order, so the
+   * answer to an empty lock request comes after them.
+   */
+  async locksReleased(): Promise<void> {
+    if (!this.child || !this.kind?.encodeLock) return;
+    (await this.tryLockFiles([]))?.release();
+  }
+
   /** Stop the spawner (its running builders are killed by it). */
   close(): void {
     this.child?.stdin?.end();

@@ -87,6 +87,8 @@ export interface WorkerEffects {
    * Absent: the build removes it itself.
    */
   removeStaleOutputs?(paths: string[]): Promise<void>;
+  /** Resolves once released locks have let go of everything they held (lock files deleted). */
+  locksReleased?(): Promise<void>;
   /**
    * Run the builder and process its outputs; abort kills it. `builderExited` is called as soon
    * as the builder process is gone, so its build slot goes to the next build while this one's

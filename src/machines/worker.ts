@@ -188,7 +188,7 @@ export class Worker {
       }
     };
     await Promise.all(Array.from({ length: Math.min(TOP_GOAL_WINDOW, targets.length) }, runOne));
-    await this.resources.settle();
+    await this.settle();
     return results.map((o) => o.result);
   }
 
@@ -201,8 +201,14 @@ export class Worker {
     const cause: GoalCause = { kind: "target", index: 0 };
     const handle = this.goals.startDerivation(drvPath, [], mode, cause, false, drv);
     const result = (await this.topGoal(handle, 0)).result;
-    await this.resources.settle();
+    await this.settle();
     return result;
+  }
+
+  /** Wait until goals' effects have ended and their locks are gone. */
+  private async settle(): Promise<void> {
+    await this.resources.settle();
+    await this.effects.locksReleased?.();
   }
 
   private async topGoal(handle: DerivationHandle, index: number): Promise<GoalOutcome> {
@@ -232,7 +238,7 @@ export class Worker {
     if (!this.cancelled) this.emit({ type: "worker.cancelAll", cause });
     this.cancelled = true;
     this.goals.stopAll(cause);
-    await this.resources.settle();
+    await this.settle();
   }
 
   private derivationFinished(handle: DerivationHandle, o: GoalOutcome): void {

@@ -51,6 +51,7 @@ describe("local builds", () => {
     expect(store.queryPathInfo(outPath(b.drv, "dev")).references).toEqual([bOut]);
     expect(readBuildLog(store.layout.logDir, b.drvPath)?.toString()).toBe("building b\n");
     expect(r!.builtOutputs.out!.id).toMatch(/^sha256:[0-9a-f]{64}!out$/);
+    expect(readdirSync(store.layout.realStoreDir).filter((f) => f.endsWith(".lock"))).toEqual([]);
   });
 
   it("a failing builder leaves no output, no lock, and quotes the log", async () => {
@@ -63,6 +64,8 @@ describe("local builds", () => {
     expect(worker.exitStatus()).toBe(100);
     expect(store.isValidPath(outPath(f.drv))).toBe(false);
     expect(existsSync(store.toRealPath(outPath(f.drv)))).toBe(false);
+    // Nix's lock file too is gone by the time buildPaths returns.
+    expect(existsSync(`${store.toRealPath(outPath(f.drv))}.lock`)).toBe(false);
     expect(store.database.prepare("SELECT count(*) AS n FROM PathLocks").get()).toEqual({ n: 0 });
   });
 
