@@ -7,7 +7,8 @@
 //              (release them, deleting the lock files)
 //   replies:   "P id pid" (started), "X id code signal logSize why" (ended; code -1 if
 //              signalled; why is exit, log or silent), "E id message" (could not start),
-//              "L id 1|0|E message" (locked, busy, failed), "O id hex" (a chunk of the
+//              "L id 1 flags|0|E message" (locked, with a 1 or 0 a path
+//              for whether it exists; busy; failed), "O id hex" (a chunk of the
 //              builder's output, hex-encoded, only when forward is 1), one per line. A builder that cannot be executed writes Nix's "executing" error to its
 //              log and exits 1, as under Nix.
 // A builder's stdout and stderr are one pipe that this process copies into the log, as Nix's
@@ -73,7 +74,10 @@ sub take_locks {
     push @held, [$p, $fh];
   }
   $locks{$r->{id}} = \@held;
-  print "L $r->{id} 1\n";
+  # Which paths exist, looked up here under the locks: the caller then needs no lookup of its own
+  # to find what a crashed build left.
+  my $on_disk = join '', map { lstat($_) ? '1' : '0' } @{ $r->{paths} };
+  print "L $r->{id} 1 $on_disk\n";
 }
 sub drop_locks {
   my ($r) = @_;

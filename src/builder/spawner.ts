@@ -35,9 +35,14 @@ export interface FileLocks {
    * deleted lock file is marked, and whoever then gets it opens a new one.
    */
   release(): void;
+  /** Whether each path existed once the locks were held; absent when the spawner cannot say. */
+  readonly onDisk?: readonly boolean[];
 }
 
-type LockReply = { id: number; lock: "held" | "busy" } | { id: number; lockError: string };
+type LockReply =
+  | { id: number; lock: "held"; onDisk: string }
+  | { id: number; lock: "busy" }
+  | { id: number; lockError: string };
 
 /** A chunk of a builder's output, forwarded because its request asked for it. */
 type OutputReply = { id: number; chunk: Buffer };
@@ -118,7 +123,9 @@ function perlSpawner(perl: string): SpawnerKind {
       if (kind === "L") {
         return a === "E"
           ? { id: Number(id), lockError: line.split(" ").slice(3).join(" ") }
-          : { id: Number(id), lock: a === "1" ? "held" : "busy" };
+          : a === "1"
+            ? { id: Number(id), lock: "held", onDisk: b ?? "" }
+            : { id: Number(id), lock: "busy" };
       }
       if (kind === "E") return { id: Number(id), error: line.split(" ").slice(2).join(" ") };
       const code = Number(a);
@@ -165,8 +172,15 @@ export class Spawner {
   /** `prefer`: which spawner to use (tests run both); default Perl if present. */
   constructor(private readonly prefer?: "perl" | "node") {}
   private nextId = 1;
+  /** Releases not yet written (sendLater). */
+  private later = "";
+  private laterTimer: NodeJS.Immediate | undefined;
   private readonly pending = new Map<number, Pending>();
-  private readonly lockWaits = new Map<number, [(held: boolean) => void, (e: Error) => void]>();
+  /** Lock requests waiting for their answer: the paths' on-disk flags, or undefined if busy. */
+  private readonly lockWaits = new Map<
+    number,
+    [(onDisk: string | undefined) => void, (e: Error) => void]
+  >();
 
   private ensure(): ChildProcess {
     if (this.child) return this.child;
@@ -192,7 +206,10 @@ export class Spawner {
     lines.on("line", (line) => this.reply(kind.decode(line)));
     // Settles once the spawner has exited and every reply it wrote has been read.
     void child.then((result) => {
-      if (this.child === child) this.child = undefined;
+      if (this.child === child) {
+        this.child = undefined;
+        this.cancelLater();
+      }
       const how =
         result.signal ??
         (result.exitCode === undefined ? undefined : `exit code ${result.exitCode}`);
@@ -233,7 +250,7 @@ export class Spawner {
       this.lockWaits.delete(r.id);
       if (this.lockWaits.size === 0 && this.pending.size === 0) this.setRef(false);
       if ("lockError" in r) w?.[1](new SpawnerError(r.lockError));
-      else w?.[0](r.lock === "held");
+      else w?.[0](r.lock === "held" ? r.onDisk : undefined);
       return;
     }
     const p = this.pending.get(r.id);
@@ -276,7 +293,7 @@ export class Spawner {
     started.catch(() => {});
     this.pending.set(id, p);
     if (this.pending.size === 1) this.setRef(true);
-    child.stdin!.write(this.kind!.encode({ id, ...req, forwardOutput: onOutput !== undefined }));
+    this.send(child, this.kind!.encode({ id, ...req, forwardOutput: onOutput !== undefined }));
     return { started, exited };
   }
 
@@ -290,17 +307,19 @@ export class Spawner {
     const kind = this.kind!;
     if (!kind.encodeLock || !kind.encodeUnlock) return { release: () => {} };
     const id = this.nextId++;
-    const held = new Promise<boolean>((res, rej) => this.lockWaits.set(id, [res, rej]));
+    const held = new Promise<string | undefined>((res, rej) => this.lockWaits.set(id, [res, rej]));
     this.setRef(true);
-    child.stdin!.write(kind.encodeLock(id, paths));
-    if (!(await held)) return undefined;
+    this.send(child, kind.encodeLock(id, paths));
+    const flags = await held;
+    if (flags === undefined) return undefined;
     const unlock = kind.encodeUnlock;
     let released = false;
     return {
+      ...(flags.length === paths.length ? { onDisk: [...flags].map((f) => f === "1") } : {}),
       release: () => {
         if (released || this.child !== child) return;
         released = true;
-        child.stdin!.write(unlock(id));
+        this.sendLater(child, unlock(id));
       },
     };
   }
@@ -315,8 +334,35 @@ export class Spawner {
     (await this.tryLockFiles([]))?.release();
   }
 
+  /** Write `request`, after any releases waiting to go. */
+  private send(child: ChildProcess, request: string): void {
+    const later = this.later;
+    this.cancelLater();
+    child.stdin!.write(later + request);
+  }
+
+  /**
+   * Releases go with the next request, or at the end of this turn of the event loop: each write
+   * wakes the spawner, which then takes a core from the builders and this thread (a build
+   * released its locks, and the goals it held up ask for theirs, all in one turn).
+   */
+  private sendLater(child: ChildProcess, request: string): void {
+    this.later += request;
+    this.laterTimer ??= setImmediate(() => {
+      this.laterTimer = undefined;
+      if (this.child === child && this.later) this.send(child, "");
+    });
+  }
+
+  private cancelLater(): void {
+    this.later = "";
+    if (this.laterTimer) clearImmediate(this.laterTimer);
+    this.laterTimer = undefined;
+  }
+
   /** Stop the spawner (its running builders are killed by it). */
   close(): void {
+    if (this.child && this.later) this.send(this.child, "");
     this.child?.stdin?.end();
     this.child = undefined;
   }

@@ -59,12 +59,12 @@ export class GoalResources {
     limit: number,
     signal: AbortSignal,
     tryLock: () => OutputLock | undefined | Promise<OutputLock | undefined>,
-    underLock: () => unknown = () => undefined,
+    underLock: (lock: OutputLock) => unknown = () => undefined,
   ): Promise<void> {
     let backoff = 20;
+    let lock: OutputLock | undefined;
     for (;;) {
       await this.enterAhead(goalId, limit, signal);
-      let lock: OutputLock | undefined;
       try {
         lock = await tryLock();
       } catch (e) {
@@ -82,13 +82,12 @@ export class GoalResources {
       backoff = Math.min(backoff * 2, 500);
     }
     try {
-      await underLock();
+      await underLock(lock);
       await this.acquireSlot(goalId, limit, signal);
     } catch (e) {
       // Failed or cancelled before a slot: nothing was built under the lock.
-      const lock = this.locks.get(goalId);
       this.locks.delete(goalId);
-      lock?.release(false);
+      lock.release(false);
       throw e;
     } finally {
       this.leaveAhead(goalId);

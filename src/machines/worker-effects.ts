@@ -20,6 +20,8 @@ export type ImportResult = "imported" | "gone";
 export interface OutputLock {
   /** `built`: the outputs are now valid, so lock files can go. */
   release(built: boolean): void;
+  /** The outputs' paths found on disk once the locks were held; absent when not looked up. */
+  readonly onDisk?: ReadonlySet<string>;
 }
 
 /** A builder process that started: here (its pid) or on a build machine (its name). */
@@ -86,7 +88,7 @@ export interface WorkerEffects {
    * Remove what is at these invalid output paths (left by a crashed build), under their locks.
    * Absent: the build removes it itself.
    */
-  removeStaleOutputs?(paths: string[]): Promise<void>;
+  removeStaleOutputs?(paths: string[], lock: OutputLock): Promise<void>;
   /** Resolves once released locks have let go of everything they held (lock files deleted). */
   locksReleased?(): Promise<void>;
   /**

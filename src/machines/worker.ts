@@ -416,7 +416,7 @@ export class Worker {
       slots,
       signal,
       () => this.effects.tryLockOutputs(input.drvPath, input.outputs),
-      async () => {
+      async (lock) => {
         for (const o of input.outputs)
           rechecked.push({ ...o, valid: await this.effects.isValidPath(o.path) });
         // Only what is still invalid under the lock is stale (another process may have built
@@ -424,6 +424,7 @@ export class Worker {
         // waits while builders create their outputs there).
         await this.effects.removeStaleOutputs?.(
           rechecked.filter((o) => !o.valid).map((o) => o.path),
+          lock,
         );
       },
     );

@@ -1,7 +1,7 @@
 // Nix's output locks: flock on `<path>.lock`, held by the spawner process for nixstate, so that
 // Nix and nixstate (and two nixstate processes) building in one store exclude each other.
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -46,6 +46,18 @@ describe("output lock files (perl spawner)", () => {
       await a.locksReleased();
       expect(existsSync(`${p}.lock`)).toBe(false);
     }
+  });
+
+  it("says which of the paths exist once it holds their locks (a dangling link does)", async () => {
+    const [dirPath, link, none] = ["left-dir", "left-link", "nothing"].map((n) => join(dir, n));
+    mkdirSync(dirPath!);
+    symlinkSync("/nonexistent", link!);
+    const held = await a.tryLockFiles([dirPath!, none!, link!]);
+    expect(held!.onDisk).toEqual([true, false, true]);
+    held!.release();
+    const empty = await a.tryLockFiles([]);
+    expect(empty!.onDisk).toEqual([]);
+    empty!.release();
   });
 
   it("does not take a lock file that its last holder deleted while it waited", async () => {

@@ -74,6 +74,25 @@ describe("run writer", () => {
       expect(failures).toEqual([]);
     }));
 
+  it("keeps every goal name and derivation text of a batch, however many (rows go in groups)", () =>
+    withWriter(async (log, w, failures) => {
+      // 70 texts and 101 goals: two full groups of rows and some left over, in one batch.
+      for (let i = 0; i < 70; i++)
+        w.keep({ hash: `h${i}`, name: `d${i}.drv`, aterm: Buffer.from(`Derive(${i})`) });
+      const events = Array.from({ length: 101 }, (_, i) => ({
+        ...note(i + 1),
+        goal: `drv:/s/goal-${i}.drv#normal`,
+      })) as RunEvent[];
+      for (const e of events) w.append(e);
+      w.flush();
+      expect(log.events(w.runId)).toEqual(events);
+      for (let i = 0; i < 70; i++) expect(log.drv(`h${i}`)?.aterm.toString()).toBe(`Derive(${i})`);
+      const linked = "SELECT COUNT(*) FROM run_drvs WHERE run = ?";
+      expect(log.db.prepare(linked).pluck().get(w.runId)).toBe(70);
+      w.end(0);
+      expect(failures).toEqual([]);
+    }));
+
   it("reads back events whose JSON holds the separator it splits a batch's JSON on", () =>
     withWriter(async (log, w, failures) => {
       const sep = "\u0001\u0002";
