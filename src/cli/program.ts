@@ -4,6 +4,7 @@
 // `--help`, `completion`, `show-config` (it checks every setting against the flags' choices)
 // and words that name no command load them all, in the help's order; `--version` none.
 import { Command } from "commander";
+import { NIXSTATE_VERSION } from "../events/nixstate-version.ts";
 import { applySettings } from "./settings/apply-settings.ts";
 import { type LoadedSettings, loadSettings } from "./settings/settings.ts";
 
@@ -61,7 +62,7 @@ export async function makeProgram(
 ): Promise<Command> {
   const program = new Command("nixstate")
     .description("A Nix-compatible build engine whose goals are XState machines")
-    .version("0.1.0")
+    .version(NIXSTATE_VERSION)
     .showHelpAfterError()
     .exitOverride();
   await registerCommands(program, settings, args[0]);

@@ -18,6 +18,9 @@ import { DrvResolver, isDrvRef } from "./event-values.ts";
 import type { RunEvent } from "./run-event.ts";
 import { type RunLog, RunLogError, type RunState } from "./run-log.ts";
 
+/** The effects whose answer is a goal's derivation (older runs read it with the second alone). */
+const DRV_READERS = new Set(["readValidDerivation", "readDerivation"]);
+
 export class RunDiffError extends Error {
   override name = "RunDiffError";
 }
@@ -225,8 +228,7 @@ class DrvTexts {
   }
 
   private note(e: RunEvent): boolean {
-    if (e.type !== "effect.done" || e.effect !== "readDerivation" || !isDrvRef(e.output))
-      return false;
+    if (e.type !== "effect.done" || !DRV_READERS.has(e.effect) || !isDrvRef(e.output)) return false;
     const path = parseKey(e.goal).path;
     if (!this.hashes.has(path)) this.hashes.set(path, e.output.$drv);
     return true;

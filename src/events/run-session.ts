@@ -3,13 +3,14 @@
 // `nixstate build`, `runs resume` and `nixstate serve` all start runs through here.
 import { hostname } from "node:os";
 import type { Worker } from "../machines/worker.ts";
+import { NIXSTATE_VERSION } from "./nixstate-version.ts";
 import type { RunRequest } from "./run-event.ts";
 import { RunLog, runLogFile } from "./run-log.ts";
 import { type RunClock, type RunListener, RunRecorder, SYSTEM_CLOCK } from "./run-recorder.ts";
 import { DEFAULT_RETENTION, type RunRetention } from "./run-retention.ts";
 import type { RunWriter } from "./run-writer.ts";
 
-export const NIXSTATE_VERSION = "0.1.0";
+export { NIXSTATE_VERSION };
 
 export interface RunSessionOptions {
   /** Where `runs.sqlite` lives (the store's state directory). */

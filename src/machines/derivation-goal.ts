@@ -83,7 +83,7 @@ function substitutesAllowed(c: GoalContext): boolean {
 
 /** The effects a goal invokes, by the names the worker provides them under. */
 const effects = {
-  queryDrvValid: injectedEffect<boolean, DrvInput>("queryDrvValid"),
+  readValidDerivation: injectedEffect<Derivation | null, DrvInput>("readValidDerivation"),
   substitutePaths: injectedEffect<WaiteesResult, SubstituteInput>("substitutePaths"),
   readDerivation: injectedEffect<Derivation, DrvInput>("readDerivation"),
   queryOutputs: injectedEffect<OutputStatus[], QueryOutputsInput>("queryOutputs"),
@@ -102,7 +102,7 @@ type Effect = keyof typeof effects;
  * and for the outputs, queryOutputs before and after substituting).
  */
 export const DERIVATION_GOAL_INVOKES = {
-  checkDrvValid: "queryDrvValid",
+  loadValidDrv: "readValidDerivation",
   substituteDrv: "substitutePaths",
   readDrv: "readDerivation",
   checkOutputs: "queryOutputs",
@@ -179,13 +179,12 @@ export const derivationGoalMachine = setup({
     normalMode: ({ context }) => context.input.mode === "normal",
     repairMode: ({ context }) => context.input.mode === "repair",
     checkMode: ({ context }) => context.input.mode === "check",
-    // As Nix's getDerivation: outside normal mode even a valid .drv goes through a substitution
-    // goal first.
-    drvValidInNormalMode: ({ context, event }) =>
-      resultOf<"queryDrvValid">(event) && context.input.mode === "normal",
+    derivationLoaded: ({ event }) => resultOf<"readValidDerivation">(event) !== null,
     drvSubstitutionFailed: ({ event }) => someFailed(resultOf<"substitutePaths">(event)),
     allWantedOutputsValid: ({ event }) =>
       allWantedValid(resultOf<"queryOutputs" | "lockOutputs">(event)),
+    /** The outputs as last checked (kept in context) are all valid. */
+    allWantedOutputsKnownValid: ({ context }) => allWantedValid(context.outputs),
     failedBefore: ({ context, event }) =>
       context.input.settings.cacheFailures &&
       resultOf<"queryOutputs">(event).some((o) => o.wanted && !o.valid && o.failedBefore),
@@ -221,7 +220,9 @@ export const derivationGoalMachine = setup({
     }),
     // An effect that threw: the goal fails with its message, as a Nix goal does on an Error.
     failWithError: assign(({ event }) => ({ outcome: outcome("MiscFailure", errorOf(event)) })),
-    rememberDerivation: assign({ drv: ({ event }) => resultOf<"readDerivation">(event) }),
+    rememberDerivation: assign({
+      drv: ({ event }) => resultOf<"readDerivation" | "readValidDerivation">(event)!,
+    }),
     rememberOutputs: assign({
       outputs: ({ event }) => resultOf<"queryOutputs" | "lockOutputs">(event),
     }),
@@ -325,22 +326,30 @@ export const derivationGoalMachine = setup({
   },
   states: {
     // A goal for an in-memory derivation (the serve protocol's BuildDerivation) has no .drv.
+    // As Nix's getDerivation: in normal mode a valid .drv is loaded at once (Nix calls
+    // loadDerivation without yielding); otherwise, and in the other modes always, it goes through
+    // a substitution goal first.
     start: {
       always: [
         { guard: "inMemoryDerivation", target: "haveDerivation" },
-        { target: "getDerivation" },
+        { guard: "normalMode", target: "getDerivation" },
+        { target: "getDerivation.substituting" },
       ],
     },
     getDerivation: {
-      initial: "checking",
+      initial: "loading",
       states: {
-        checking: {
+        loading: {
           invoke: {
-            id: "checkDrvValid",
-            src: "queryDrvValid",
+            id: "loadValidDrv",
+            src: "readValidDerivation",
             input: ({ context }) => ({ drvPath: context.input.drvPath }),
             onDone: [
-              { guard: "drvValidInNormalMode", target: "#goal.loadDerivation" },
+              {
+                guard: "derivationLoaded",
+                target: "#goal.haveDerivation",
+                actions: "rememberDerivation",
+              },
               { target: "substituting" },
             ],
             onError: ON_EFFECT_ERROR,
@@ -403,7 +412,7 @@ export const derivationGoalMachine = setup({
                 actions: ["rememberOutputs", "concludeCachedFailure"],
               },
               { guard: "substitutesAllowed", target: "substituting", actions: "rememberOutputs" },
-              { target: "#goal.outputsSubstituted", actions: "rememberOutputs" },
+              { target: "#goal.outputsSubstituted.unchanged", actions: "rememberOutputs" },
             ],
             onError: ON_EFFECT_ERROR,
           },
@@ -433,37 +442,64 @@ export const derivationGoalMachine = setup({
       },
     },
     outputsSubstituted: {
-      invoke: {
-        id: "recheckOutputs",
-        src: "queryOutputs",
-        input: ({ context }) => ({
-          drvPath: context.input.drvPath,
-          drv: context.drv!,
-          wantedOutputs: context.wantedOutputs,
-          mode: context.input.mode,
-          cacheFailures: false,
-        }),
-        onDone: [
-          { guard: "needsRestart", target: "haveDerivation", actions: "clearNeedRestart" },
-          {
-            guard: and(["normalMode", "allWantedOutputsValid"]),
-            target: "substituted",
-            actions: ["rememberOutputs", "concludeSubstituted"],
+      initial: "rechecking",
+      states: {
+        rechecking: {
+          invoke: {
+            id: "recheckOutputs",
+            src: "queryOutputs",
+            input: ({ context }) => ({
+              drvPath: context.input.drvPath,
+              drv: context.drv!,
+              wantedOutputs: context.wantedOutputs,
+              mode: context.input.mode,
+              cacheFailures: false,
+            }),
+            onDone: [
+              {
+                guard: "needsRestart",
+                target: "#goal.haveDerivation",
+                actions: "clearNeedRestart",
+              },
+              {
+                guard: and(["normalMode", "allWantedOutputsValid"]),
+                target: "#goal.substituted",
+                actions: ["rememberOutputs", "concludeSubstituted"],
+              },
+              {
+                guard: and(["repairMode", "allWantedOutputsValid"]),
+                target: "#goal.repairClosure",
+                actions: "rememberOutputs",
+              },
+              {
+                guard: and(["checkMode", not("allWantedOutputsValid")]),
+                target: "#goal.miscFailure",
+                actions: "concludeCheckImpossible",
+              },
+              // Gave up on substitution: realise the inputs, then build.
+              { target: "#goal.inputsRealised", actions: "rememberOutputs" },
+            ],
+            onError: ON_EFFECT_ERROR,
           },
-          {
-            guard: and(["repairMode", "allWantedOutputsValid"]),
-            target: "repairClosure",
-            actions: "rememberOutputs",
-          },
-          {
-            guard: and(["checkMode", not("allWantedOutputsValid")]),
-            target: "miscFailure",
-            actions: "concludeCheckImpossible",
-          },
-          // Gave up on substitution: realise the inputs, then build.
-          { target: "inputsRealised", actions: "rememberOutputs" },
-        ],
-        onError: ON_EFFECT_ERROR,
+        },
+        // No substitution ran: the outputs were checked just now. Nix calls outputsSubstituted
+        // at once and checks again; nothing but another process can have changed them since,
+        // and tryToBuild checks again under the locks.
+        unchanged: {
+          always: [
+            { guard: "needsRestart", target: "#goal.haveDerivation", actions: "clearNeedRestart" },
+            {
+              guard: and(["repairMode", "allWantedOutputsKnownValid"]),
+              target: "#goal.repairClosure",
+            },
+            {
+              guard: and(["checkMode", not("allWantedOutputsKnownValid")]),
+              target: "#goal.miscFailure",
+              actions: "concludeCheckImpossible",
+            },
+            { target: "#goal.inputsRealised" },
+          ],
+        },
       },
     },
     inputsRealised: {

@@ -91,7 +91,9 @@ export class Worker {
     const e = effects;
     const derivationMachine = derivationGoalMachine.provide({
       actors: {
-        queryDrvValid: t.effect("queryDrvValid", (input) => e.isValidPath(input.drvPath)),
+        readValidDerivation: t.effect("readValidDerivation", async (input) =>
+          (await e.isValidPath(input.drvPath)) ? e.readDerivation(input.drvPath) : null,
+        ),
         substitutePaths: t.effect("substitutePaths", (input, _, goal) =>
           this.substitutePaths(input, goal),
         ),

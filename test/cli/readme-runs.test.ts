@@ -50,7 +50,7 @@ describe("README: debugging a failed build", () => {
       .stdout.toString()
       .trim()
       .split("\n");
-    expect(steps[0]).toMatch(/^step 1 {2}\+\d+\.\d{3}s {2}state getDerivation\.checking$/);
+    expect(steps[0]).toMatch(/^step 1 {2}\+\d+\.\d{3}s {2}state getDerivation\.loading$/);
     expect(steps.at(-2)).toMatch(/step \d+ .* state permanentFailure$/);
     const timeline = cli("replay", "last", "--goal", shout).stdout.toString();
     expect(timeline).toMatch(/builder started here \(pid \d+\)/);

@@ -5,7 +5,9 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { NIXSTATE_VERSION } from "../../src/events/nixstate-version.ts";
 import { replayRun } from "../../src/events/replay-run.ts";
+import type { RunEvent } from "../../src/events/run-event.ts";
 import { RunLog } from "../../src/events/run-log.ts";
 import { deleteTree } from "../../src/io/delete-tree.ts";
 import { derivationGoalMachine } from "../../src/machines/derivation-goal.ts";
@@ -106,11 +108,36 @@ describe("replay of a recorded run", () => {
     const steps = runCli(["replay", "2", "--goal", failing.goal, "--step"], { env });
     expect(steps.status).toBe(0);
     const lines = steps.stdout.toString().trim().split("\n");
-    expect(lines[0]).toMatch(/step 1 .* state getDerivation\.checking/);
+    expect(lines[0]).toMatch(/step 1 .* state getDerivation\.loading/);
     expect(lines.at(-2)).toMatch(/state permanentFailure$/);
     const middle = events[Math.floor(events.length / 2)]!.seq;
     const at = runCli(["replay", "2", "--until", String(middle)], { env });
     expect(at.status).toBe(0);
     expect(at.stdout.toString()).toMatch(/^drv:\S+\s+(done|\S+)$/m);
+  });
+
+  it("says which version recorded a run that does not replay", () => {
+    // One goal of run 2 as an older nixstate recorded it: its first effect was another one.
+    const events = log.events(2);
+    const goal = (events.find((e) => e.type === "goal.created") as { goal: string }).goal;
+    const w = log.begin({ command: "build", targets: [], options: {}, cwd: "/" });
+    let seq = 0;
+    let renamed = false;
+    for (const e of events) {
+      if (e.type !== "run.started" && (e as { goal?: string }).goal !== goal) continue;
+      const copy = { ...e, seq: ++seq } as Record<string, unknown>;
+      if (e.type === "run.started") copy.version = "0.1.0";
+      if (e.type === "effect.started" && !renamed) {
+        renamed = true;
+        Object.assign(copy, { invoke: "checkDrvValid", effect: "queryDrvValid" });
+      }
+      w.append(copy as unknown as RunEvent);
+    }
+    w.end(0);
+    const out = runCli(["replay", String(w.runId)], { env });
+    expect(out.status).toBe(1);
+    expect(out.stdout.toString()).toContain(
+      `run ${w.runId} was recorded by nixstate 0.1.0, whose goal machines may differ from this version's (${NIXSTATE_VERSION}): replay it with nixstate 0.1.0`,
+    );
   });
 });

@@ -1,7 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { createActor, fromPromise, toPromise } from "xstate";
 import type { BasicDerivation } from "../../src/derivation/derivation.ts";
-import type { BuildAttempt, OutputStatus } from "../../src/machines/build-attempt.ts";
+import type { BuildAttempt, BuildMode, OutputStatus } from "../../src/machines/build-attempt.ts";
+import type { GoalEvent } from "../../src/machines/derivation-goal.ts";
 import {
   DERIVATION_GOAL_INVOKES,
   derivationGoalMachine,
@@ -20,6 +21,8 @@ function run(world: FakeWorld, settings: Partial<WorkerSettings> = {}) {
 }
 
 describe("derivation goal", () => {
+  // Nix's states where a goal waits: Nix calls loadDerivation (a valid .drv) and
+  // outputsSubstituted (nothing to substitute) at once, without yielding, and so does the machine.
   it("walks Nix's states for a plain build", async () => {
     const world = new FakeWorld();
     const p = world.add({ name: "hello" });
@@ -29,9 +32,7 @@ describe("derivation goal", () => {
     expect(r!.builtOutputs.out?.outPath).toBe(world.outPath("hello", "out"));
     expect(statesOf(p)).toEqual([
       "getDerivation",
-      "loadDerivation",
       "haveDerivation",
-      "outputsSubstituted",
       "inputsRealised",
       "tryToBuild",
       "buildDone",
@@ -48,12 +49,7 @@ describe("derivation goal", () => {
     const [r] = await worker.buildPaths([{ drvPath: p, outputs: [] }]);
     expect(r!.status).toBe("AlreadyValid");
     expect(r!.builtOutputs.out?.outPath).toBe(world.outPath("done", "out"));
-    expect(statesOf(p)).toEqual([
-      "getDerivation",
-      "loadDerivation",
-      "haveDerivation",
-      "alreadyValid",
-    ]);
+    expect(statesOf(p)).toEqual(["getDerivation", "haveDerivation", "alreadyValid"]);
     expect(world.builds).toEqual([]);
   });
 
@@ -65,12 +61,7 @@ describe("derivation goal", () => {
     const [r] = await on.worker.buildPaths([{ drvPath: p, outputs: [] }]);
     expect(r!.status).toBe("CachedFailure");
     expect(r!.errorMsg).toContain("failed-path cache");
-    expect(on.statesOf(p)).toEqual([
-      "getDerivation",
-      "loadDerivation",
-      "haveDerivation",
-      "cachedFailure",
-    ]);
+    expect(on.statesOf(p)).toEqual(["getDerivation", "haveDerivation", "cachedFailure"]);
     const off = run(world);
     expect((await off.worker.buildPaths([{ drvPath: p, outputs: [] }]))[0]!.status).toBe("Built");
   });
@@ -175,7 +166,6 @@ describe("derivation goal", () => {
     expect(r.status).toBe("Built");
     expect(statesOf(p)).toEqual([
       "haveDerivation",
-      "outputsSubstituted",
       "inputsRealised",
       "tryToBuild",
       "buildDone",
@@ -239,18 +229,32 @@ describe("derivation goal machine: named guards, actions and invokes", () => {
     env: new Map(),
   };
 
+  interface GoalOptions {
+    mode?: BuildMode;
+    wantedOutputs?: string[];
+    /** What queryOutputs answers (default: the one output, valid). */
+    outputs?: OutputStatus[];
+    /** Told as each queryOutputs starts (the first is 1), with a way to send the goal an event. */
+    onQuery?: (n: number, send: (e: GoalEvent) => void) => void;
+  }
+
   /** Run the goal to its end: its status, the effects it ran and its top-level states. */
-  async function runGoal(machine: typeof derivationGoalMachine) {
+  async function runGoal(machine: typeof derivationGoalMachine, o: GoalOptions = {}) {
     const effects: string[] = [];
     const states: string[] = [];
     const ran = <T>(effect: string, result: T): T => {
       effects.push(effect);
       return result;
     };
+    let queries = 0;
     const actor = createActor(
       machine.provide({
         actors: {
-          queryOutputs: fromPromise(async () => ran("queryOutputs", valid)),
+          queryOutputs: fromPromise(async () => {
+            o.onQuery?.(++queries, (e) => actor.send(e));
+            return ran("queryOutputs", o.outputs ?? valid);
+          }),
+          checkOutputClosure: fromPromise(async () => ran<string[]>("checkOutputClosure", [])),
           realiseInputs: fromPromise(async () =>
             ran("realiseInputs", {
               nrFailed: 0,
@@ -275,8 +279,8 @@ describe("derivation goal machine: named guards, actions and invokes", () => {
         input: {
           goalId: 1,
           drvPath: "/s/d0000000000000000000000000000000-named.drv",
-          wantedOutputs: [],
-          mode: "normal",
+          wantedOutputs: o.wantedOutputs ?? [],
+          mode: o.mode ?? "normal",
           basicDrv,
           settings: { useSubstitutes: false, cacheFailures: false, tryFallback: false },
         },
@@ -305,23 +309,37 @@ describe("derivation goal machine: named guards, actions and invokes", () => {
     });
     expect(await runGoal(flipped)).toEqual({
       status: "Built",
-      effects: [
-        "queryOutputs",
-        "queryOutputs",
-        "realiseInputs",
-        "computeInputPaths",
-        "lockOutputs",
-        "runBuild",
-      ],
-      states: [
-        "haveDerivation",
-        "outputsSubstituted",
-        "inputsRealised",
-        "tryToBuild",
-        "buildDone",
-        "built",
-      ],
+      effects: ["queryOutputs", "realiseInputs", "computeInputPaths", "lockOutputs", "runBuild"],
+      states: ["haveDerivation", "inputsRealised", "tryToBuild", "buildDone", "built"],
     });
+  });
+
+  // With nothing to substitute, outputsSubstituted decides on the outputs just checked.
+  it("nothing to substitute: check mode needs valid outputs, repair checks their closure", async () => {
+    const invalid = valid.map((x) => ({ ...x, valid: false }));
+    expect(await runGoal(derivationGoalMachine, { mode: "check", outputs: invalid })).toEqual({
+      status: "MiscFailure",
+      effects: ["queryOutputs"],
+      states: ["haveDerivation", "miscFailure"],
+    });
+    expect(await runGoal(derivationGoalMachine, { mode: "repair" })).toEqual({
+      status: "AlreadyValid",
+      effects: ["queryOutputs", "checkOutputClosure"],
+      states: ["haveDerivation", "repairClosure", "alreadyValid"],
+    });
+  });
+
+  it("more outputs wanted while the outputs are checked: checked again (Nix's needRestart)", async () => {
+    const invalid = valid.map((x) => ({ ...x, valid: false }));
+    const r = await runGoal(derivationGoalMachine, {
+      outputs: invalid,
+      wantedOutputs: ["out"],
+      // Now all of them (an empty list), while the first check runs.
+      onQuery: (n, send) => {
+        if (n === 1) send({ type: "addWantedOutputs", outputs: [] });
+      },
+    });
+    expect(r.effects.slice(0, 3)).toEqual(["queryOutputs", "queryOutputs", "realiseInputs"]);
   });
 
   it("DERIVATION_GOAL_INVOKES lists every invoke: its id and the effect it runs", () => {

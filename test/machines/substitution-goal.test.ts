@@ -253,7 +253,6 @@ describe("substitution goals in derivation goals", () => {
     expect(world.builds).toEqual([]);
     expect(statesOf(p, "derivation")).toEqual([
       "getDerivation",
-      "loadDerivation",
       "haveDerivation",
       "outputsSubstituted",
       "substituted",
@@ -292,7 +291,6 @@ describe("substitution goals in derivation goals", () => {
     expect(idsOf(world.outPath("top", "out"), "substitution")).toHaveLength(2);
     expect(statesOf(top, "derivation")).toEqual([
       "getDerivation",
-      "loadDerivation",
       "haveDerivation",
       "outputsSubstituted",
       "inputsRealised",

@@ -2,6 +2,7 @@
 // each answered from the run log alone (`--json` for tools, plain text for people).
 
 import type { Command } from "commander";
+import { NIXSTATE_VERSION } from "../../events/nixstate-version.ts";
 import { describeStep, statePath } from "../../events/replay-goal.ts";
 import { replayRun } from "../../events/replay-run.ts";
 import { RunLog } from "../../events/run-log.ts";
@@ -242,6 +243,15 @@ async function replayCommand(log: RunLog, id: number, o: ReplayCliOptions): Prom
       `  the record says it ${d.expected}`,
       `  the replay        ${d.got}`,
     );
+  }
+  if (code !== 0) {
+    // Goal machines change between versions: an older run replays only with its own version.
+    const [first] = log.events(id, { untilSeq: 1 });
+    const by = first?.type === "run.started" ? first.version : undefined;
+    if (by !== undefined && by !== NIXSTATE_VERSION)
+      out.push(
+        `run ${id} was recorded by nixstate ${by}, whose goal machines may differ from this version's (${NIXSTATE_VERSION}): replay it with nixstate ${by}`,
+      );
   }
   const interrupted =
     run.state === "interrupted" ? " (interrupted run: replayed up to the last event logged)" : "";
