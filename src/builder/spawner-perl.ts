@@ -20,11 +20,6 @@
 
 export const PERL_SPAWNER = String.raw`
 use strict; use warnings; use POSIX ();
-# This process runs as SCHED_BATCH (policy 3), its builders as SCHED_OTHER (0), as all else does
-# (spawner.ts says why). $ARGV[0]: sched_setscheduler's system call number, if known.
-my $setsched = $ARGV[0];
-sub policy { my $param = pack('i', 0); syscall($setsched, 0, $_[0], $param) if $setsched; }
-policy(3);
 my $now = eval { require Time::HiRes; \&Time::HiRes::time } || sub { time };
 $| = 1;
 # Node gone: its stdin closes too, and that ends the builders (a SIGPIPE would kill us alone).
@@ -101,7 +96,6 @@ sub start {
   unless (pipe($rd, $wr)) { print "E $r->{id} cannot create a pipe: $!\n"; close $fh; unlink $r->{log}; return; }
   my $pid = fork();
   if (defined $pid && $pid == 0) {
-    policy(0);
     POSIX::setsid();
     open(STDIN, '<', '/dev/null');
     if ($r->{fd} == 3) {

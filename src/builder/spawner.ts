@@ -90,26 +90,10 @@ function nodeSpawner(): SpawnerKind {
 
 const SIGNAL_NAMES = new Map(Object.entries(constants.signals).map(([name, n]) => [n, name]));
 
-/**
- * sched_setscheduler's system call number, by architecture. The Perl spawner runs as
- * SCHED_BATCH: a task woken from sleep preempts the one that woke it, so every request written to
- * a normal spawner took the main thread off its core while the spawner forked (~0.15 ms a write,
- * the largest item in the 1000-goal benchmark's profile). A batch task does not preempt on
- * waking. Its builders go back to the normal policy before they start.
- */
-const SCHED_SETSCHEDULER: Partial<Record<string, number>> = {
-  x64: 144,
-  arm64: 119,
-  riscv64: 119,
-  ia32: 156,
-  arm: 156,
-};
-
 function perlSpawner(perl: string): SpawnerKind {
   const nul = (f: string | number) => `${f}\0`;
-  const sched = SCHED_SETSCHEDULER[process.arch];
   return {
-    command: [perl, ["-e", PERL_SPAWNER, ...(sched === undefined ? [] : [String(sched)])]],
+    command: [perl, ["-e", PERL_SPAWNER]],
     encode: (r) =>
       [
         "S",

@@ -233,31 +233,3 @@ describe.each(["perl", "node"] as const)("runBuilder with the %s spawner", (kind
     );
   });
 });
-
-describe("the Perl spawner's scheduling", () => {
-  if (!havePerl && process.env.CI === "true") throw new Error("perl missing");
-  const spawner = new Spawner("perl");
-  afterAll(() => spawner.close());
-  /** A process's scheduling policy (field 41 of its stat): 0 normal, 3 batch. */
-  const policyOf = (pid: number) => {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    return { ppid: Number(fields[1]), policy: Number(fields[38]) };
-  };
-
-  it("runs as a batch task, so that requests do not preempt Node; builders run as normal", async () => {
-    const seen: { spawner?: number; builder?: number } = {};
-    const exit = await run(
-      opts("sleep 0.2", {
-        onStarted: (pid) => {
-          const b = policyOf(pid);
-          seen.builder = b.policy;
-          seen.spawner = policyOf(b.ppid).policy;
-        },
-      }),
-      spawner,
-    );
-    expect(exit.kind).toBe("exited");
-    expect(seen).toEqual({ spawner: 3, builder: 0 });
-  });
-});
