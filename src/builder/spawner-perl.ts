@@ -76,7 +76,8 @@ sub take_locks {
   $locks{$r->{id}} = \@held;
   # Which paths exist, looked up here under the locks: the caller then needs no lookup of its own
   # to find what a crashed build left.
-  my $on_disk = join '', map { lstat($_) ? '1' : '0' } @{ $r->{paths} };
+  # A path that cannot be looked up counts as there: removing it then says what is wrong.
+  my $on_disk = join '', map { (lstat($_) || !$!{ENOENT}) ? '1' : '0' } @{ $r->{paths} };
   print "L $r->{id} 1 $on_disk\n";
 }
 sub drop_locks {

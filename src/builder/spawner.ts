@@ -30,9 +30,10 @@ export interface BuilderEnd {
 /** Nix's output locks, held by the spawner process (Node has no flock); see spawner-perl.ts. */
 export interface FileLocks {
   /**
-   * Release them, deleting the lock files as Nix does once the paths are valid. Nix keeps them
-   * after a failure; nixstate leaves nothing behind either way, which waiters handle alike: a
-   * deleted lock file is marked, and whoever then gets it opens a new one.
+   * Release them: the spawner deletes the lock files, as Nix does once the paths are valid. Nix
+   * keeps them after a failure; nixstate leaves nothing behind either way, which waiters handle
+   * alike: a deleted lock file is marked, and whoever then gets it opens a new one. The request
+   * goes with the next one (see `locksReleased` to wait until it is carried out).
    */
   release(): void;
   /** Whether each path existed once the locks were held; absent when the spawner cannot say. */
@@ -331,7 +332,12 @@ export class Spawner {
    */
   async locksReleased(): Promise<void> {
     if (!this.child || !this.kind?.encodeLock) return;
-    (await this.tryLockFiles([]))?.release();
+    try {
+      (await this.tryLockFiles([]))?.release();
+    } catch {
+      // The spawner died (Ctrl-C reaches it too): its flocks went with it, and a lock file it
+      // left is opened anew by whoever takes it next. Nothing to wait for.
+    }
   }
 
   /** Write `request`, after any releases waiting to go. */

@@ -230,15 +230,5 @@ export function parseDerivation(bytes: Uint8Array, opts: ParseOptions): Derivati
   );
   r.expect(")");
   if (r.pos !== buf.length) r.fail("the end of the file after the closing ')'");
-  const drv = { name: opts.name, outputs, inputDrvs, inputSrcs, platform, builder, args, env };
-  parsedFrom.set(drv, buf);
-  return drv;
-}
-
-/** Each parsed derivation's ATerm, as read (a run log keeps it without printing it again). */
-const parsedFrom = new WeakMap<Derivation, Buffer>();
-
-/** The ATerm `drv` was parsed from, if it was (and is the same object). */
-export function atermParsedFrom(drv: object): Buffer | undefined {
-  return parsedFrom.get(drv as Derivation);
+  return { name: opts.name, outputs, inputDrvs, inputSrcs, platform, builder, args, env };
 }

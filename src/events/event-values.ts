@@ -3,7 +3,7 @@
 // to their ATerm text: `{ "$drv": "<sha256 of the ATerm>" }`. The text is kept once per run log
 // (so a garbage-collected .drv cannot break a replay) and parsed back when a replay needs it.
 import { createHash } from "node:crypto";
-import { atermParsedFrom, parseDerivation } from "../derivation/aterm-parse.ts";
+import { parseDerivation } from "../derivation/aterm-parse.ts";
 import { printDerivation } from "../derivation/aterm-print.ts";
 import type { BasicDerivation, Derivation } from "../derivation/derivation.ts";
 import { inferStoreDir } from "../derivation/drv-file.ts";
@@ -44,9 +44,7 @@ export class EventEncoder {
   drvRef(drv: BasicDerivation): DrvRef {
     let ref = this.refs.get(drv);
     if (ref) return ref;
-    // The text it was read from, if it was read (printing it again cost a 1000-goal run ~40 ms
-    // of its main thread); one never parsed (from JSON, over the serve protocol) is printed.
-    const aterm = atermParsedFrom(drv) ?? printDerivation(drv);
+    const aterm = printDerivation(drv);
     const hash = createHash("sha256").update(aterm).digest("hex");
     ref = { $drv: hash };
     this.refs.set(drv, ref);

@@ -85,7 +85,8 @@ export class GoalResources {
       await underLock(lock);
       await this.acquireSlot(goalId, limit, signal);
     } catch (e) {
-      // Failed or cancelled before a slot: nothing was built under the lock.
+      // Failed or cancelled before a slot: nothing was built under the lock. (A goal stopped
+      // meanwhile released it already; a second release does nothing.)
       this.locks.delete(goalId);
       lock.release(false);
       throw e;

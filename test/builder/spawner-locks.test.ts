@@ -1,7 +1,15 @@
 // Nix's output locks: flock on `<path>.lock`, held by the spawner process for nixstate, so that
 // Nix and nixstate (and two nixstate processes) building in one store exclude each other.
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from "node:fs";
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -9,6 +17,22 @@ import { Spawner } from "../../src/builder/spawner.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "nixstate-locks-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+/** This process's Perl children (spawners), from /proc. */
+function perlChildren(): number[] {
+  return readdirSync("/proc")
+    .filter((d) => /^\d+$/.test(d))
+    .filter((d) => {
+      try {
+        const stat = readFileSync(`/proc/${d}/stat`, "utf8");
+        const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+        return ppid === process.pid && stat.includes("(perl)");
+      } catch {
+        return false; // gone meanwhile
+      }
+    })
+    .map(Number);
+}
 
 /** Whether another process (util-linux flock, as any flock user) could take the lock now. */
 const freeForOthers = (file: string) => spawnSync("flock", ["-n", file, "true"]).status === 0;
@@ -46,6 +70,18 @@ describe("output lock files (perl spawner)", () => {
       await a.locksReleased();
       expect(existsSync(`${p}.lock`)).toBe(false);
     }
+  });
+
+  it("locksReleased does not fail when the spawner has died (Ctrl-C reaches it too)", async () => {
+    const c = new Spawner("perl");
+    const p = join(dir, "dying");
+    const before = perlChildren();
+    (await c.tryLockFiles([p]))!.release();
+    // Kill the new spawner, then ask before Node has seen it go.
+    const [pid] = perlChildren().filter((x) => !before.includes(x));
+    process.kill(pid!, "SIGKILL");
+    await expect(c.locksReleased()).resolves.toBeUndefined();
+    c.close();
   });
 
   it("says which of the paths exist once it holds their locks (a dangling link does)", async () => {

@@ -136,6 +136,8 @@ describe("replay of a recorded run", () => {
     w.end(0);
     const out = runCli(["replay", String(w.runId)], { env });
     expect(out.status).toBe(1);
+    const json = runCli(["replay", String(w.runId), "--json"], { env });
+    expect(JSON.parse(json.stdout.toString()).recordedBy).toBe("0.1.0");
     expect(out.stdout.toString()).toContain(
       `run ${w.runId} was recorded by nixstate 0.1.0, whose goal machines may differ from this version's (${NIXSTATE_VERSION}): replay it with nixstate 0.1.0`,
     );

@@ -189,6 +189,27 @@ describe("derivation goal", () => {
     expect(r!.errorMsg).toMatch(/unable to start any build/);
   });
 
+  // Nix's getDerivation: only normal mode loads a valid .drv at once; the others go through a
+  // substitution goal for it first, valid or not.
+  it("reads a valid .drv at once in normal mode, after a substitution goal in the others", async () => {
+    for (const mode of ["normal", "check", "repair"] as const) {
+      const world = new FakeWorld();
+      const p = world.add({ name: "x" });
+      world.valid.add(world.outPath("x", "out"));
+      const { worker, events } = run(world);
+      await worker.buildPaths([{ drvPath: p, outputs: [] }], mode);
+      const [key] = goalKeys(events, p, "derivation");
+      const effects = events
+        .filter((e) => e.type === "effect.started" && e.goal === key)
+        .map((e) => (e as { effect: string }).effect);
+      expect(effects.slice(0, 2), mode).toEqual(
+        mode === "normal"
+          ? ["readValidDerivation", "queryOutputs"]
+          : ["substitutePaths", "readDerivation"],
+      );
+    }
+  });
+
   it("a second request wanting more outputs restarts the goal (Nix's needRestart)", async () => {
     const world = new FakeWorld();
     const p = world.add({ name: "multi", outputs: ["out", "dev"], ms: 20 });

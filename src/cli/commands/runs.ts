@@ -212,13 +212,16 @@ async function replayCommand(log: RunLog, id: number, o: ReplayCliOptions): Prom
     throw new CliUsageError(`run ${id} has no goal '${o.goal}'`);
   const run = log.run(id);
   const code = r.divergences.length > 0 ? 1 : 0;
+  // Goal machines change between versions: an older run replays only with its own version.
+  const [first] = log.events(id, { untilSeq: 1 });
+  const recordedBy = first?.type === "run.started" ? first.version : undefined;
   if (o.json) {
     const timeline =
       goal === undefined
         ? undefined
         : log.events(id, { goal, ...(until ? { untilSeq: until } : {}) });
     await writeStdout(
-      `${JSON.stringify({ ...r, state: run.state, ...(timeline ? { timeline } : {}) })}\n`,
+      `${JSON.stringify({ ...r, state: run.state, recordedBy, ...(timeline ? { timeline } : {}) })}\n`,
     );
     return code;
   }
@@ -244,15 +247,10 @@ async function replayCommand(log: RunLog, id: number, o: ReplayCliOptions): Prom
       `  the replay        ${d.got}`,
     );
   }
-  if (code !== 0) {
-    // Goal machines change between versions: an older run replays only with its own version.
-    const [first] = log.events(id, { untilSeq: 1 });
-    const by = first?.type === "run.started" ? first.version : undefined;
-    if (by !== undefined && by !== NIXSTATE_VERSION)
-      out.push(
-        `run ${id} was recorded by nixstate ${by}, whose goal machines may differ from this version's (${NIXSTATE_VERSION}): replay it with nixstate ${by}`,
-      );
-  }
+  if (code !== 0 && recordedBy !== undefined && recordedBy !== NIXSTATE_VERSION)
+    out.push(
+      `run ${id} was recorded by nixstate ${recordedBy}, whose goal machines may differ from this version's (${NIXSTATE_VERSION}): replay it with nixstate ${recordedBy}`,
+    );
   const interrupted =
     run.state === "interrupted" ? " (interrupted run: replayed up to the last event logged)" : "";
   out.push(
