@@ -10,8 +10,6 @@ import { type RunClock, type RunListener, RunRecorder, SYSTEM_CLOCK } from "./ru
 import { DEFAULT_RETENTION, type RunRetention } from "./run-retention.ts";
 import type { RunWriter } from "./run-writer.ts";
 
-export { NIXSTATE_VERSION };
-
 export interface RunSessionOptions {
   /** Where `runs.sqlite` lives (the store's state directory). */
   stateDir: string;

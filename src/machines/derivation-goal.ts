@@ -81,6 +81,15 @@ function substitutesAllowed(c: GoalContext): boolean {
   );
 }
 
+/** What queryOutputs is asked: the wanted outputs of the goal's derivation. */
+const outputsQuery = (c: GoalContext, cacheFailures: boolean): QueryOutputsInput => ({
+  drvPath: c.input.drvPath,
+  drv: c.drv!,
+  wantedOutputs: c.wantedOutputs,
+  mode: c.input.mode,
+  cacheFailures,
+});
+
 /** The effects a goal invokes, by the names the worker provides them under. */
 const effects = {
   readValidDerivation: injectedEffect<Derivation | null, DrvInput>("readValidDerivation"),
@@ -393,13 +402,7 @@ export const derivationGoalMachine = setup({
           invoke: {
             id: "checkOutputs",
             src: "queryOutputs",
-            input: ({ context }) => ({
-              drvPath: context.input.drvPath,
-              drv: context.drv!,
-              wantedOutputs: context.wantedOutputs,
-              mode: context.input.mode,
-              cacheFailures: context.input.settings.cacheFailures,
-            }),
+            input: ({ context }) => outputsQuery(context, context.input.settings.cacheFailures),
             onDone: [
               {
                 guard: and(["allWantedOutputsValid", "normalMode"]),
@@ -448,13 +451,7 @@ export const derivationGoalMachine = setup({
           invoke: {
             id: "recheckOutputs",
             src: "queryOutputs",
-            input: ({ context }) => ({
-              drvPath: context.input.drvPath,
-              drv: context.drv!,
-              wantedOutputs: context.wantedOutputs,
-              mode: context.input.mode,
-              cacheFailures: false,
-            }),
+            input: ({ context }) => outputsQuery(context, false),
             onDone: [
               {
                 guard: "needsRestart",
