@@ -1,7 +1,11 @@
 // A run's events as the log stores them: batches of lines, one row a batch, the derivation texts
-// and goal names a batch refers to written in the same transaction, before it.
+// and goal names a batch refers to written in the same transaction, before it. Every table a run
+// writes grows at its end (keys in the order written): rows put where a hash sorts (the shared
+// text table of schema 5) made a commit rewrite a page for each text, about half of what
+// recording cost the 1000-goal build in SQLite.
 import { brotliCompressSync, brotliDecompressSync, constants, inflateRawSync } from "node:zlib";
 import type Database from "better-sqlite3";
+import { ENC_FULL_DEFLATE_OR_TEXT } from "./event-lines.ts";
 import type { KeptDrv } from "./event-values.ts";
 
 /**
@@ -19,12 +23,13 @@ export interface BatchRows {
   last: number;
   /** The event lines, compressed (`compressLines`); undefined for none. */
   lines: Uint8Array | undefined;
+  /** How they are written (event-lines.ts). */
+  enc: number;
   drvs: KeptDrv[];
+  /** The first text's row key (its run and its number in the run). */
+  drvKey: number;
   goals: [number, string][];
 }
-
-/** The `enc` column of a batch whose lines are Brotli; 0 is raw deflate or text (earlier versions). */
-export const LINES_BROTLI = 1;
 
 /** Rows a multi-row INSERT takes at once. */
 const ROWS_AT_ONCE = 32;
@@ -59,18 +64,16 @@ export class BatchStatements {
   readonly write: (rows: BatchRows) => void;
 
   constructor(db: Database.Database) {
-    const insertDrvs = multiRowInsert(db, "INSERT OR IGNORE INTO drvs (hash, name, aterm)", 3);
-    const linkDrvs = multiRowInsert(db, "INSERT OR IGNORE INTO run_drvs (run, hash)", 2);
+    const insertDrvs = multiRowInsert(db, "INSERT INTO drv_texts (key, hash, name, aterm)", 4);
     const insertGoals = multiRowInsert(db, "INSERT INTO goals (run, n, key)", 3);
     const insertBatch = db.prepare(
-      `INSERT INTO batches (key, last, lines, enc) VALUES (?, ?, ?, ${LINES_BROTLI})`,
+      "INSERT INTO batches (key, last, lines, enc) VALUES (?, ?, ?, ?)",
     );
     this.write = db.transaction((rows: BatchRows) => {
       // Texts and goal names first: no event refers to what the log lacks.
-      insertDrvs(rows.drvs.flatMap((d) => [d.hash, d.name, d.aterm]));
-      linkDrvs(rows.drvs.flatMap((d) => [rows.run, d.hash]));
+      insertDrvs(rows.drvs.flatMap((d, i) => [rows.drvKey + i, d.hash, d.name, d.aterm]));
       insertGoals(rows.goals.flatMap(([n, key]) => [rows.run, n, key]));
-      if (rows.lines !== undefined) insertBatch.run(rows.key, rows.last, rows.lines);
+      if (rows.lines !== undefined) insertBatch.run(rows.key, rows.last, rows.lines, rows.enc);
     });
   }
 }
@@ -95,7 +98,7 @@ export function compressLines(text: string): Buffer {
 
 export function linesText(stored: StoredLines, enc: number): string {
   if (typeof stored === "string") return stored;
-  return (enc === LINES_BROTLI ? brotliDecompressSync(stored) : inflateRawSync(stored)).toString(
-    "utf8",
-  );
+  const bytes =
+    enc === ENC_FULL_DEFLATE_OR_TEXT ? inflateRawSync(stored) : brotliDecompressSync(stored);
+  return bytes.toString("utf8");
 }

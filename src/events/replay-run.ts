@@ -44,7 +44,8 @@ export async function replayRun(
     ...(opts.goal === undefined ? {} : { goal: opts.goal }),
     ...(opts.untilSeq === undefined ? {} : { untilSeq: opts.untilSeq }),
   });
-  const drvs = new DrvResolver((hash) => log.drv(hash));
+  const texts = log.drvTexts(run);
+  const drvs = new DrvResolver((hash) => texts.get(hash));
   const goals: GoalReplay[] = [];
   for (const goalEvents of eventsByGoal(events).values()) {
     goals.push(

@@ -14,7 +14,7 @@ import {
   pairUp,
   storePathName,
 } from "./drv-diff.ts";
-import { DrvResolver, isDrvRef } from "./event-values.ts";
+import { DrvResolver, isDrvRef, type KeptDrv } from "./event-values.ts";
 import type { RunEvent } from "./run-event.ts";
 import { type RunLog, RunLogError, type RunState } from "./run-log.ts";
 
@@ -213,6 +213,9 @@ function matchGoals(a: GoalRecord[], b: GoalRecord[]) {
 /** The .drv texts a run log kept, by .drv path: read by a goal of run A or B, else of any run. */
 class DrvTexts {
   private readonly hashes = new Map<string, string>();
+  /** Hash → a run that kept its text, and the texts of the runs read so far. */
+  private readonly keptBy = new Map<string, number>();
+  private readonly texts = new Map<number, Map<string, KeptDrv>>();
   private readonly resolver: DrvResolver;
   private readonly cache = new Map<string, Derivation | MissingDrvTextError>();
   private otherRuns: number[] | undefined;
@@ -223,15 +226,29 @@ class DrvTexts {
     private readonly scanned: [number, number],
     events: RunEvent[][],
   ) {
-    this.resolver = new DrvResolver((h) => log.drv(h));
-    for (const list of events) for (const e of list) this.note(e);
+    this.resolver = new DrvResolver((h) => this.kept(h));
+    events.forEach((list, i) => {
+      for (const e of list) this.note(e, scanned[i]!);
+    });
   }
 
-  private note(e: RunEvent): boolean {
+  private note(e: RunEvent, run: number): boolean {
     if (e.type !== "effect.done" || !DRV_READERS.has(e.effect) || !isDrvRef(e.output)) return false;
     const path = parseKey(e.goal).path;
     if (!this.hashes.has(path)) this.hashes.set(path, e.output.$drv);
+    if (!this.keptBy.has(e.output.$drv)) this.keptBy.set(e.output.$drv, run);
     return true;
+  }
+
+  private kept(hash: string): KeptDrv | undefined {
+    const run = this.keptBy.get(hash);
+    if (run === undefined) return undefined;
+    let texts = this.texts.get(run);
+    if (!texts) {
+      texts = this.log.drvTexts(run);
+      this.texts.set(run, texts);
+    }
+    return texts.get(hash);
   }
 
   get(path: string): Derivation | MissingDrvTextError {
@@ -262,7 +279,7 @@ class DrvTexts {
       .reverse();
     for (const id of this.otherRuns) {
       for (const e of this.log.events(id, { goal: `drv:${path}#normal` }))
-        if (this.note(e)) return this.hashes.get(path);
+        if (this.note(e, id)) return this.hashes.get(path);
     }
     return undefined;
   }

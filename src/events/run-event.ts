@@ -50,7 +50,7 @@ export type RunEventOf<T extends RunEventType> = Extract<RunEvent, { type: T }>;
 
 /**
  * An event as code outside the engine gets it (the library's `onEvent` and `events`): the same
- * object the run log serialises up to 50 ms later, so it must not change, all the way down.
+ * object the run log serialises up to ~100 ms later, so it must not change, all the way down.
  */
 export type ReadonlyDeep<T> = T extends (infer U)[]
   ? readonly ReadonlyDeep<U>[]

@@ -1,6 +1,6 @@
 // The durable run log: `<state-dir>/runs.sqlite`, a database of its own (WAL) so that logging
 // never waits on the store's write lock. A run's row is written when it starts; its events are
-// appended in batches (run-writer.ts: cut and committed within 50 ms), so a run
+// appended in batches (run-writer.ts: cut and committed within ~100 ms), so a run
 // killed outright keeps all but its last fraction of a second and shows as interrupted.
 // Derivation texts the events refer to are kept here too, so a garbage-collected .drv cannot
 // break a replay.
@@ -10,12 +10,18 @@ import Database from "better-sqlite3";
 import { checkUsableDirectory } from "../store/local-store.ts";
 import { currentProcess, isAlive } from "../store/process-identity.ts";
 import { eventKey, linesText, RUN_SPAN, type StoredLines } from "./batch-rows.ts";
+import { decodeLines, lastWall } from "./event-lines.ts";
 import type { KeptDrv } from "./event-values.ts";
 import type { RunEvent, RunRequest } from "./run-event.ts";
 import { DEFAULT_RETENTION, type RunRetention } from "./run-retention.ts";
 import { RunWriter } from "./run-writer.ts";
 
-const SCHEMA_VERSION = 5;
+// 6: batches may be compact lines (enc 2); each run keeps its own derivation texts (drv_texts).
+const SCHEMA_VERSION = 6;
+
+/** A run's derivation texts, keyed by run and number as batches are (batch-rows.ts). */
+const DRV_TEXTS =
+  "CREATE TABLE drv_texts (key INTEGER PRIMARY KEY, hash TEXT NOT NULL, name TEXT NOT NULL, aterm BLOB NOT NULL);";
 
 const SCHEMA = `
 CREATE TABLE runs (
@@ -36,6 +42,8 @@ CREATE TABLE goals (
   PRIMARY KEY (run, n)
 ) WITHOUT ROWID;
 CREATE TABLE batches (key INTEGER PRIMARY KEY, last INTEGER NOT NULL, lines BLOB NOT NULL, enc INTEGER NOT NULL DEFAULT 0);
+${DRV_TEXTS}
+-- The texts of runs recorded by schema 5 and earlier, shared between runs.
 CREATE TABLE drvs (hash TEXT PRIMARY KEY, name TEXT NOT NULL, aterm BLOB NOT NULL) WITHOUT ROWID;
 CREATE TABLE run_drvs (run INTEGER NOT NULL, hash TEXT NOT NULL, PRIMARY KEY (run, hash)) WITHOUT ROWID;
 `;
@@ -93,12 +101,13 @@ export class RunLog {
         db.transaction(() => {
           const now = db.pragma("user_version", { simple: true }) as number;
           if (now >= SCHEMA_VERSION) return;
-          if (now === 4) {
+          if (now === 4 || now === 5) {
             // Version 4 stored every batch deflated or as text: what `enc` 0 says.
-            db.exec("ALTER TABLE batches ADD COLUMN enc INTEGER NOT NULL DEFAULT 0");
+            if (now === 4) db.exec("ALTER TABLE batches ADD COLUMN enc INTEGER NOT NULL DEFAULT 0");
+            db.exec(DRV_TEXTS);
           } else {
             // Versions 1-3 lived for one development day; their runs are not carried over.
-            for (const t of ["events", "batches", "goals", "run_drvs", "drvs", "runs"])
+            for (const t of ["events", "batches", "goals", "drv_texts", "run_drvs", "drvs", "runs"])
               db.exec(`DROP TABLE IF EXISTS ${t}`);
             db.exec(SCHEMA);
           }
@@ -168,9 +177,11 @@ export class RunLog {
       const del = (table: string, col: string) =>
         this.db.prepare(`DELETE FROM ${table} WHERE ${col} = ?`);
       const e = this.db.prepare("DELETE FROM batches WHERE key BETWEEN ? AND ?");
+      const t = this.db.prepare("DELETE FROM drv_texts WHERE key BETWEEN ? AND ?");
       const [d, g, r] = [del("run_drvs", "run"), del("goals", "run"), del("runs", "id")];
       for (const id of old) {
         e.run(eventKey(id, 0), eventKey(id + 1, 0) - 1);
+        t.run(eventKey(id, 0), eventKey(id + 1, 0) - 1);
         d.run(id);
         g.run(id);
         r.run(id);
@@ -214,35 +225,17 @@ export class RunLog {
       ).map((g) => [g.n, g.key]),
     );
     const batches = this.db
-      .prepare("SELECT lines, enc FROM batches WHERE key BETWEEN ? AND ? ORDER BY key")
-      .all(eventKey(run, 0), eventKey(run, until)) as { lines: StoredLines; enc: number }[];
+      .prepare("SELECT key, lines, enc FROM batches WHERE key BETWEEN ? AND ? ORDER BY key")
+      .all(eventKey(run, 0), eventKey(run, until)) as {
+      key: number;
+      lines: StoredLines;
+      enc: number;
+    }[];
     const events: RunEvent[] = [];
-    for (const stored of batches) {
-      const lines = linesText(stored.lines, stored.enc);
-      for (const line of lines.split("\n")) {
-        const tabs: number[] = [];
-        for (let t = line.indexOf("\t"); t >= 0 && tabs.length < 5; t = line.indexOf("\t", t + 1))
-          tabs.push(t);
-        const [t1, t2, t3, t4, t5] = tabs as [number, number, number, number, number];
-        const seq = Number(line.slice(t2 + 1, t3));
-        if (seq > until) break;
-        const goal = t2 > t1 + 1 ? keys.get(Number(line.slice(t1 + 1, t2))) : undefined;
-        if (filter.goal !== undefined && goal !== filter.goal) continue;
-        const type = line.slice(0, t1);
-        // Only the lines asked for are parsed: listing runs reads a few kinds of a long log.
-        if (filter.types !== undefined && !filter.types.has(type)) continue;
-        const stamp = {
-          seq,
-          mono: Number(line.slice(t3 + 1, t4)),
-          wall: Number(line.slice(t4 + 1, t5)),
-        };
-        const fields = JSON.parse(line.slice(t5 + 1)) as object;
-        events.push(
-          (goal === undefined
-            ? { type, ...stamp, ...fields }
-            : { type, goal, ...stamp, ...fields }) as RunEvent,
-        );
-      }
+    const lineFilter = { ...filter, until };
+    for (const b of batches) {
+      const text = linesText(b.lines, b.enc);
+      if (!decodeLines(text, b.enc, b.key - eventKey(run, 0), keys, lineFilter, events)) break;
     }
     return events;
   }
@@ -257,16 +250,18 @@ export class RunLog {
       | { last: number; lines: StoredLines; enc: number }
       | undefined;
     if (!last) return { events: 0, lastWall: undefined };
-    const lines = linesText(last.lines, last.enc);
-    const fields = lines.slice(lines.lastIndexOf("\n") + 1).split("\t");
-    return { events: last.last, lastWall: Number(fields[4]) };
+    return { events: last.last, lastWall: lastWall(linesText(last.lines, last.enc), last.enc) };
   }
 
-  drv(hash: string): KeptDrv | undefined {
-    const row = this.db.prepare("SELECT hash, name, aterm FROM drvs WHERE hash = ?").get(hash) as
-      | KeptDrv
-      | undefined;
-    return row;
+  /** The derivation texts run `run` has kept so far, by hash. */
+  drvTexts(run: number): Map<string, KeptDrv> {
+    const rows = this.db
+      .prepare(
+        `SELECT hash, name, aterm FROM drv_texts WHERE key BETWEEN ? AND ?
+         UNION ALL SELECT d.hash, d.name, d.aterm FROM run_drvs r JOIN drvs d ON d.hash = r.hash WHERE r.run = ?`,
+      )
+      .all(eventKey(run, 0), eventKey(run + 1, 0) - 1, run) as KeptDrv[];
+    return new Map(rows.map((d) => [d.hash, d]));
   }
 }
 

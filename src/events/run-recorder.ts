@@ -83,7 +83,7 @@ export class RunRecorder {
 }
 
 /**
- * A published event never changes: the run log serialises it up to 50 ms later (run-writer.ts),
+ * A published event never changes: the run log serialises it up to ~100 ms later (run-writer.ts),
  * and the values in it are the goals' own (outputs, inputs, snapshots). The test suite sets
  * NIXSTATE_FREEZE_EVENTS=1 (vitest.config.ts), which freezes every event all the way down, so
  * code that changes one afterwards throws there. Not covered: the bytes of Buffers (a Hash's

@@ -4,40 +4,33 @@
 //   at BATCH_MAX, or by `flush`): published events never change (RunRecorder), so the lines say
 //   what happened when it did;
 // - a batch's events are serialised by one JSON.stringify call and split apart again, which
-//   costs less than a call for each; the batch is compressed (Brotli, ~0.1 ms) and committed at
-//   once, with statements prepared once a run;
+//   costs less than a call for each, as compact lines (event-lines.ts); the batch is compressed
+//   (Brotli, ~0.1 ms) and committed at once, with statements prepared once a run;
+// - a batch is cut every 90 ms, not 50: SQLite's cost is mostly per commit (the issue allows
+//   ~100 ms between an event and the log);
 // - a timer's cut waits for the I/O callbacks of its turn of the event loop, so that the goals
 //   that I/O moves on (a builder done, the spawner's answer) are not held up by it.
 // Handing batches to libuv's pool to deflate, or to a writer thread, cost more than it saved on
 // this 2-core machine (BENCHMARKS.md, "Recording runs").
 import type Database from "better-sqlite3";
 import { type BatchRows, BatchStatements, compressLines, eventKey } from "./batch-rows.ts";
+import { LineEncoder } from "./event-lines.ts";
 import type { KeptDrv } from "./event-values.ts";
 import type { RunEvent } from "./run-event.ts";
 
 /** At most this long between an event and its batch being written. */
-export const BATCH_MS = 50;
+export const BATCH_MS = 90;
 /** Events and derivation texts that cut a batch at once. */
 export const BATCH_MAX = 5000;
-
-/**
- * Between the events of a batch while it is serialised in one piece: a string element JSON
- * writes as `"\u0001\u0002"`. An event whose own JSON holds it too shows as one part too many,
- * and the batch is serialised event by event instead.
- */
-const SEPARATOR = "\u0001\u0002";
-const SEPARATOR_JSON = `,${JSON.stringify(SEPARATOR)},`;
 
 export class RunWriter {
   /** Events not yet written. */
   private pending: RunEvent[] = [];
   private drvs: KeptDrv[] = [];
-  /** Goal key → its number in this run: lines name goals by number, keys are long. */
-  private readonly goalIds = new Map<string, number>();
-  private newGoals: [number, string][] = [];
-  /** Events in the same millisecond share their wall time's text (formatting it is not free). */
-  private wall = Number.NaN;
-  private wallText = "";
+  /** Derivation texts written so far. */
+  private drvsWritten = 0;
+  /** Lines name goals by number (keys are long): the encoder numbers them for the run. */
+  private readonly encoder = new LineEncoder();
   private timer: NodeJS.Timeout | undefined;
   /** The timer's cut, waiting for the I/O callbacks of this turn of the event loop. */
   private cutSoon: NodeJS.Immediate | undefined;
@@ -105,75 +98,33 @@ export class RunWriter {
     if (this.failed || (this.pending.length === 0 && this.drvs.length === 0)) return;
     const events = this.pending;
     this.pending = [];
-    const lines = this.lines(events);
+    const lines = this.encoder.encode(events);
+    if (lines.error !== undefined) {
+      // A value JSON cannot hold (a cycle, a BigInt): recording stops there, the build does
+      // not; what came before it is still written.
+      this.stop(lines.error);
+    }
     const rows: BatchRows = {
       run: this.runId,
-      key: lines.length > 0 ? eventKey(this.runId, events[0]!.seq) : 0,
-      last: lines.length > 0 ? events[lines.length - 1]!.seq : 0,
+      key: lines.count > 0 ? eventKey(this.runId, events[0]!.seq) : 0,
+      last: lines.count > 0 ? events[lines.count - 1]!.seq : 0,
       lines: undefined,
+      enc: lines.enc,
       drvs: this.drvs,
-      goals: this.newGoals,
+      drvKey: eventKey(this.runId, this.drvsWritten + 1),
+      goals: this.encoder.newGoals,
     };
+    this.drvsWritten += this.drvs.length;
     this.drvs = [];
-    this.newGoals = [];
+    this.encoder.newGoals = [];
     try {
-      if (lines.length > 0) rows.lines = compressLines(lines.join("\n"));
+      if (lines.count > 0) rows.lines = compressLines(lines.text);
       this.statements ??= new BatchStatements(this.db);
       this.statements.write(rows);
     } catch (e) {
       // The disk is full, the file went away…: stop recording, keep building.
       this.fail(e);
     }
-  }
-
-  /**
-   * The events' lines, `type<TAB>goal number<TAB>seq<TAB>mono<TAB>wall<TAB>JSON of the other
-   * fields`; up to the first event JSON cannot hold, if one can't be.
-   */
-  private lines(events: RunEvent[]): string[] {
-    const lines: string[] = [];
-    const rests: unknown[] = [];
-    for (const event of events) {
-      const { type, seq, mono, wall, goal, ...rest } = event as RunEvent & { goal?: string };
-      let n: number | string = "";
-      if (goal !== undefined) {
-        n = this.goalIds.get(goal) ?? 0;
-        if (n === 0) {
-          n = this.goalIds.size + 1;
-          this.goalIds.set(goal, n);
-          this.newGoals.push([n, goal]);
-        }
-      }
-      if (wall !== this.wall) {
-        this.wall = wall;
-        this.wallText = String(wall);
-      }
-      lines.push(`${type}\t${n}\t${seq}\t${mono}\t${this.wallText}\t`);
-      if (rests.length > 0) rests.push(SEPARATOR);
-      rests.push(rest);
-    }
-    let parts: string[] | undefined;
-    try {
-      parts = JSON.stringify(rests).slice(1, -1).split(SEPARATOR_JSON);
-    } catch {
-      // Found below, event by event.
-    }
-    if (parts === undefined || parts.length !== lines.length) {
-      parts = [];
-      for (let i = 0; i < lines.length; i++) {
-        try {
-          parts.push(JSON.stringify(rests[2 * i]));
-        } catch (e) {
-          // A value JSON cannot hold (a cycle, a BigInt): recording stops there, the build does
-          // not; what came before it is still written.
-          this.stop(e);
-          lines.length = i;
-          break;
-        }
-      }
-    }
-    for (let i = 0; i < lines.length; i++) lines[i] = lines[i]! + parts[i]!;
-    return lines;
   }
 
   private cancelTimers(): void {

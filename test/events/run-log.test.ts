@@ -93,7 +93,7 @@ describe("run log", () => {
       const aterm = Buffer.from([0, 1, 2, 255, 0x44]);
       w.keep({ hash: "h1", name: "a.drv", aterm });
       w.flush();
-      const kept = log.drv("h1");
+      const kept = log.drvTexts(w.runId).get("h1");
       expect(Buffer.isBuffer(kept?.aterm)).toBe(true);
       expect(kept?.aterm).toEqual(aterm);
       w.end(0);
@@ -147,7 +147,7 @@ describe("run log", () => {
       };
       expect(Buffer.isBuffer(row.lines)).toBe(true);
       expect((row.lines as Buffer).length).toBeLessThan(200);
-      expect(row.enc).toBe(1);
+      expect(row.enc).toBe(2);
       // Batches as earlier versions wrote them: deflated, and plain text lines.
       const old = (seq: number, message: string) =>
         `goal.note\t1\t${seq}\t${seq}\t${1e12}\t${JSON.stringify({ message })}`;
@@ -165,36 +165,50 @@ describe("run log", () => {
     }
   });
 
-  it("takes over a version 4 log, its runs readable", () => {
-    const dir = fresh();
-    let log = RunLog.open(dir);
-    const w = log.begin(request);
-    w.end(3);
-    // As version 4 left it: no enc column, batches deflated.
-    log.db.exec("ALTER TABLE batches DROP COLUMN enc");
-    log.db
-      .prepare("INSERT INTO batches (key, last, lines) VALUES (?, ?, ?)")
-      .run(w.runId * 2 ** 32 + 1, 1, deflateRawSync(`run.ended\t\t1\t5\t${1e12}\t{"exitCode":3}`));
-    log.db.pragma("user_version = 4");
-    log.close();
-    log = RunLog.open(dir);
-    try {
-      expect(log.db.pragma("user_version", { simple: true })).toBe(5);
-      expect(log.events(w.runId)).toEqual([
-        { type: "run.ended", seq: 1, mono: 5, wall: 1e12, exitCode: 3 },
-      ]);
-      expect(log.run(w.runId).exitCode).toBe(3);
-    } finally {
+  for (const version of [4, 5])
+    it(`takes over a version ${version} log, its runs and their .drv texts readable`, () => {
+      const dir = fresh();
+      let log = RunLog.open(dir);
+      const w = log.begin(request);
+      w.end(3);
+      // As that version left it: texts shared between runs; in version 4, no enc column either.
+      log.db.exec("DROP TABLE drv_texts");
+      if (version === 4) log.db.exec("ALTER TABLE batches DROP COLUMN enc");
+      log.db
+        .prepare("INSERT INTO batches (key, last, lines) VALUES (?, ?, ?)")
+        .run(
+          w.runId * 2 ** 32 + 1,
+          1,
+          deflateRawSync(`run.ended\t\t1\t5\t${1e12}\t{"exitCode":3}`),
+        );
+      log.db.prepare("INSERT INTO drvs VALUES ('h', 'a.drv', ?)").run(Buffer.from("Derive"));
+      log.db.prepare("INSERT INTO run_drvs VALUES (?, 'h')").run(w.runId);
+      log.db.pragma(`user_version = ${version}`);
       log.close();
-    }
-  });
+      log = RunLog.open(dir);
+      try {
+        expect(log.db.pragma("user_version", { simple: true })).toBe(6);
+        expect(log.events(w.runId)).toEqual([
+          { type: "run.ended", seq: 1, mono: 5, wall: 1e12, exitCode: 3 },
+        ]);
+        expect(log.run(w.runId).exitCode).toBe(3);
+        expect(log.drvTexts(w.runId).get("h")?.aterm.toString()).toBe("Derive");
+        // New runs keep their texts in the new table.
+        const w2 = log.begin(request);
+        w2.keep({ hash: "h2", name: "b.drv", aterm: Buffer.from("Derive2") });
+        w2.end(0);
+        expect([...log.drvTexts(w2.runId).keys()]).toEqual(["h2"]);
+      } finally {
+        log.close();
+      }
+    });
 
   it("refuses a retention it cannot read", () => {
     for (const bad of ["", "x", "-1", "3w", "1.5"])
       expect(() => parseRetention(bad)).toThrow(RetentionError);
   });
 
-  it("prunes old runs and the .drv texts only they referred to", () => {
+  it("prunes old runs and their .drv texts", () => {
     const dir = fresh();
     const log = RunLog.open(dir);
     try {
@@ -206,9 +220,12 @@ describe("run log", () => {
         w.end(0);
       }
       expect(log.runs().map((r) => r.id)).toEqual([3, 4]);
-      expect(log.drv("h0")).toBeUndefined();
-      expect(log.drv("h3")?.aterm.toString()).toBe("Derive3");
-      expect(log.drv("shared")).toBeDefined();
+      expect(log.drvTexts(1).size).toBe(0);
+      expect(log.drvTexts(4).get("h3")?.aterm.toString()).toBe("Derive3");
+      expect(log.drvTexts(3).get("shared")).toBeDefined();
+      expect(log.drvTexts(4).get("shared")).toBeDefined();
+      const texts = log.db.prepare("SELECT COUNT(*) FROM drv_texts").pluck().get();
+      expect(texts).toBe(4);
       expect(log.events(1)).toEqual([]);
       expect(() => log.run(1)).toThrow(/there is no run 1/);
     } finally {
