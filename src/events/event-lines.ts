@@ -12,9 +12,11 @@
 // - invoke and effect of effect events (effect empty when it is the invoke's own name);
 // - JSON: the event's other fields.
 //
-// A batch whose stamps or names compact lines cannot hold (an injected clock finer than a
-// microsecond, a name with a tab) is written as full lines, as earlier versions wrote every
-// batch (`enc` 0 and 1): `type \t goal \t seq \t mono \t wall \t JSON`.
+// A batch that compact lines cannot hold exactly is written as full lines, as earlier versions
+// wrote every batch (`enc` 0 and 1): `type \t goal \t seq \t mono \t wall \t JSON`. That is
+// a batch with a gap in its seq, a stamp that is not a whole number of microseconds or
+// milliseconds or beyond 2^53 of them (an injected clock), an effect event without its two names
+// or with a tab or newline in one, or a type of digits only.
 import type { RunEvent } from "./run-event.ts";
 
 /** The `enc` of a batch: how its lines are written and compressed. */
@@ -46,6 +48,7 @@ const TYPE_CODES: readonly string[] = [
   "builder.exited",
   "target.started",
   "target.done",
+  "worker.cancelAll",
 ];
 const CODE_OF = new Map(TYPE_CODES.map((t, i) => [t, String(i)]));
 
@@ -103,7 +106,12 @@ export class LineEncoder {
     for (let i = 0; i < events.length; i++) {
       const e = events[i] as Loose;
       const us = Math.round(e.mono * 1000);
-      if (e.seq !== first + i || us / 1000 !== e.mono || !Number.isSafeInteger(e.wall)) return;
+      const dMicro = i === 0 ? us : us - micro;
+      const dWall = i === 0 ? e.wall : e.wall - wallBefore;
+      // Differences must be exact: whole, finite, within 2^53.
+      if (e.seq !== first + i || us / 1000 !== e.mono) return;
+      if (!Number.isSafeInteger(dMicro) || !Number.isSafeInteger(e.wall)) return;
+      if (!Number.isSafeInteger(us) || !Number.isSafeInteger(dWall)) return;
       let code = CODE_OF.get(e.type);
       if (code === undefined) {
         if (!plainName(e.type) || /^\d+$/.test(e.type)) return;
@@ -120,9 +128,8 @@ export class LineEncoder {
         const { type: _t, seq: _s, mono: _m, wall: _w, goal: _g, ...r } = e;
         rest = r;
       }
-      const dWall = i === 0 ? e.wall : e.wall - wallBefore;
       heads.push(
-        `${code}\t${this.goalNumber(e.goal)}\t${i === 0 ? us : us - micro}\t${dWall === 0 ? "" : dWall}\t${names}\t`,
+        `${code}\t${this.goalNumber(e.goal)}\t${dMicro}\t${dWall === 0 ? "" : dWall}\t${names}\t`,
       );
       micro = us;
       wallBefore = e.wall;

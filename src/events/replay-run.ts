@@ -1,6 +1,6 @@
 // Replaying a whole recorded run, goal by goal (each goal's machine is re-driven from its own
 // record; see replay-goal.ts). The result names the first divergence of every goal that has one.
-import { DrvResolver } from "./event-values.ts";
+import { DrvResolver, type KeptDrv } from "./event-values.ts";
 import { type GoalReplay, LIVE_MACHINES, type ReplayMachines, replayGoal } from "./replay-goal.ts";
 import type { GoalEvent, RunEvent } from "./run-event.ts";
 import { isGoalEvent } from "./run-event.ts";
@@ -44,8 +44,12 @@ export async function replayRun(
     ...(opts.goal === undefined ? {} : { goal: opts.goal }),
     ...(opts.untilSeq === undefined ? {} : { untilSeq: opts.untilSeq }),
   });
-  const texts = log.drvTexts(run);
-  const drvs = new DrvResolver((hash) => texts.get(hash));
+  // Read when the first goal needs one: a replay of goals that read none reads none.
+  let texts: Map<string, KeptDrv> | undefined;
+  const drvs = new DrvResolver((hash) => {
+    texts ??= log.drvTexts(run);
+    return texts.get(hash);
+  });
   const goals: GoalReplay[] = [];
   for (const goalEvents of eventsByGoal(events).values()) {
     goals.push(

@@ -161,7 +161,10 @@ export class RunLog {
     return new RunWriter(this.db, Number(info.lastInsertRowid));
   }
 
-  /** Drop runs beyond the retention, and the derivation texts no run refers to any more. */
+  /**
+   * Drop runs beyond the retention with their derivation texts (and, of runs recorded by schema
+   * 5 and earlier, the shared texts no run refers to any more).
+   */
   prune(retention: RunRetention): number {
     const cutoff = retention.days === undefined ? 0 : Date.now() - retention.days * 86_400_000;
     const candidates = this.db
@@ -216,21 +219,17 @@ export class RunLog {
     filter: { goal?: string; untilSeq?: number; types?: ReadonlySet<string> } = {},
   ): RunEvent[] {
     const until = Math.min(filter.untilSeq ?? RUN_SPAN - 1, RUN_SPAN - 1);
-    const keys = new Map<number, string>(
-      (
-        this.db.prepare("SELECT n, key FROM goals WHERE run = ?").all(run) as {
-          n: number;
-          key: string;
-        }[]
-      ).map((g) => [g.n, g.key]),
-    );
-    const batches = this.db
-      .prepare("SELECT key, lines, enc FROM batches WHERE key BETWEEN ? AND ? ORDER BY key")
-      .all(eventKey(run, 0), eventKey(run, until)) as {
-      key: number;
-      lines: StoredLines;
-      enc: number;
-    }[];
+    // One read transaction: a batch committed between the two reads could name goals not read.
+    const { keys, batches } = this.db.transaction(() => ({
+      keys: new Map<number, string>(
+        (this.db.prepare("SELECT n, key FROM goals WHERE run = ?").all(run) as GoalRow[]).map(
+          (g) => [g.n, g.key],
+        ),
+      ),
+      batches: this.db
+        .prepare("SELECT key, lines, enc FROM batches WHERE key BETWEEN ? AND ? ORDER BY key")
+        .all(eventKey(run, 0), eventKey(run, until)) as BatchRow[],
+    }))();
     const events: RunEvent[] = [];
     const lineFilter = { ...filter, until };
     for (const b of batches) {
@@ -263,6 +262,17 @@ export class RunLog {
       .all(eventKey(run, 0), eventKey(run + 1, 0) - 1, run) as KeptDrv[];
     return new Map(rows.map((d) => [d.hash, d]));
   }
+}
+
+interface GoalRow {
+  n: number;
+  key: string;
+}
+
+interface BatchRow {
+  key: number;
+  lines: StoredLines;
+  enc: number;
 }
 
 interface DbRun {

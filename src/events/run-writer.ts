@@ -18,7 +18,10 @@ import { LineEncoder } from "./event-lines.ts";
 import type { KeptDrv } from "./event-values.ts";
 import type { RunEvent } from "./run-event.ts";
 
-/** At most this long between an event and its batch being written. */
+/**
+ * A batch is cut this long after its first event, and committed in the same turn of the event
+ * loop (after its I/O callbacks): about 100 ms at most between an event and the log.
+ */
 export const BATCH_MS = 90;
 /** Events and derivation texts that cut a batch at once. */
 export const BATCH_MAX = 5000;

@@ -85,6 +85,26 @@ describe("run log", () => {
     }
   });
 
+  it("knows how many events a run has logged and the wall time of the last", () => {
+    const dir = fresh();
+    const log = RunLog.open(dir);
+    try {
+      const w = log.begin(request);
+      expect(log.extent(w.runId)).toEqual({ events: 0, lastWall: undefined });
+      for (let seq = 1; seq <= 5; seq++)
+        w.append({ ...note(seq, "m"), wall: 1e12 + seq * seq } as RunEvent);
+      w.flush();
+      w.append({ ...note(6, "m"), wall: 1e12 + 7 } as RunEvent);
+      w.append({ ...note(7, "m"), wall: 1e12 + 3 } as RunEvent);
+      w.flush();
+      expect(log.db.prepare("SELECT DISTINCT enc FROM batches").pluck().all()).toEqual([2]);
+      expect(log.extent(w.runId)).toEqual({ events: 7, lastWall: 1e12 + 3 });
+      w.end(0);
+    } finally {
+      log.close();
+    }
+  });
+
   it("keeps derivation texts as bytes", () => {
     const dir = fresh();
     const log = RunLog.open(dir);
@@ -198,6 +218,12 @@ describe("run log", () => {
         w2.keep({ hash: "h2", name: "b.drv", aterm: Buffer.from("Derive2") });
         w2.end(0);
         expect([...log.drvTexts(w2.runId).keys()]).toEqual(["h2"]);
+        // Pruning the old run takes its shared text with it; the new run's stays. (A count of 2
+        // keeps one: pruning leaves room for the run about to begin.)
+        expect(log.prune({ count: 2 })).toBe(1);
+        expect(log.db.prepare("SELECT COUNT(*) FROM drvs").pluck().get()).toBe(0);
+        expect(log.db.prepare("SELECT COUNT(*) FROM run_drvs").pluck().get()).toBe(0);
+        expect(log.drvTexts(w2.runId).size).toBe(1);
       } finally {
         log.close();
       }

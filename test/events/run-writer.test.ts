@@ -94,6 +94,25 @@ describe("run writer", () => {
       expect(failures).toEqual([]);
     }));
 
+  it("keeps the texts of every batch, numbered on from the batch before", () =>
+    withWriter(async (log, w, failures) => {
+      const text = (i: number) => ({
+        hash: `h${i}`,
+        name: `d${i}.drv`,
+        aterm: Buffer.from(`Derive(${i})`),
+      });
+      for (const batch of [[0, 1, 2], [3], [4, 5]]) {
+        for (const i of batch) w.keep(text(i));
+        w.flush();
+      }
+      const texts = log.drvTexts(w.runId);
+      expect([...texts.values()]).toEqual([0, 1, 2, 3, 4, 5].map(text));
+      const keys = log.db.prepare("SELECT key FROM drv_texts ORDER BY key").pluck().all();
+      expect(keys).toEqual([1, 2, 3, 4, 5, 6].map((n) => w.runId * 2 ** 32 + n));
+      w.end(0);
+      expect(failures).toEqual([]);
+    }));
+
   it("reads back events whose JSON holds the separator it splits a batch's JSON on", () =>
     withWriter(async (log, w, failures) => {
       const sep = "\u0001\u0002";
