@@ -51,6 +51,7 @@ const TYPE_CODES: readonly string[] = [
   "worker.cancelAll",
 ];
 const CODE_OF = new Map(TYPE_CODES.map((t, i) => [t, String(i)]));
+const TYPE_OF = new Map(TYPE_CODES.map((t, i) => [String(i), t]));
 
 /**
  * Between the events of a batch while it is serialised in one piece: a string element JSON
@@ -223,7 +224,8 @@ export function decodeLines(
       micro = i === 0 ? dMicro : micro + dMicro;
       wall = i === 0 ? dWall : wall + dWall;
       mono = micro / 1000;
-      type = /^\d+$/.test(type) ? (TYPE_CODES[Number(type)] ?? `unknown type ${type}`) : type;
+      // A code this version lacks (digits only: no type is) reads as what it is.
+      type = TYPE_OF.get(type) ?? (/^\d+$/.test(type) ? `unknown type ${type}` : type);
       if (t5 > t4 + 1) {
         const invoke = line.slice(t4 + 1, t5);
         names = [invoke, t6 > t5 + 1 ? line.slice(t5 + 1, t6) : invoke];
