@@ -11,11 +11,11 @@ import { describe, expect, it } from "vitest";
 import { readBuildLog } from "../../src/builder/build-log.ts";
 import type { LocalBuildSettings } from "../../src/builder/build-settings.ts";
 import { LocalBuildEffects } from "../../src/builder/local-build-effects.ts";
-import { sandboxAvailable } from "../../src/builder/sandbox.ts";
 import { Hash } from "../../src/hash/hash.ts";
 import { Worker, type WorkerSettings } from "../../src/machines/worker.ts";
 import { narHash } from "../../src/nar/nar-hash.ts";
 import { useTempStores } from "../store/temp-store.ts";
+import { haveSandbox } from "./have-sandbox.ts";
 import { makeDrv, outPath } from "./make-drv.ts";
 
 const stores = useTempStores();
@@ -244,7 +244,7 @@ describe("local builds", () => {
   });
 });
 
-describe.runIf(sandboxAvailable())("sandboxed builds (bubblewrap)", () => {
+describe.runIf(haveSandbox())("sandboxed builds (bubblewrap)", () => {
   it("sees only its inputs and system paths, cannot write inputs, and produces registered outputs", async () => {
     const { store, worker, effects } = setup({ sandbox: true });
     const dep = makeDrv(store, { name: "dep", script: "echo dep > $out" });

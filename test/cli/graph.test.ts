@@ -16,6 +16,8 @@ const env = { NIXSTATE_STATE_DIR: stateDir, NIXSTATE_STORE_DIR: "" };
 const cli = (...args: string[]) => runCli(args, { env, cwd: repoRoot });
 const text = (r: CliResult) => r.stdout.toString();
 const hasDot = spawnSync("dot", ["-V"]).status === 0;
+if (!hasDot && process.env.CI === "true")
+  throw new Error("Graphviz's dot not found but CI=true: install graphviz (.ci/run does)");
 
 beforeAll(() => {
   const build = cli("build", "-k", "examples/broken/poster.json");

@@ -1,18 +1,14 @@
-// Location of the shared test vectors (/work/shared/vectors next to the repository). Tests that
-// read them skip when they are absent; every test file also has generated cases of its own.
-
+// NAR tests name vectors by their path under test/vectors (test/vectors.ts says where that is).
 import { existsSync } from "node:fs";
-import { dirname, join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
-
-const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
-
-export const VECTORS = resolve(repoRoot, "../shared/vectors");
+import { vectorPath as underVectors } from "../vectors.ts";
 
 export function vectorPath(relative: string): string {
-  return join(VECTORS, relative);
+  return underVectors(relative);
 }
 
 export function haveVector(relative: string): boolean {
-  return existsSync(vectorPath(relative));
+  const here = existsSync(vectorPath(relative));
+  if (!here && process.env.CI === "true")
+    throw new Error(`test vector ${relative} not found but CI=true: the checkout is incomplete`);
+  return here;
 }

@@ -11,11 +11,11 @@ import {
 } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { sandboxAvailable } from "../../src/builder/sandbox.ts";
 import { replayRun } from "../../src/events/replay-run.ts";
 import { RunLog } from "../../src/events/run-log.ts";
 import { nixstateServeCommand } from "../../src/remote/serve-transport.ts";
 import { LocalStore } from "../../src/store/local-store.ts";
+import { haveSandbox } from "../builder/have-sandbox.ts";
 import { runCli } from "../cli/run-cli.ts";
 import { SSH_STAND_IN } from "../fixtures/ssh-stand-in.ts";
 import { useTempStores } from "../store/temp-store.ts";
@@ -215,7 +215,7 @@ describe.runIf(existsSync(SSH_STAND_IN))("remote builds through --builders", () 
     }
   });
 
-  it.runIf(sandboxAvailable())(
+  it.runIf(haveSandbox())(
     "waits for a busy machine instead of building here what this machine cannot",
     async () => {
       // One slot on a machine with the feature 'big'; this machine lacks it, though -j2 is free.
@@ -263,7 +263,7 @@ describe.runIf(existsSync(SSH_STAND_IN))("remote builds through --builders", () 
     30_000,
   );
 
-  it.runIf(sandboxAvailable())(
+  it.runIf(haveSandbox())(
     "builds here what no machine fits; with -j0 that is a clear error",
     async () => {
       const s = setup({ systems: "aarch64-linux" });
@@ -281,7 +281,7 @@ describe.runIf(existsSync(SSH_STAND_IN))("remote builds through --builders", () 
     },
   );
 
-  it.runIf(sandboxAvailable())(
+  it.runIf(haveSandbox())(
     "leaves out a machine that cannot be reached: builds here, or fails clearly with -j0",
     async () => {
       const s = setup();

@@ -7,7 +7,6 @@ import { join } from "node:path";
 import { PassThrough, Writable } from "node:stream";
 import { afterAll, describe, expect, it } from "vitest";
 import type { LocalBuildSettings } from "../../src/builder/build-settings.ts";
-import { sandboxAvailable } from "../../src/builder/sandbox.ts";
 import { printDerivation } from "../../src/derivation/aterm-print.ts";
 import type { BasicDerivation, DerivationOutput } from "../../src/derivation/derivation.ts";
 import { derivationPath, fillInOutputPaths } from "../../src/derivation/hash-modulo.ts";
@@ -33,6 +32,7 @@ import { ServeError } from "../../src/remote/serve-error.ts";
 import { runServeServer } from "../../src/remote/serve-server.ts";
 import type { LocalStore } from "../../src/store/local-store.ts";
 import { makeTextPath } from "../../src/store-path/make-store-path.ts";
+import { haveSandbox } from "../builder/have-sandbox.ts";
 import { makeDrv } from "../builder/make-drv.ts";
 import { runCli } from "../cli/run-cli.ts";
 import { useTempStores } from "../store/temp-store.ts";
@@ -600,7 +600,7 @@ describe("serve server: replaying sessions recorded with Nix 2.8 as the server",
     }
   };
 
-  it.runIf(sandboxAvailable())(
+  it.runIf(haveSandbox())(
     "answers build-derivation-0x202 byte for byte: status, errorMsg, builtOutputs (the quirk)",
     () => expectBuildSessions(["build-derivation-0x202"]),
   );
@@ -610,7 +610,7 @@ describe("serve server: replaying sessions recorded with Nix 2.8 as the server",
   const clocksAfterErrorMsg = (b: Buffer) =>
     32 + Math.ceil(Number(b.readBigUInt64LE(24)) / 8) * 8 + 16;
 
-  it.runIf(sandboxAvailable())(
+  it.runIf(haveSandbox())(
     "answers build-derivation-0x205/-0x206/-0x207 and the AlreadyValid repeat byte for byte, times aside",
     () =>
       expectBuildSessions(
@@ -624,7 +624,7 @@ describe("serve server: replaying sessions recorded with Nix 2.8 as the server",
       ),
   );
 
-  it.runIf(sandboxAvailable())(
+  it.runIf(haveSandbox())(
     "answers the failing, silent, slow and missing-input sessions byte for byte, times aside",
     () =>
       expectBuildSessions(
@@ -641,7 +641,7 @@ describe("serve server: replaying sessions recorded with Nix 2.8 as the server",
 
   // QueryValidPaths, AddToStoreNar, BuildDerivation (its reply at 32: status, errorMsg "",
   // timesBuilt, isNonDeterministic, then the clocks at 64), QueryPathInfos, the NAR.
-  it.runIf(sandboxAvailable())(
+  it.runIf(haveSandbox())(
     "answers Nix 2.8's build hook (the remote-build session) byte for byte, times aside",
     () => expectBuildSessions(["remote-build"], () => 64),
   );
