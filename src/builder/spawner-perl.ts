@@ -98,6 +98,8 @@ sub start {
   my $pid = fork();
   if (defined $pid && $pid == 0) {
     POSIX::setsid();
+    # Ignored here, and an ignored signal would stay ignored in the builder.
+    $SIG{PIPE} = 'DEFAULT';
     open(STDIN, '<', '/dev/null');
     if ($r->{fd} == 3) {
       # The builder's output is fd 3; the process started writes its own messages to the log.

@@ -1,7 +1,8 @@
 // The main side of the spawner: a small separate process that starts builders (forking from the
-// busy main process is slow and grows with its heap). It is the Perl one in spawner-perl.ts when
-// perl is installed, else the Node one in spawner-process.ts. One spawner serves a whole run and
-// is started on first use; replies give each builder's pid and exit status.
+// busy main process is slow and grows with its heap). It is the Python one in spawner-python.ts
+// (posix_spawn) when a system Python 3 is installed, else the Perl one in spawner-perl.ts (fork;
+// every Debian system has perl), else the Node one in spawner-process.ts. One spawner serves a
+// whole run and is started on first use; replies give each builder's pid and exit status.
 import type { ChildProcess } from "node:child_process";
 import { accessSync, constants as fsConstants, statSync } from "node:fs";
 import { constants } from "node:os";
@@ -11,6 +12,7 @@ import { execa } from "../io/on-demand.ts";
 import { packageRoot, runningFromSources } from "./package-files.ts";
 import { PERL_SPAWNER } from "./spawner-perl.ts";
 import type { SpawnEndReason, SpawnReply, SpawnRequest } from "./spawner-process.ts";
+import { PYTHON_SPAWNER } from "./spawner-python.ts";
 
 export interface SpawnedBuilder {
   /** Resolves once the builder runs (with its pid), rejects if it could not be started. */
@@ -91,10 +93,11 @@ function nodeSpawner(): SpawnerKind {
 
 const SIGNAL_NAMES = new Map(Object.entries(constants.signals).map(([name, n]) => [n, name]));
 
-function perlSpawner(perl: string): SpawnerKind {
+/** The Perl and Python spawners speak the same protocol (spawner-perl.ts). */
+function lineSpawner(command: [string, string[]]): SpawnerKind {
   const nul = (f: string | number) => `${f}\0`;
   return {
-    command: [perl, ["-e", PERL_SPAWNER]],
+    command,
     encode: (r) =>
       [
         "S",
@@ -145,23 +148,52 @@ function perlSpawner(perl: string): SpawnerKind {
 function findOnPath(name: string): string | undefined {
   for (const dir of (process.env.PATH ?? "").split(":")) {
     const candidate = join(dir || ".", name);
-    try {
-      accessSync(candidate, fsConstants.X_OK);
-      if (statSync(candidate).isFile()) return candidate;
-    } catch {
-      // not here
-    }
+    if (executable(candidate)) return candidate;
   }
   return undefined;
 }
 
-/** Perl when it is there (every Debian system has it), else a second Node process. */
-function chooseSpawner(prefer: "perl" | "node" | undefined): SpawnerKind {
-  if ((prefer ?? process.env.NIXSTATE_SPAWNER) !== "node") {
+export type SpawnerName = "python" | "perl" | "node";
+
+/**
+ * The system's Python 3, not one found on PATH first: a version manager's shim there (pyenv's is
+ * a shell script) would cost a quarter of a second a run.
+ */
+const SYSTEM_PYTHONS = ["/usr/bin/python3", "/usr/local/bin/python3"];
+
+function executable(path: string): boolean {
+  try {
+    accessSync(path, fsConstants.X_OK);
+    return statSync(path).isFile();
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Python when the system has it (posix_spawn: see spawner-python.ts), else Perl (every Debian
+ * system has it), else a second Node process; `prefer` (or NIXSTATE_SPAWNER) picks one, falling
+ * back the same way when it is missing.
+ */
+function chooseSpawner(prefer: SpawnerName | undefined): SpawnerKind {
+  const wanted = prefer ?? (process.env.NIXSTATE_SPAWNER as SpawnerName | undefined);
+  if (wanted === undefined || wanted === "python") {
+    const python = SYSTEM_PYTHONS.find(executable);
+    // -I: no user site, no PYTHON* variables; -S: no site module (a third of the start).
+    if (python) return lineSpawner([python, ["-I", "-S", "-c", PYTHON_SPAWNER]]);
+  }
+  if (wanted !== "node") {
     const perl = findOnPath("perl");
-    if (perl) return perlSpawner(perl);
+    if (perl) return lineSpawner([perl, ["-e", PERL_SPAWNER]]);
   }
   return nodeSpawner();
+}
+
+/** Whether `name`'s interpreter is here (tests run every spawner that is). */
+export function spawnerAvailable(name: SpawnerName): boolean {
+  if (name === "python") return SYSTEM_PYTHONS.some(executable);
+  if (name === "perl") return findOnPath("perl") !== undefined;
+  return true;
 }
 
 let defaultKind: SpawnerKind | undefined;
@@ -170,8 +202,8 @@ export class Spawner {
   private child: ChildProcess | undefined;
   private kind: SpawnerKind | undefined;
 
-  /** `prefer`: which spawner to use (tests run both); default Perl if present. */
-  constructor(private readonly prefer?: "perl" | "node") {}
+  /** `prefer`: which spawner to use (tests run each); default Python, else Perl, if present. */
+  constructor(private readonly prefer?: SpawnerName) {}
   private nextId = 1;
   /** Releases not yet written (sendLater). */
   private later = "";

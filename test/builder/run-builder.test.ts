@@ -1,4 +1,4 @@
-import { spawn, spawnSync } from "node:child_process";
+import { spawn } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -8,11 +8,10 @@ import {
   type RunBuilderOptions,
   runBuilder as run,
 } from "../../src/builder/run-builder.ts";
-import { Spawner } from "../../src/builder/spawner.ts";
+import { Spawner, spawnerAvailable } from "../../src/builder/spawner.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "nixstate-run-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
-const havePerl = spawnSync("sh", ["-c", "command -v perl"]).status === 0;
 
 function opts(script: string, extra: Partial<RunBuilderOptions> = {}): RunBuilderOptions {
   return {
@@ -29,9 +28,9 @@ function opts(script: string, extra: Partial<RunBuilderOptions> = {}): RunBuilde
   };
 }
 
-// Both spawners must behave the same (Perl is preferred; Node is the fallback).
-describe.each(["perl", "node"] as const)("runBuilder with the %s spawner", (kind) => {
-  if (kind === "perl" && !havePerl && process.env.CI === "true") throw new Error("perl missing");
+// Every spawner must behave the same (Python is preferred, then Perl; Node is the fallback).
+describe.each(["python", "perl", "node"] as const)("runBuilder with the %s spawner", (kind) => {
+  if (!spawnerAvailable(kind) && process.env.CI === "true") throw new Error(`${kind} missing`);
   const spawner = new Spawner(kind);
   afterAll(() => spawner.close());
   const runBuilder = (o: RunBuilderOptions) => run(o, spawner);
@@ -156,11 +155,26 @@ describe.each(["perl", "node"] as const)("runBuilder with the %s spawner", (kind
     const o = { ...opts(""), builder: "/nonexistent/builder" };
     const missing = await runBuilder(o);
     expect(describeExit(missing)).toBe("failed with exit code 1");
-    if (kind === "perl") {
+    if (kind !== "node") {
       expect(readFileSync(o.logFile, "utf8")).toMatch(
         /^error: executing '\/nonexistent\/builder': No such file/,
       );
+      // A working directory that cannot be entered is told the same way, in the log.
+      const lost = { ...opts("exit 0"), cwd: join(dir, "no-such-dir") };
+      expect(await runBuilder(lost)).toMatchObject({ kind: "exited", code: 1 });
+      expect(readFileSync(lost.logFile, "utf8")).toMatch(
+        /^error: changing into '.*no-such-dir': No such file/,
+      );
     }
+  });
+
+  it("starts builders with SIGPIPE at its default, as Nix does", async () => {
+    // The spawners ignore SIGPIPE themselves, and an ignored signal stays ignored across exec:
+    // a builder's `producer | head` would then see EPIPE errors instead of ending quietly.
+    const o = opts("grep SigIgn /proc/self/status");
+    expect(await runBuilder(o)).toMatchObject({ kind: "exited", code: 0 });
+    const ignored = BigInt(`0x${readFileSync(o.logFile, "utf8").split(/\s+/)[1]}`);
+    expect(ignored & (1n << 12n)).toBe(0n); // signal 13 is bit 12
   });
 
   it("reports a builder killed by a signal", async () => {

@@ -13,20 +13,20 @@ import {
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { Spawner } from "../../src/builder/spawner.ts";
+import { Spawner, spawnerAvailable } from "../../src/builder/spawner.ts";
 
-const dir = mkdtempSync(join(tmpdir(), "nixstate-locks-"));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const root = mkdtempSync(join(tmpdir(), "nixstate-locks-"));
+afterAll(() => rmSync(root, { recursive: true, force: true }));
 
-/** This process's Perl children (spawners), from /proc. */
-function perlChildren(): number[] {
+/** This process's children running `command` (spawners), from /proc. */
+function childrenRunning(command: string): number[] {
   return readdirSync("/proc")
     .filter((d) => /^\d+$/.test(d))
     .filter((d) => {
       try {
         const stat = readFileSync(`/proc/${d}/stat`, "utf8");
         const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
-        return ppid === process.pid && stat.includes("(perl)");
+        return ppid === process.pid && stat.includes(`(${command}`);
       } catch {
         return false; // gone meanwhile
       }
@@ -37,9 +37,16 @@ function perlChildren(): number[] {
 /** Whether another process (util-linux flock, as any flock user) could take the lock now. */
 const freeForOthers = (file: string) => spawnSync("flock", ["-n", file, "true"]).status === 0;
 
-describe("output lock files (perl spawner)", () => {
-  const a = new Spawner("perl");
-  const b = new Spawner("perl");
+// Python's process is named after its binary (python3 or python3.11).
+describe.each([
+  ["python", "python3"],
+  ["perl", "perl"],
+] as const)("output lock files (%s spawner)", (kind, command) => {
+  if (!spawnerAvailable(kind) && process.env.CI === "true") throw new Error(`${kind} missing`);
+  const dir = join(root, kind);
+  mkdirSync(dir);
+  const a = new Spawner(kind);
+  const b = new Spawner(kind);
   afterAll(() => {
     a.close();
     b.close();
@@ -73,12 +80,12 @@ describe("output lock files (perl spawner)", () => {
   });
 
   it("locksReleased does not fail when the spawner has died (Ctrl-C reaches it too)", async () => {
-    const c = new Spawner("perl");
+    const c = new Spawner(kind);
     const p = join(dir, "dying");
-    const before = perlChildren();
+    const before = childrenRunning(command);
     (await c.tryLockFiles([p]))!.release();
     // Kill the new spawner, then ask before Node has seen it go.
-    const [pid] = perlChildren().filter((x) => !before.includes(x));
+    const [pid] = childrenRunning(command).filter((x) => !before.includes(x));
     process.kill(pid!, "SIGKILL");
     await expect(c.locksReleased()).resolves.toBeUndefined();
     c.close();
@@ -109,7 +116,7 @@ describe("output lock files (perl spawner)", () => {
   });
 
   it("is released when the process holding it dies", async () => {
-    const c = new Spawner("perl");
+    const c = new Spawner(kind);
     const p = join(dir, "dies");
     expect(await c.tryLockFiles([p])).toBeDefined();
     expect(freeForOthers(`${p}.lock`)).toBe(false);
