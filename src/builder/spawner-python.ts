@@ -22,6 +22,8 @@ FAST = hasattr(os, 'posix_spawn') and sys.version_info >= (3, 8)
 DEVNULL = os.open('/dev/null', os.O_RDONLY | os.O_CLOEXEC)
 # This process ignores SIGPIPE (Python's default) and SIGXFSZ; a builder starts with neither.
 RESET = tuple(s for s in (getattr(signal, 'SIGPIPE', None), getattr(signal, 'SIGXFSZ', None)) if s)
+# Ctrl-C ends this process at once, as it does the Perl one (no traceback across the terminal).
+signal.signal(signal.SIGINT, signal.SIG_DFL)
 os.chdir('/')
 b = {}
 locks = {}
