@@ -2,9 +2,10 @@
 // trivial /bin/sh derivations with real Nix (`nix-store --realise`, its fastest fair setup:
 // builders as the calling user, no sandbox, no substituters, config via NIX_CONF_DIR) and with
 // `nixstate build`, alternating rounds; compare with the floor of spawning the same builders from
-// a bare Node script. Prints medians, ratios and peak RSS.
+// a bare Node script (fork, as Node does), and from a bare Python script with posix_spawn (as
+// nixstate's spawner does, when Python is there). Prints medians, ratios and peak RSS.
 import { spawnSync } from "node:child_process";
-import { chmodSync, mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -40,6 +41,29 @@ async function floor(n: number, j: number, dir: string): Promise<number> {
   ).ms;
 }
 
+/** The same with posix_spawn (vfork semantics: no page tables copied), from a bare Python. */
+const SPAWN_FLOOR_SCRIPT = `
+import os, sys
+n, j, d = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+started = running = 0
+while started < n or running:
+    while running < j and started < n:
+        os.posix_spawn("/bin/sh", ["/bin/sh", "-c", "echo n%d > %s/f%d" % (started, d, started)], os.environ, setsid=True)
+        started += 1; running += 1
+    os.wait(); running -= 1
+`;
+const PYTHON = "/usr/bin/python3";
+
+async function spawnFloor(n: number, j: number, dir: string): Promise<number> {
+  return (
+    await timed(
+      PYTHON,
+      ["-I", "-S", "-c", SPAWN_FLOOR_SCRIPT, String(n), String(j), dir],
+      process.env,
+    )
+  ).ms;
+}
+
 export async function benchDag(argv: string[]): Promise<void> {
   const arg = argsOf(argv);
   const sizes = arg("--sizes", "1000,10000").split(",").map(Number);
@@ -58,6 +82,7 @@ export async function benchDag(argv: string[]): Promise<void> {
       const nix: Run[] = [];
       const ours: Run[] = [];
       const floors: number[] = [];
+      const spawnFloors: number[] = [];
       for (let r = 0; r < rounds; r++) {
         const salt = `b${n}r${r}t${Date.now()}`;
         if (haveNix) {
@@ -86,6 +111,11 @@ export async function benchDag(argv: string[]): Promise<void> {
         const fdir = join(root, `floor-${salt}`);
         mkdirSync(fdir);
         floors.push(await floor(n, j, fdir));
+        if (existsSync(PYTHON)) {
+          const sdir = join(root, `spawn-floor-${salt}`);
+          mkdirSync(sdir);
+          spawnFloors.push(await spawnFloor(n, j, sdir));
+        }
       }
       const f = median(floors);
       const o = median(ours.map((x) => x.ms));
@@ -100,9 +130,17 @@ export async function benchDag(argv: string[]): Promise<void> {
         );
       }
       line.push(`floor ${(f / 1000).toFixed(2)} s`, `nixstate/floor ${(o / f).toFixed(2)}`);
+      if (spawnFloors.length > 0) {
+        const p = median(spawnFloors);
+        line.push(
+          `posix_spawn floor ${(p / 1000).toFixed(2)} s`,
+          `nixstate/posix_spawn floor ${(o / p).toFixed(2)}`,
+        );
+      }
       console.log(line.join(" | "));
+      const secs = (xs: number[]) => xs.map((x) => (x / 1000).toFixed(2)).join(" ");
       console.log(
-        `  rounds: nixstate ${ours.map((x) => (x.ms / 1000).toFixed(2)).join(" ")}${nix.length ? ` | nix ${nix.map((x) => (x.ms / 1000).toFixed(2)).join(" ")}` : ""} | floor ${floors.map((x) => (x / 1000).toFixed(2)).join(" ")}`,
+        `  rounds: nixstate ${secs(ours.map((x) => x.ms))}${nix.length ? ` | nix ${secs(nix.map((x) => x.ms))}` : ""} | floor ${secs(floors)}${spawnFloors.length ? ` | posix_spawn floor ${secs(spawnFloors)}` : ""}`,
       );
       if (ours.some((x) => !x.ok) || nix.some((x) => !x.ok))
         console.log("  (some runs failed: see above)");
