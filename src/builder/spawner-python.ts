@@ -15,7 +15,9 @@ export const PYTHON_SPAWNER = String.raw`
 import os, select, signal, sys, time, fcntl, errno
 out_fd = 1
 def say(line):
-    try: os.write(out_fd, line)
+    view = memoryview(line)
+    try:
+        while view: view = view[os.write(out_fd, view):]  # a write may take less (an O line of 128 KiB)
     except OSError: pass  # Node gone: stdin's end stops us
 def text(e): return (e.strerror or str(e)).encode()
 FAST = hasattr(os, 'posix_spawn') and sys.version_info >= (3, 8)
