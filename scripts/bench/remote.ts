@@ -1,9 +1,11 @@
 // `npm run bench -- remote [--n 100] [--rounds 3]`: the benchmark DAG built entirely on a build
 // machine (`-j0 --builders`, 2 jobs there) reached through the ssh stand-in, for each client
 // (nixstate build, real Nix's nix-store --realise and its build hook) and each machine
-// (nixstate serve, real nix-store --serve), fresh stores every round. Prints medians and ratios
+// (nixstate serve; a resident nixstate serve --listen behind bin/nixstate-serve-connect; real
+// nix-store --serve), fresh stores every round. Prints medians and ratios
 // against Nix → Nix, and the same DAG built locally by nixstate (-j2) as the no-network floor.
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
+import { once } from "node:events";
 import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -18,7 +20,8 @@ import { writeDag } from "./nixstate-dag.ts";
 const repo = resolve(fileURLToPath(import.meta.url), "../../..");
 
 type Client = "nixstate" | "nix";
-type Machine = "nixstate" | "nix";
+/** "listen": a resident `nixstate serve --listen`, reached through bin/nixstate-serve-connect. */
+type Machine = "nixstate" | "nix" | "listen";
 
 export async function benchRemote(argv: string[]): Promise<void> {
   const arg = argsOf(argv);
@@ -47,10 +50,39 @@ export async function benchRemote(argv: string[]): Promise<void> {
     const body =
       kind === "nixstate"
         ? `exec '${process.execPath}' '${repo}/bin/nixstate.js' "$@" --state-dir '${state}' --store-dir '${storeDir}'`
-        : `export NIX_REMOTE=local NIX_STORE_DIR='${storeDir}' NIX_STATE_DIR='${state}' NIX_LOG_DIR='${state}/log' NIX_CONF_DIR='${root}/nix/conf'\nexec nix-store "$@"`;
+        : kind === "listen"
+          ? `exec '${repo}/bin/nixstate-serve-connect' --socket '${socketOf(salt)}' "$@"`
+          : `export NIX_REMOTE=local NIX_STORE_DIR='${storeDir}' NIX_STATE_DIR='${state}' NIX_LOG_DIR='${state}/log' NIX_CONF_DIR='${root}/nix/conf'\nexec nix-store "$@"`;
     writeFileSync(program, `#!/bin/sh\n${body}\n`);
     chmodSync(program, 0o755);
     return `ssh://buildbox?remote-program=${program} ${system} - 2`;
+  };
+
+  const socketOf = (salt: string) => join(root, `${salt.slice(0, 24)}.sock`);
+  /** The resident server of a "listen" machine, started before the build and stopped after. */
+  const startServer = async (salt: string): Promise<{ ms: number; stop: () => Promise<void> }> => {
+    const t0 = performance.now();
+    const state = join(root, `machine-state-${salt}`);
+    const server = spawn(
+      process.execPath,
+      [join(repo, "bin/nixstate.js"), "serve", "--listen", socketOf(salt), "--write"].concat([
+        "--state-dir",
+        state,
+        "--store-dir",
+        storeDir,
+      ]),
+      { stdio: ["ignore", "pipe", "inherit"] },
+    );
+    const [line] = await once(server.stdout, "data");
+    if (!String(line).includes("listening")) throw new Error(`server said: ${line}`);
+    const ms = performance.now() - t0;
+    return {
+      ms,
+      stop: async () => {
+        server.kill("SIGTERM");
+        if (server.exitCode === null) await once(server, "exit");
+      },
+    };
   };
 
   const nixBase = { ...nixEnv(join(root, "nix")), NIX_STORE_DIR: storeDir, PATH: path };
@@ -88,15 +120,23 @@ export async function benchRemote(argv: string[]): Promise<void> {
     ["nix", "nix"],
     ["nixstate", "nix"],
     ["nix", "nixstate"],
+    ["nix", "listen"],
     ["nixstate", "nixstate"],
+    ["nixstate", "listen"],
   ];
+  const serverStarts: number[] = [];
   const times = new Map<string, number[]>(pairs.map(([c, m]) => [`${c}→${m}`, []]));
   const local: number[] = [];
   let failed = false;
   try {
     for (let r = 0; r < rounds; r++) {
       for (const [c, m] of pairs) {
-        const run = await build(c, m, `${c}${m}r${r}t${Date.now()}`);
+        const salt = `${c}${m}r${r}t${Date.now()}`;
+        // The resident server runs before the build, as sshd does; its start is printed apart.
+        const server = m === "listen" ? await startServer(salt) : undefined;
+        if (server) serverStarts.push(server.ms);
+        const run = await build(c, m, salt);
+        await server?.stop();
         failed ||= !run.ok;
         times.get(`${c}→${m}`)!.push(run.ms);
       }
@@ -119,6 +159,9 @@ export async function benchRemote(argv: string[]): Promise<void> {
         `client→machine ${key.padEnd(18)} ${(m / 1000).toFixed(2)} s (${(m / n).toFixed(1)} ms/drv) | ÷ nix→nix ${(m / reference).toFixed(2)} | rounds ${ms.map((x) => (x / 1000).toFixed(2)).join(" ")}`,
       );
     }
+    console.log(
+      `("listen": a resident nixstate serve --listen, started before each build in ${median(serverStarts).toFixed(0)} ms (median), reached by bin/nixstate-serve-connect)`,
+    );
     const l = median(local);
     console.log(
       `nixstate local -j2 (no machine)  ${(l / 1000).toFixed(2)} s (${(l / n).toFixed(1)} ms/drv)`,

@@ -1,6 +1,7 @@
 // The `nixstate` command line. Each command lives in its own module under commands/.
 import { setFlagsFromString } from "node:v8";
 import { CommanderError } from "commander";
+import { errorMessage } from "./cli-error.ts";
 import { makeProgram, serveFlagToCommand } from "./program.ts";
 import { loadSettings } from "./settings/settings.ts";
 
@@ -9,28 +10,10 @@ import { loadSettings } from "./settings/settings.ts";
 // Growing by at most 30% keeps it near what it uses (measured in BENCHMARKS.md, "Memory").
 setFlagsFromString("--heap-growing-percent=30");
 
-function describeErrno(code: string): string {
-  const known: Record<string, string> = {
-    ENOENT: "no such file or directory",
-    EACCES: "permission denied",
-    EEXIST: "it already exists",
-    ENOTDIR: "a parent is not a directory",
-    EISDIR: "it is a directory",
-  };
-  return known[code] ?? code;
-}
-
 /** Print an error the way Nix does (`error: …`) and exit 1; stack traces only on request. */
 function reportAndExit(e: unknown): never {
   if (e instanceof CommanderError) process.exit(e.exitCode);
-  const sys = e as NodeJS.ErrnoException;
-  const msg =
-    sys?.code && sys.syscall && sys.path
-      ? `cannot ${sys.syscall} '${sys.path}': ${describeErrno(sys.code)}`
-      : e instanceof Error
-        ? e.message
-        : String(e);
-  process.stderr.write(`error: ${msg}\n`);
+  process.stderr.write(`error: ${errorMessage(e)}\n`);
   if (process.env.NIXSTATE_DEBUG && e instanceof Error) process.stderr.write(`${e.stack}\n`);
   process.exit(1);
 }

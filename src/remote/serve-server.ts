@@ -65,6 +65,11 @@ export interface ServeServerOptions {
   builtOutputsQuirk?: boolean;
   /** Write each build to the run log (`--no-record` turns it off). */
   record?: boolean;
+  /**
+   * Starts the builders; one shared by a resident server's sessions (left running at the
+   * session's end). Default: the session starts its own at its first build.
+   */
+  spawner?: Spawner;
 }
 
 /** A serve session drops runs beyond the log's retention at its first build and every so many. */
@@ -104,7 +109,7 @@ class ServeSession {
   /** Where NARs are encoded: one buffer for all of a session's dumps. */
   readonly #nar = new ByteWriter(128 * 1024);
   /** Starts every build's builders: one process for the session, not one per build. */
-  readonly #spawner = new Spawner();
+  readonly #spawner: Spawner;
   /** The run log, opened at the first build and kept for the session's other builds. */
   #runLog: RunLog | undefined;
   /** Builds started in this session (old runs are pruned at the first and every PRUNE_EVERY). */
@@ -122,13 +127,14 @@ class ServeSession {
     this.#d = new WireDecoder(reader, options.store.storeDir);
     this.#e = new WireEncoder(options.store.storeDir);
     this.#log = options.log ?? (() => {});
+    this.#spawner = options.spawner ?? new Spawner();
   }
 
   async run(): Promise<void> {
     try {
       await this.#serve();
     } finally {
-      this.#spawner.close();
+      if (this.#spawner !== this.#options.spawner) this.#spawner.close();
       this.#runLog?.close();
     }
   }
@@ -360,11 +366,12 @@ class ServeSession {
     );
     this.#peek = this.#d.atEnd();
     let hungUp = false;
-    const watch = this.#peek.then(async (ended) => {
-      if (!ended) return;
+    const hangUp = async () => {
       hungUp = true;
       await worker.cancel("the client hung up");
-    });
+    };
+    // A socket can end in an error (the peer reset it) rather than at its end: a hang-up too.
+    const watch = this.#peek.then((ended) => (ended ? hangUp() : undefined), hangUp);
     let code = 1;
     try {
       code = await body(worker);

@@ -1,18 +1,22 @@
 // `nixstate serve [--write]`: the server side of `nix-store --serve` on stdin/stdout, so Nix
 // clients (`nix copy --to ssh://…?remote-program=nixstate`, remote builds, Hydra) can use this
 // store. Errors end the session as `error: …` on stderr with exit status 1, as Nix does.
+// `--listen` keeps one process serving a session per connection on a Unix socket instead.
 
 import { closeSync } from "node:fs";
+import { join, resolve } from "node:path";
 import type { Command } from "commander";
 import type { LocalBuildSettings } from "../../builder/build-settings.ts";
 import { NIX_2_8_SERVE_VERSION } from "../../protocol/serve/serve-version.ts";
+import { ServeListener } from "../../remote/serve-listener.ts";
 import { runServeServer } from "../../remote/serve-server.ts";
-import { CliUsageError } from "../cli-error.ts";
-import { blockingReplyFd } from "../stdout.ts";
+import { CliUsageError, errorMessage } from "../cli-error.ts";
+import { blockingReplyFd, writeStdout } from "../stdout.ts";
 import { addStoreOptions, type StoreCliOptions, withStore } from "../store-options.ts";
 
 interface ServeCliOptions extends StoreCliOptions {
   write?: boolean;
+  listen?: string | boolean;
   nix28Compat?: boolean;
   systemFeatures?: string;
   cores?: string;
@@ -53,8 +57,13 @@ export function registerServeCommands(program: Command): void {
       // As nix-store --serve, builds received use this machine's settings (nixstate.conf).
       .option("--cores <n>", "NIX_BUILD_CORES for each builder (0: use all cores)")
       .option("--sandbox", "build in a bubblewrap sandbox (as build --sandbox)")
-      .option("--no-record", "do not write builds received to the run log"),
+      .option("--no-record", "do not write builds received to the run log")
+      .option(
+        "--listen [socket]",
+        "stay running and serve a session per connection on a Unix socket (default: serve.socket in the state directory), for bin/nixstate-serve-connect as the remote-program",
+      ),
   ).action(async (o: ServeCliOptions) => {
+    if (o.listen !== undefined && o.listen !== false) return listen(o, o.listen);
     // Replies go to stdout's descriptor with blocking writes (no stream queue; a NAR dump reuses
     // its buffers), unless stdout is stdin's socket.
     const fd = blockingReplyFd();
@@ -64,16 +73,42 @@ export function registerServeCommands(program: Command): void {
         runServeServer(process.stdin, out, {
           store,
           write: !!o.write,
-          record: o.record !== false,
-          buildSettings: serveBuildSettings(o),
-          ...(o.nix28Compat
-            ? { builtOutputsQuirk: true, serverVersion: NIX_2_8_SERVE_VERSION }
-            : {}),
+          ...sessionOptions(o),
           log: (text) => process.stderr.write(text),
         }),
       );
     } finally {
       if (fd !== undefined && fd !== 1) closeSync(fd);
     }
+  });
+}
+
+/** The session options that are the server's, whether it serves stdin or a socket. */
+function sessionOptions(o: ServeCliOptions) {
+  return {
+    record: o.record !== false,
+    buildSettings: serveBuildSettings(o),
+    ...(o.nix28Compat ? { builtOutputsQuirk: true, serverVersion: NIX_2_8_SERVE_VERSION } : {}),
+  };
+}
+
+/** `--listen`: serve connections until SIGINT or SIGTERM, then end the sessions and go. */
+async function listen(o: ServeCliOptions, socket: string | true): Promise<void> {
+  await withStore(o, async (store) => {
+    const socketPath =
+      socket === true ? join(store.layout.stateDir, "serve.socket") : resolve(socket);
+    const listener = await ServeListener.listen({
+      store,
+      socketPath,
+      write: !!o.write,
+      describeError: errorMessage,
+      ...sessionOptions(o),
+    });
+    await writeStdout(`nixstate serve: listening on ${socketPath}\n`);
+    await new Promise<void>((stop) => {
+      process.once("SIGINT", stop);
+      process.once("SIGTERM", stop);
+    });
+    await listener.close();
   });
 }
