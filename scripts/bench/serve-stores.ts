@@ -29,6 +29,14 @@ export interface ServerStore {
   env: NodeJS.ProcessEnv;
   /** A `remote-program` script for `ssh://…?remote-program=` (run as `P --serve --write`). */
   remoteProgram: string;
+  /**
+   * nixstate: the remote-program reaching a resident `nixstate serve --listen` at
+   * `residentSocket` (bin/nixstate-serve-connect); the caller starts and stops that server.
+   */
+  residentProgram?: string;
+  residentSocket?: string;
+  /** nixstate: the arguments naming its store, for a server the caller starts. */
+  storeArgs?: string[];
   /** A nixstate store of the same store directory (files elsewhere) to make content to import. */
   scratch: LocalStore;
 }
@@ -90,7 +98,7 @@ export async function setUpStores(
   const nsState = join(root, "ns", "var");
   const nixstateArgs = ["--state-dir", nsState, "--store-dir", dirs.nixstate];
 
-  const program = (server: Server, body: string) => {
+  const program = (server: Server | "resident", body: string) => {
     const file = join(root, `remote-${server}`);
     writeFileSync(file, `#!/bin/sh\n${body}\n`);
     chmodSync(file, 0o755);
@@ -145,6 +153,12 @@ export async function setUpStores(
         "nixstate",
         `exec '${process.execPath}' '${repo}/bin/nixstate.js' "$@" ${nixstateArgs.map((a) => `'${a}'`).join(" ")}`,
       ),
+      residentProgram: program(
+        "resident",
+        `exec '${repo}/bin/nixstate-serve-connect' --socket '${join(root, "serve.socket")}' "$@"`,
+      ),
+      residentSocket: join(root, "serve.socket"),
+      storeArgs: nixstateArgs,
       scratch: scratch("nixstate"),
     },
     nix: {

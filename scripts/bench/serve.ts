@@ -7,10 +7,12 @@
 // ssh://…?remote-program=…` through the ssh stand-in (whole command, server start included).
 // Servers alternate within each round; medians; the ratio is nixstate's throughput over Nix's
 // (≥ 1 is the target).
-import { spawnSync } from "node:child_process";
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { once } from "node:events";
 import { chmodSync, mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
 import { nixSystem } from "../../src/builder/build-settings.ts";
 import { deleteTree } from "../../src/io/delete-tree.ts";
 import { NIX_2_8_DEFAULT_BUILD_OPTIONS } from "../../src/protocol/serve/build-options.ts";
@@ -28,6 +30,7 @@ import {
 } from "./serve-stores.ts";
 
 const SERVERS: Server[] = ["nixstate", "nix"];
+const repo = resolve(fileURLToPath(import.meta.url), "../../..");
 
 interface Context {
   stores: ServeStores;
@@ -206,6 +209,20 @@ function measures(o: Options): Measure[] {
       unit: "MB/s",
       run: ({ stores, store }) => nixCopyFrom(stores, store, store.small, stores.smallNarBytes),
     },
+    // The same, nixstate's store served by a resident `nixstate serve --listen` (started once,
+    // before the rounds) through bin/nixstate-serve-connect; Nix's column is nix-store as above.
+    {
+      label: `nix copy --from, ${o.mb} MB, resident server`,
+      unit: "MB/s",
+      run: ({ stores, store }) =>
+        nixCopyFrom(stores, store, [store.big], stores.bigNarBytes, store.residentProgram),
+    },
+    {
+      label: `nix copy --from, ${o.small} small, resident server`,
+      unit: "MB/s",
+      run: ({ stores, store }) =>
+        nixCopyFrom(stores, store, store.small, stores.smallNarBytes, store.residentProgram),
+    },
   ];
 }
 
@@ -215,10 +232,11 @@ async function nixCopyFrom(
   { server, remoteProgram }: ServerStore,
   paths: string[],
   narBytes: number,
+  program = remoteProgram,
 ): Promise<{ ms: number; amount: number }> {
   const to = mkdtempSync(join(tmpdir(), "nixstate-bench-copy-"));
   try {
-    const from = `ssh://buildbox?remote-program=${remoteProgram}`;
+    const from = `ssh://buildbox?remote-program=${program}`;
     const args = ["copy", "--extra-experimental-features", "nix-command", "--no-check-sigs"];
     const run = await timed(
       "nix",
@@ -268,8 +286,25 @@ export async function benchServe(argv: string[]): Promise<void> {
   const all = measures(o);
   const chosen = o.only ? all.filter((m) => o.only!.some((w) => m.label.includes(w))) : all;
   let stores: ServeStores | undefined;
+  let resident: ChildProcess | undefined;
   try {
     stores = await setUpStores(root, o);
+    if (chosen.some((m) => m.label.includes("resident"))) {
+      const ns = stores.of("nixstate");
+      resident = spawn(
+        process.execPath,
+        [
+          join(repo, "bin/nixstate.js"),
+          "serve",
+          "--listen",
+          ns.residentSocket!,
+          "--write",
+          ...ns.storeArgs!,
+        ],
+        { stdio: ["ignore", "pipe", "inherit"] },
+      );
+      await once(resident.stdout!, "data");
+    }
     console.log(
       `serve benchmark: ${o.small} small paths (${(stores.smallNarBytes / 1e6).toFixed(1)} MB of NAR), one of ${(stores.bigNarBytes / 1e6).toFixed(0)} MB, ${o.rounds} rounds`,
     );
@@ -323,6 +358,8 @@ export async function benchServe(argv: string[]): Promise<void> {
       );
     }
   } finally {
+    resident?.kill("SIGTERM");
+    if (resident && resident.exitCode === null) await once(resident, "exit");
     stores?.close();
     spawnSync("sh", ["-c", `chmod -R u+w '${root}' 2>/dev/null`]);
     deleteTree(root);

@@ -3,21 +3,14 @@
 // (one per build) and `nix copy` both ways; then SIGTERM stops the server and removes its socket.
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { once } from "node:events";
-import {
-  chmodSync,
-  copyFileSync,
-  existsSync,
-  mkdirSync,
-  readFileSync,
-  writeFileSync,
-} from "node:fs";
-import { basename, join } from "node:path";
+import { chmodSync, copyFileSync, existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { nixSystem } from "../../src/builder/build-settings.ts";
 import { deleteTree } from "../../src/io/delete-tree.ts";
-import { LocalStore } from "../../src/store/local-store.ts";
 import { SSH_STAND_IN } from "../fixtures/ssh-stand-in.ts";
 import { repoRoot } from "../vectors.ts";
+import { expectBuiltOnMachine } from "./hook-build-checks.ts";
 import { haveRealNix, makeNixEnv, type NixEnv } from "./real-nix.ts";
 
 describe.runIf(haveRealNix())("real Nix with a resident nixstate serve --listen", () => {
@@ -93,15 +86,7 @@ describe.runIf(haveRealNix())("real Nix with a resident nixstate serve --listen"
     const out = build.stdout.trim();
     // The builder's output came back through the server's stderr frames.
     expect(build.stderr).toContain("built by the resident server");
-    expect(out).toMatch(/-remote$/);
-    expect(readFileSync(join(client, "nix/store", basename(out)), "utf8")).toMatch(/-dep\n$/);
-    const store = LocalStore.open({ stateDir: serverState, storeDir: nix.storeDir });
-    try {
-      expect(store.isValidPath(out)).toBe(true);
-      expect(store.queryPathInfo(out).deriver).toMatch(/-remote\.drv$/);
-    } finally {
-      store.close();
-    }
+    expectBuiltOnMachine(out, client, { stateDir: serverState, storeDir: nix.storeDir });
   });
 
   it("takes `nix copy --to` and gives the closure back to `nix copy --from`", () => {

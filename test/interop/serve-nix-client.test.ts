@@ -3,14 +3,15 @@
 // (QueryPathInfos, QueryClosure, DumpStorePath). The ssh stand-in runs the remote program
 // locally; the nixstate store shares Nix's logical store directory but keeps its files apart.
 // A remote build through Nix's build hook exercises BuildDerivation with Nix's own client.
-import { chmodSync, copyFileSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import { basename, join } from "node:path";
+import { chmodSync, copyFileSync, mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { nixSystem } from "../../src/builder/build-settings.ts";
 import { deleteTree } from "../../src/io/delete-tree.ts";
 import { LocalStore } from "../../src/store/local-store.ts";
 import { SSH_STAND_IN } from "../fixtures/ssh-stand-in.ts";
 import { repoRoot } from "../vectors.ts";
+import { expectBuiltOnMachine } from "./hook-build-checks.ts";
 import { haveRealNix, makeNixEnv, type NixEnv } from "./real-nix.ts";
 
 const EXPR = `
@@ -134,16 +135,7 @@ describe.runIf(haveRealNix())("nix copy to and from nixstate serve", () => {
           `ssh://buildbox?remote-program=${program} ${nixSystem()}`,
         ])
         .trim();
-      expect(out).toMatch(/-remote$/);
-      // Nix 2.8 keeps a chroot store's files under ROOT/nix/store whatever NIX_STORE_DIR says.
-      expect(readFileSync(join(client, "nix/store", basename(out)), "utf8")).toMatch(/-dep\n$/);
-      const store = LocalStore.open({ stateDir: serverState, storeDir: remote.storeDir });
-      try {
-        expect(store.isValidPath(out)).toBe(true);
-        expect(store.queryPathInfo(out).deriver).toMatch(/-remote\.drv$/);
-      } finally {
-        store.close();
-      }
+      expectBuiltOnMachine(out, client, { stateDir: serverState, storeDir: remote.storeDir });
     } finally {
       deleteTree(remote.root);
       remote.cleanup();

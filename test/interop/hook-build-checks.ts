@@ -1,0 +1,24 @@
+// What a build through Nix's hook on a nixstate machine must leave: the output in Nix's chroot
+// store (client) with the dependency's path in it, and valid in the machine's store, with its
+// deriver.
+import { readFileSync } from "node:fs";
+import { basename, join } from "node:path";
+import { expect } from "vitest";
+import { LocalStore } from "../../src/store/local-store.ts";
+
+export function expectBuiltOnMachine(
+  out: string,
+  client: string,
+  machine: { stateDir: string; storeDir: string },
+): void {
+  expect(out).toMatch(/-remote$/);
+  // Nix 2.8 keeps a chroot store's files under ROOT/nix/store whatever NIX_STORE_DIR says.
+  expect(readFileSync(join(client, "nix/store", basename(out)), "utf8")).toMatch(/-dep\n$/);
+  const store = LocalStore.open(machine);
+  try {
+    expect(store.isValidPath(out)).toBe(true);
+    expect(store.queryPathInfo(out).deriver).toMatch(/-remote\.drv$/);
+  } finally {
+    store.close();
+  }
+}
