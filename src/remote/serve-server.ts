@@ -25,7 +25,7 @@ import {
 } from "../protocol/serve/handshake.ts";
 import { writeBuildResult } from "../protocol/serve/serve-build-result.ts";
 import { ServeCommand } from "../protocol/serve/serve-command.ts";
-import { servePathInfoFromValid, writePathInfosReply } from "../protocol/serve/serve-path-info.ts";
+import { servePathInfoFromValid, writePathInfo } from "../protocol/serve/serve-path-info.ts";
 import {
   writeBuildPathsReply,
   writeImportAck,
@@ -42,6 +42,7 @@ import { WireDecoder } from "../protocol/wire/wire-decoder.ts";
 import { WireEncoder } from "../protocol/wire/wire-encoder.ts";
 import { sizedNarChunks } from "../protocol/wire/wire-nar.ts";
 import type { LocalStore } from "../store/local-store.ts";
+import type { ValidPathInfo } from "../store/path-info.ts";
 import { NarHashMismatchError } from "../store/store-errors.ts";
 import { BuildLogRelay, logRelayListener } from "./build-log-relay.ts";
 import { ServeError } from "./serve-error.ts";
@@ -112,6 +113,8 @@ class ServeSession {
   readonly #spawner: Spawner;
   /** The run log, opened at the first build and kept for the session's other builds. */
   #runLog: RunLog | undefined;
+  /** Path infos as this session's QueryPathInfos replies encode them (see #encodedInfo). */
+  readonly #encoded = new WeakMap<ValidPathInfo, Buffer>();
   /** Builds started in this session (old runs are pruned at the first and every PRUNE_EVERY). */
   #builds = 0;
 
@@ -192,6 +195,21 @@ class ServeSession {
     if (refusal) throw new ServeError(refusal);
   }
 
+  /**
+   * `path, info` as QueryPathInfos sends it, encoded once per info object: the store hands out
+   * the same object while it has not changed (PathInfoCache).
+   */
+  #encodedInfo(info: ValidPathInfo): Buffer {
+    let bytes = this.#encoded.get(info);
+    if (bytes === undefined) {
+      const e = new WireEncoder(this.#store.storeDir);
+      writePathInfo(e, servePathInfoFromValid(info), this.#version);
+      bytes = e.take();
+      this.#encoded.set(info, bytes);
+    }
+    return bytes;
+  }
+
   /** The reply is complete: send it. */
   async #flush(): Promise<void> {
     // A sink that is done with a piece when `write` returns lets the encoder keep its buffer.
@@ -216,8 +234,10 @@ class ServeSession {
         break;
       }
       case "QueryPathInfos": {
-        const infos = store.tryQueryPathInfos(request.paths).map(servePathInfoFromValid);
-        writePathInfosReply(e, infos, this.#version);
+        for (const info of store.tryQueryPathInfos(request.paths)) {
+          e.writer.bytes(this.#encodedInfo(info));
+        }
+        e.string("");
         break;
       }
       case "DumpStorePath": {

@@ -258,6 +258,7 @@ function invalidate(ctx: StoreContext, paths: string[]): void {
   // References first: Refs.reference is ON DELETE RESTRICT.
   for (const id of ids) stmts.deleteRefsFrom.run(id);
   for (const id of ids) stmts.deletePath.run(id);
+  ctx.infoCache.clear();
 }
 
 function narSizeOf(ctx: StoreContext, path: string): number | undefined {

@@ -22,6 +22,7 @@ import {
 } from "./gc-roots.ts";
 import { closureOf, topoSortPaths } from "./path-graph.ts";
 import type { PathInfoInput, ValidPathInfo } from "./path-info.ts";
+import { PathInfoCache } from "./path-info-cache.ts";
 import { PathLocks } from "./path-locks.ts";
 import { currentProcess, type ProcessIdentity } from "./process-identity.ts";
 import { makeRegistration, type Registration } from "./register-paths.ts";
@@ -94,9 +95,11 @@ export class LocalStore {
     this.locks = new PathLocks(db, owner);
     const realStoreDir = layout.realStoreDir;
     const logical = `${layout.storeDir.path}/`;
+    const stmts = new StoreStatements(db);
     this.#ctx = {
       db,
-      stmts: new StoreStatements(db),
+      stmts,
+      infoCache: new PathInfoCache(() => stmts.dataVersion.get()!),
       layout,
       storeDir: layout.storeDir,
       locks: this.locks,
@@ -225,25 +228,46 @@ export class LocalStore {
   }
 
   tryQueryPathInfo(path: string): ValidPathInfo | undefined {
-    this.storeDir.parsePath(path);
-    const { stmts } = this.#ctx;
-    const row = stmts.pathRow.get(path);
-    if (row === undefined) return undefined;
-    const references = stmts.referencesOf.all(row.id).map((r) => r.path);
-    return pathInfoOfRow(path, row, references);
+    const cacheable = this.#revalidateCache();
+    return this.#infoOf(path, cacheable);
   }
 
   /**
-   * Infos of the valid ones among `paths`, in order. Read in one transaction: one read lock on
-   * the database for all of them instead of two per path.
+   * Infos of the valid ones among `paths`, in order. What the cache does not hold is read in one
+   * transaction: one read lock on the database for all of them instead of two per path.
    */
   tryQueryPathInfos(paths: readonly string[]): ValidPathInfo[] {
+    const cacheable = this.#revalidateCache();
     const read = () =>
       paths.flatMap((p) => {
-        const info = this.tryQueryPathInfo(p);
+        const info = this.#infoOf(p, cacheable);
         return info ? [info] : [];
       });
-    return paths.length > 1 ? this.#ctx.db.transaction(read)() : read();
+    const cache = this.#ctx.infoCache;
+    const misses = cacheable ? paths.filter((p) => cache.get(p) === undefined).length : paths.length;
+    return misses > 1 ? this.#ctx.db.transaction(read)() : read();
+  }
+
+  /**
+   * Whether infos may come from and go to the cache: not inside a transaction someone else
+   * opened (it may yet write or roll back). Then the cache is checked against the database.
+   */
+  #revalidateCache(): boolean {
+    if (this.#ctx.db.inTransaction) return false;
+    this.#ctx.infoCache.revalidate();
+    return true;
+  }
+
+  #infoOf(path: string, cacheable: boolean): ValidPathInfo | undefined {
+    this.storeDir.parsePath(path);
+    const { stmts, infoCache } = this.#ctx;
+    const cached = cacheable ? infoCache.get(path) : undefined;
+    if (cached) return cached;
+    const row = stmts.pathRow.get(path);
+    if (row === undefined) return undefined;
+    const references = stmts.referencesOf.all(row.id).map((r) => r.path);
+    const info = pathInfoOfRow(path, row, references);
+    return cacheable ? infoCache.add(info) : info;
   }
 
   queryReferences(path: string): string[] {

@@ -5,11 +5,14 @@ import type { PathLocks } from "./path-locks.ts";
 import type { ProcessIdentity } from "./process-identity.ts";
 import type { StoreDb } from "./store-database.ts";
 import type { StoreLayout } from "./store-settings.ts";
+import type { PathInfoCache } from "./path-info-cache.ts";
 import type { StoreStatements } from "./store-statements.ts";
 
 export interface StoreContext {
   db: StoreDb;
   stmts: StoreStatements;
+  /** Infos of valid paths read before; whoever invalidates paths clears it. */
+  infoCache: PathInfoCache;
   layout: StoreLayout;
   storeDir: StoreDir;
   locks: PathLocks;

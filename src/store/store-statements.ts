@@ -63,9 +63,12 @@ export class StoreStatements {
   readonly insertGcPending: Statement<[string]>;
   readonly deleteGcPending: Statement<[string]>;
   readonly allGcPending: Statement<[], { path: string }>;
+  /** Moves when another connection commits (PathInfoCache). */
+  readonly dataVersion: Statement<[], number>;
 
   constructor(db: StoreDb) {
     this.pathId = db.prepare("SELECT id FROM ValidPaths WHERE path = ?");
+    this.dataVersion = db.prepare<[], number>("PRAGMA data_version").pluck();
     this.pathRow = db.prepare(
       "SELECT id, hash, registrationTime, deriver, narSize, ultimate, sigs, ca FROM ValidPaths WHERE path = ?",
     );
