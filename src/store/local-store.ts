@@ -244,7 +244,9 @@ export class LocalStore {
         return info ? [info] : [];
       });
     const cache = this.#ctx.infoCache;
-    const misses = cacheable ? paths.filter((p) => cache.get(p) === undefined).length : paths.length;
+    const misses = cacheable
+      ? paths.filter((p) => cache.get(p) === undefined).length
+      : paths.length;
     return misses > 1 ? this.#ctx.db.transaction(read)() : read();
   }
 

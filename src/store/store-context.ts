@@ -1,11 +1,11 @@
 // What the store's parts (registration, garbage collector, verifier) share: one database
 // connection with its prepared statements, the layout, and the process acting.
 import type { StoreDir } from "../store-path/store-path.ts";
+import type { PathInfoCache } from "./path-info-cache.ts";
 import type { PathLocks } from "./path-locks.ts";
 import type { ProcessIdentity } from "./process-identity.ts";
 import type { StoreDb } from "./store-database.ts";
 import type { StoreLayout } from "./store-settings.ts";
-import type { PathInfoCache } from "./path-info-cache.ts";
 import type { StoreStatements } from "./store-statements.ts";
 
 export interface StoreContext {

@@ -2,8 +2,8 @@
 // another connection or this one has since deleted.
 import { describe, expect, it } from "vitest";
 import { LocalStore } from "../../src/store/local-store.ts";
-import { PathInfoCache } from "../../src/store/path-info-cache.ts";
 import type { ValidPathInfo } from "../../src/store/path-info.ts";
+import { PathInfoCache } from "../../src/store/path-info-cache.ts";
 import { useTempStores } from "./temp-store.ts";
 
 const stores = useTempStores();
