@@ -21,8 +21,8 @@ export interface BatchRows {
   key: number;
   /** Its last sequence number. */
   last: number;
-  /** The event lines, compressed (`compressLines`); undefined for none. */
-  lines: Uint8Array | undefined;
+  /** The event lines as stored (`compressLines`); undefined for none. */
+  lines: StoredLines | undefined;
   /** How they are written (event-lines.ts). */
   enc: number;
   drvs: KeptDrv[];
@@ -33,6 +33,8 @@ export interface BatchRows {
 
 /** Rows a multi-row INSERT takes at once. */
 const ROWS_AT_ONCE = 32;
+/** Batch lines shorter than this are stored as text, not compressed (linesText reads both). */
+const STORE_AS_TEXT_BELOW = 2048;
 
 /**
  * `INSERT … VALUES (…), (…)…` of `columns` for any number of rows: ROWS_AT_ONCE rows a statement,
@@ -55,12 +57,25 @@ function multiRowInsert(
   };
 }
 
+/** Each connection's BatchStatements: a serve session records a small run per build. */
+const statementsOf = new WeakMap<Database.Database, BatchStatements>();
+
 /**
  * Writes batches and what they refer to, one transaction a batch. The statements and the
- * transaction are prepared once a run: preparing them for each batch cost a 1000-goal run
- * ~15 ms of its main thread.
+ * transaction are prepared once a connection (`BatchStatements.of`): preparing them for each batch
+ * cost a 1000-goal run ~15 ms of its main thread, and once a run cost a serve session's
+ * already-valid build a twentieth of its time.
  */
 export class BatchStatements {
+  static of(db: Database.Database): BatchStatements {
+    let statements = statementsOf.get(db);
+    if (statements === undefined) {
+      statements = new BatchStatements(db);
+      statementsOf.set(db, statements);
+    }
+    return statements;
+  }
+
   readonly write: (rows: BatchRows) => void;
 
   constructor(db: Database.Database) {
@@ -86,7 +101,10 @@ export type StoredLines = Buffer | string;
  * where raw deflate at level 1 took 22 ms for 1.1 MB: cheap enough to do on the main thread
  * as each batch is cut, which costs less than handing the batch to libuv's pool (BENCHMARKS.md).
  */
-export function compressLines(text: string): Buffer {
+export function compressLines(text: string): Buffer | string {
+  // A few lines (a serve session's already-valid build) stay text: a Brotli encoder's set-up
+  // costs more than they would save.
+  if (text.length < STORE_AS_TEXT_BELOW) return text;
   return brotliCompressSync(text, {
     params: {
       [constants.BROTLI_PARAM_QUALITY]: 1,

@@ -6,7 +6,7 @@
 // break a replay.
 import { mkdirSync } from "node:fs";
 import { join, resolve } from "node:path";
-import Database from "better-sqlite3";
+import Database, { type Statement } from "better-sqlite3";
 import { checkUsableDirectory } from "../store/local-store.ts";
 import { currentProcess, isAlive } from "../store/process-identity.ts";
 import { eventKey, linesText, RUN_SPAN, type StoredLines } from "./batch-rows.ts";
@@ -73,6 +73,7 @@ export function runLogFile(stateDir: string): string {
 
 export class RunLog {
   readonly db: Database.Database;
+  #insertRun: Statement | undefined;
 
   private constructor(
     db: Database.Database,
@@ -146,18 +147,18 @@ export class RunLog {
   ): RunWriter {
     if (opts.prune ?? true) this.prune(retention);
     const me = currentProcess();
-    const info = this.db
-      .prepare(
-        "INSERT INTO runs (started, command, request, pid, pid_start, resumes) VALUES (?, ?, ?, ?, ?, ?)",
-      )
-      .run(
-        Date.now(),
-        request.command,
-        JSON.stringify(request),
-        me.pid,
-        me.startTime,
-        resumes ?? null,
-      );
+    // Prepared once: a serve session begins a run for every build it receives.
+    this.#insertRun ??= this.db.prepare(
+      "INSERT INTO runs (started, command, request, pid, pid_start, resumes) VALUES (?, ?, ?, ?, ?, ?)",
+    );
+    const info = this.#insertRun.run(
+      Date.now(),
+      request.command,
+      JSON.stringify(request),
+      me.pid,
+      me.startTime,
+      resumes ?? null,
+    );
     return new RunWriter(this.db, Number(info.lastInsertRowid));
   }
 

@@ -122,7 +122,7 @@ export class RunWriter {
     this.encoder.newGoals = [];
     try {
       if (lines.count > 0) rows.lines = compressLines(lines.text);
-      this.statements ??= new BatchStatements(this.db);
+      this.statements ??= BatchStatements.of(this.db);
       this.statements.write(rows);
     } catch (e) {
       // The disk is full, the file went away…: stop recording, keep building.

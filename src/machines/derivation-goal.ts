@@ -105,6 +105,9 @@ const effects = {
 };
 type Effect = keyof typeof effects;
 
+/** The effects the machine invokes, as declared (their names and types). */
+export { effects as derivationGoalEffects };
+
 /**
  * Each invoke's id (the name its child actor, done and error events carry) → the effect it runs.
  * Ids say what the state does; one effect may serve several states (substitutePaths for the .drv

@@ -97,6 +97,9 @@ const effects = {
 };
 type Effect = keyof typeof effects;
 
+/** The effects the machine invokes, as declared (their names and types). */
+export { effects as substitutionGoalEffects };
+
 /** Each invoke's id (the name its child actor, done and error events carry) → the effect it runs. */
 export const SUBSTITUTION_GOAL_INVOKES = {
   checkPathValid: "queryValid",

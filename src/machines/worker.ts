@@ -8,12 +8,13 @@ import type { BuildResult } from "../protocol/build-result.ts";
 import { isSuccess } from "../protocol/build-result.ts";
 import type { BuildMode, BuildTarget, OutputStatus, RunBuildInput } from "./build-attempt.ts";
 import {
+  derivationGoalEffects,
   derivationGoalMachine,
   type LockInput,
   type RealiseInputsInput,
   type SubstituteInput,
 } from "./derivation-goal.ts";
-import { GoalTracer } from "./goal-actor.ts";
+import { type EffectRun, type EffectRuns, GoalTracer, sharedEffects } from "./goal-actor.ts";
 import {
   CANCELLED,
   type DerivationHandle,
@@ -35,6 +36,7 @@ import {
   type LockPathInput,
   type ReferencesInput,
   type SubstitutionGoalOutcome,
+  substitutionGoalEffects,
   substitutionGoalMachine,
   substitutionOutcomeOf,
 } from "./substitution-goal.ts";
@@ -71,6 +73,26 @@ const noFailures = (): WaiteesResult => ({
   nrIncompleteClosure: 0,
 });
 
+/** The goal machines with effects that run each worker's own (sharedEffects), provided once. */
+let goalMachines:
+  | {
+      derivationMachine: typeof derivationGoalMachine;
+      substitutionMachine: typeof substitutionGoalMachine;
+    }
+  | undefined;
+
+function sharedGoalMachines(): NonNullable<typeof goalMachines> {
+  goalMachines ??= {
+    derivationMachine: derivationGoalMachine.provide({
+      actors: sharedEffects(derivationGoalEffects),
+    }),
+    substitutionMachine: substitutionGoalMachine.provide({
+      actors: sharedEffects(substitutionGoalEffects),
+    }),
+  };
+  return goalMachines;
+}
+
 export class Worker {
   readonly settings: WorkerSettings;
   private readonly effects: WorkerEffects;
@@ -87,45 +109,27 @@ export class Worker {
     this.effects = effects;
     this.settings = { ...DEFAULT_WORKER_SETTINGS, ...settings };
     const emit = (event: WorkerEvent) => this.emit(event);
-    const t = new GoalTracer(emit);
     const e = effects;
-    const derivationMachine = derivationGoalMachine.provide({
-      actors: {
-        readValidDerivation: t.effect("readValidDerivation", async (input) =>
-          (await e.isValidPath(input.drvPath)) ? e.readDerivation(input.drvPath) : null,
-        ),
-        substitutePaths: t.effect("substitutePaths", (input, _, goal) =>
-          this.substitutePaths(input, goal),
-        ),
-        readDerivation: t.effect("readDerivation", (input) => e.readDerivation(input.drvPath)),
-        queryOutputs: t.effect("queryOutputs", (input) => e.queryOutputs(input)),
-        realiseInputs: t.effect("realiseInputs", (input, _, goal) =>
-          this.realiseInputs(input, goal),
-        ),
-        computeInputPaths: t.effect("computeInputPaths", (input) => e.computeInputPaths(input)),
-        lockOutputs: t.effect("lockOutputs", (input, signal) => this.lockOutputs(input, signal)),
-        runBuild: t.effect("runBuild", (input, signal, goal) => this.runBuild(input, signal, goal)),
-        checkOutputClosure: t.effect("checkOutputClosure", (input) =>
-          e.checkOutputClosure ? e.checkOutputClosure(input) : [],
-        ),
-        repairPaths: t.effect("repairPaths", (input, _, goal) => this.repairPaths(input, goal)),
-      },
-    });
-    const substitutionMachine = substitutionGoalMachine.provide({
-      actors: {
-        queryValid: t.effect("queryValid", (input) => e.isValidPath(input.path)),
-        queryPathInfo: t.effect("queryPathInfo", (input) =>
-          this.substituters().queryPathInfo(input.substituter, input.path),
-        ),
-        realiseReferences: t.effect("realiseReferences", (input, _, goal) =>
-          this.realiseReferences(input, goal),
-        ),
-        lockPath: t.effect("lockPath", (input, signal) => this.lockPath(input, signal)),
-        importSubstitute: t.effect("importSubstitute", (input, signal) =>
-          this.importSubstitute(input, signal),
-        ),
-      },
-    });
+    const runs: EffectRuns<typeof derivationGoalEffects & typeof substitutionGoalEffects> = {
+      readValidDerivation: async (input) =>
+        (await e.isValidPath(input.drvPath)) ? e.readDerivation(input.drvPath) : null,
+      substitutePaths: (input, _, goal) => this.substitutePaths(input, goal),
+      readDerivation: (input) => e.readDerivation(input.drvPath),
+      queryOutputs: (input) => e.queryOutputs(input),
+      realiseInputs: (input, _, goal) => this.realiseInputs(input, goal),
+      computeInputPaths: (input) => e.computeInputPaths(input),
+      lockOutputs: (input, signal) => this.lockOutputs(input, signal),
+      runBuild: (input, signal, goal) => this.runBuild(input, signal, goal),
+      checkOutputClosure: (input) => (e.checkOutputClosure ? e.checkOutputClosure(input) : []),
+      repairPaths: (input, _, goal) => this.repairPaths(input, goal),
+      queryValid: (input) => e.isValidPath(input.path),
+      queryPathInfo: (input) => this.substituters().queryPathInfo(input.substituter, input.path),
+      realiseReferences: (input, _, goal) => this.realiseReferences(input, goal),
+      lockPath: (input, signal) => this.lockPath(input, signal),
+      importSubstitute: (input, signal) => this.importSubstitute(input, signal),
+    };
+    const t = new GoalTracer(emit, runs as unknown as Record<string, EffectRun<never>>);
+    const { derivationMachine, substitutionMachine } = sharedGoalMachines();
     this.goals = new GoalRegistry({
       derivationMachine,
       substitutionMachine,

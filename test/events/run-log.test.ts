@@ -153,12 +153,30 @@ describe("run log", () => {
     );
   });
 
+  it("keeps a batch of a few lines as text, not compressed", () => {
+    const dir = fresh();
+    const log = RunLog.open(dir);
+    try {
+      const w = log.begin(request);
+      w.append(note(1, "short"));
+      w.flush();
+      const row = log.db.prepare("SELECT lines FROM batches").get() as { lines: unknown };
+      expect(typeof row.lines).toBe("string");
+      expect(log.events(w.runId).map((x) => (x as { message?: string }).message)).toEqual([
+        "short",
+      ]);
+      w.end(0);
+    } finally {
+      log.close();
+    }
+  });
+
   it("stores batches compressed and still reads batches stored deflated or as text", () => {
     const dir = fresh();
     const log = RunLog.open(dir);
     try {
       const w = log.begin(request);
-      const e = (seq: number) => note(seq, "m".repeat(400));
+      const e = (seq: number) => note(seq, "m".repeat(4000));
       w.append(e(1));
       w.flush();
       const row = log.db.prepare("SELECT lines, enc FROM batches").get() as {
@@ -175,7 +193,7 @@ describe("run log", () => {
       insert.run(w.runId * 2 ** 32 + 2, 2, deflateRawSync(old(2, "deflated")));
       insert.run(w.runId * 2 ** 32 + 3, 3, old(3, "text"));
       expect(log.events(w.runId).map((x) => (x as { message?: string }).message)).toEqual([
-        "m".repeat(400),
+        "m".repeat(4000),
         "deflated",
         "text",
       ]);
