@@ -57,6 +57,9 @@ function multiRowInsert(
   };
 }
 
+/** A run's end: when, and its exit code. */
+export const MARK_ENDED = "UPDATE runs SET ended = ?, exit_code = ? WHERE id = ?";
+
 /** Each connection's BatchStatements: a serve session records a small run per build. */
 const statementsOf = new WeakMap<Database.Database, BatchStatements>();
 
@@ -67,6 +70,10 @@ const statementsOf = new WeakMap<Database.Database, BatchStatements>();
  * already-valid build a twentieth of its time.
  */
 export class BatchStatements {
+  readonly write: (rows: BatchRows) => void;
+  /** The run's last batch, if any, and its end, in one transaction. */
+  readonly end: (rows: BatchRows | undefined, run: number, ended: number, exitCode: number) => void;
+
   static of(db: Database.Database): BatchStatements {
     let statements = statementsOf.get(db);
     if (statements === undefined) {
@@ -75,8 +82,6 @@ export class BatchStatements {
     }
     return statements;
   }
-
-  readonly write: (rows: BatchRows) => void;
 
   constructor(db: Database.Database) {
     const insertDrvs = multiRowInsert(db, "INSERT INTO drv_texts (key, hash, name, aterm)", 4);
@@ -90,6 +95,13 @@ export class BatchStatements {
       insertGoals(rows.goals.flatMap(([n, key]) => [rows.run, n, key]));
       if (rows.lines !== undefined) insertBatch.run(rows.key, rows.last, rows.lines, rows.enc);
     });
+    const markEnded = db.prepare(MARK_ENDED);
+    this.end = db.transaction(
+      (rows: BatchRows | undefined, run: number, ended: number, exitCode: number) => {
+        if (rows) this.write(rows);
+        markEnded.run(ended, exitCode, run);
+      },
+    );
   }
 }
 

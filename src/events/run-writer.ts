@@ -13,7 +13,13 @@
 // Handing batches to libuv's pool to deflate, or to a writer thread, cost more than it saved on
 // this 2-core machine (BENCHMARKS.md, "Recording runs").
 import type Database from "better-sqlite3";
-import { type BatchRows, BatchStatements, compressLines, eventKey } from "./batch-rows.ts";
+import {
+  type BatchRows,
+  BatchStatements,
+  compressLines,
+  eventKey,
+  MARK_ENDED,
+} from "./batch-rows.ts";
 import { LineEncoder } from "./event-lines.ts";
 import type { KeptDrv } from "./event-values.ts";
 import type { RunEvent } from "./run-event.ts";
@@ -37,7 +43,6 @@ export class RunWriter {
   private timer: NodeJS.Timeout | undefined;
   /** The timer's cut, waiting for the I/O callbacks of this turn of the event loop. */
   private cutSoon: NodeJS.Immediate | undefined;
-  /** Prepared at the first batch (a closed database throws there, inside the writer's catch). */
   private statements: BatchStatements | undefined;
   private closed = false;
   /** Writing failed: nothing more is written. */
@@ -75,15 +80,20 @@ export class RunWriter {
   /** The run is over: write the rest and its exit code. */
   end(exitCode: number): void {
     if (this.closed) return;
-    if (!this.failed) this.flush();
+    const rows = this.cutBatch();
     this.closed = true;
-    // The exit code even so: the run shows as ended, not interrupted.
+    // The last batch and the run's end in one transaction: a serve session's small build commits
+    // once, not twice. The exit code even so when the batch cannot be written: the run shows as
+    // ended, not interrupted.
     try {
-      this.db
-        .prepare("UPDATE runs SET ended = ?, exit_code = ? WHERE id = ?")
-        .run(Date.now(), exitCode, this.runId);
+      this.batchStatements().end(rows, this.runId, Date.now(), exitCode);
     } catch (e) {
       this.fail(e);
+      try {
+        this.db.prepare(MARK_ENDED).run(Date.now(), exitCode, this.runId);
+      } catch {
+        // Told above.
+      }
     }
   }
 
@@ -97,8 +107,26 @@ export class RunWriter {
 
   /** Cut what is buffered into a batch and commit it. */
   private writeBatch(): void {
+    const rows = this.cutBatch();
+    if (rows === undefined) return;
+    try {
+      this.batchStatements().write(rows);
+    } catch (e) {
+      // The disk is full, the file went away…: stop recording, keep building.
+      this.fail(e);
+    }
+  }
+
+  /** Prepared at the first batch (a closed database throws there, inside the writer's catch). */
+  private batchStatements(): BatchStatements {
+    this.statements ??= BatchStatements.of(this.db);
+    return this.statements;
+  }
+
+  /** What is buffered as a batch's rows (its lines compressed), or undefined for nothing. */
+  private cutBatch(): BatchRows | undefined {
     this.cancelTimers();
-    if (this.failed || (this.pending.length === 0 && this.drvs.length === 0)) return;
+    if (this.failed || (this.pending.length === 0 && this.drvs.length === 0)) return undefined;
     const events = this.pending;
     this.pending = [];
     const lines = this.encoder.encode(events);
@@ -122,12 +150,11 @@ export class RunWriter {
     this.encoder.newGoals = [];
     try {
       if (lines.count > 0) rows.lines = compressLines(lines.text);
-      this.statements ??= BatchStatements.of(this.db);
-      this.statements.write(rows);
     } catch (e) {
-      // The disk is full, the file went away…: stop recording, keep building.
       this.fail(e);
+      return undefined;
     }
+    return rows;
   }
 
   private cancelTimers(): void {
