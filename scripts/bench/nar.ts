@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { deleteTree } from "../../src/io/delete-tree.ts";
-import { argsOf, median } from "./bench-process.ts";
+import { argsOf, median, nixEnv } from "./bench-process.ts";
 
 const repo = resolve(fileURLToPath(import.meta.url), "../../..");
 
@@ -36,11 +36,41 @@ function writeTree(root: string, totalMb: number): void {
 
 interface Contender {
   label: string;
-  /** A shell command line: `$T` the tree, `$N` its NAR, `$O` a file, `$R` a directory to restore to, `$X` nixstate. */
+  /** Instead of NAR MB/s: the build's wall time, and after it without the copy (see below). */
+  build?: boolean;
+  /**
+   * A shell command line: `$T` the tree, `$N` its NAR, `$O` a file, `$R` a directory to restore
+   * to, `$X` nixstate, `$S` a salt new each run, `$D` the file holding Nix's .drv path.
+   */
   nix: string;
   ours: string;
   /** Run before each timed command (not timed). */
   before?: string;
+}
+
+/** The copying builder's script; `salt` makes each run's derivation a new one. */
+const COPY_SCRIPT = "PATH=/usr/bin:/bin; cp -r $src $out; echo $salt > /dev/null";
+
+/** The copying derivation, for Nix (an expression) and for nixstate (a JSON derivation). */
+function copyDerivations(root: string): { expr: string; json: string } {
+  const expr = join(root, "copy.nix");
+  writeFileSync(
+    expr,
+    `{ salt }: derivation { name = "copied-tree"; system = builtins.currentSystem; builder = "/bin/sh"; args = [ "-c" ${JSON.stringify(COPY_SCRIPT)} ]; src = "${join(root, "tree")}"; inherit salt; }\n`,
+  );
+  const json = join(root, "copy.json");
+  return { expr, json };
+}
+
+function writeCopyJson(json: string, tree: string, salt: string): void {
+  writeFileSync(
+    json,
+    JSON.stringify({
+      builder: "/bin/sh",
+      args: ["-c", COPY_SCRIPT],
+      env: { name: "copied-tree", src: tree, salt },
+    }),
+  );
 }
 
 function time(cmd: string, env: NodeJS.ProcessEnv): number {
@@ -66,8 +96,14 @@ export async function benchNar(argv: string[]): Promise<void> {
     const nar = join(root, "tree.nar");
     spawnSync("sh", ["-c", `nix-store --dump '${tree}' > '${nar}'`]);
     const narMb = statSync(nar).size / 1e6;
-    const env = {
-      ...process.env,
+    const { expr, json } = copyDerivations(root);
+    const env: NodeJS.ProcessEnv = {
+      ...nixEnv(join(root, "nix")),
+      NS_STATE: join(root, "nixstate"),
+      NS_STORE: join(root, "nixstate-store"),
+      EXPR: expr,
+      J: json,
+      D: join(root, "drv-path"),
       T: tree,
       N: nar,
       O: join(root, "out"),
@@ -97,31 +133,56 @@ export async function benchNar(argv: string[]): Promise<void> {
         nix: "nix-hash --type sha256 $T",
         ours: "$X hash path --type sha256 $T",
       },
+      {
+        label: "build+scan",
+        build: true,
+        nix: "nix-store --realise $(cat $D) > /dev/null",
+        ours: "$X build --no-progress --state-dir $NS_STATE --store-dir $NS_STORE $J > /dev/null",
+      },
     ];
+    // Each build needs a derivation not built before: a new salt, its .drv made untimed.
+    const prepareBuild = (who: "nix" | "ours", salt: string) => {
+      if (who === "nix") time(`nix-instantiate $EXPR --argstr salt ${salt} > $D`, env);
+      else writeCopyJson(json, tree, salt);
+    };
+    const copyMs: number[] = [];
+    const copyFloor = () => {
+      time(`rm -rf ${join(root, "copy")}`, env);
+      copyMs.push(time(`cp -r $T ${join(root, "copy")}`, env));
+    };
     console.log(
       `nar benchmark: tree of ${mb} MB (one large file, 3,000 small), NAR ${narMb.toFixed(0)} MB, ${rounds} rounds`,
     );
+    let salt = 0;
+    const run = (c: Contender, who: "nix" | "ours"): number => {
+      if (c.before) time(c.before, env);
+      if (c.build) prepareBuild(who, `s${salt++}`);
+      return time(who === "nix" ? c.nix : c.ours, env);
+    };
     // Warm the page cache and both programs once.
-    for (const c of contenders) {
-      for (const cmd of [c.nix, c.ours]) {
-        if (c.before) time(c.before, env);
-        time(cmd, env);
-      }
-    }
+    for (const c of contenders) for (const who of ["nix", "ours"] as const) run(c, who);
     for (const c of contenders) {
       const ours: number[] = [];
       const nix: number[] = [];
       for (let r = 0; r < rounds; r++) {
-        for (const who of r % 2 === 0 ? ["nix", "ours"] : ["ours", "nix"]) {
-          if (c.before) time(c.before, env);
-          const ms = time(who === "nix" ? c.nix : c.ours, env);
-          (who === "nix" ? nix : ours).push(ms);
+        for (const who of r % 2 === 0 ? (["nix", "ours"] as const) : (["ours", "nix"] as const)) {
+          (who === "nix" ? nix : ours).push(run(c, who));
         }
+        if (c.build) copyFloor();
       }
       const [a, b] = [median(ours), median(nix)];
       const mbps = (ms: number) => (narMb / (ms / 1000)).toFixed(0);
+      const s = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
+      if (c.build) {
+        // What follows the builder: the build less the copy (`cp -r` of the tree, timed apart).
+        const cp = median(copyMs);
+        console.log(
+          `${c.label.padEnd(12)} nixstate ${s(a)} | nix ${s(b)} | nixstate/nix time ${(a / b).toFixed(2)} | cp -r alone ${s(cp)}; after the builder: nixstate ${s(a - cp)}, nix ${s(b - cp)}, throughput nixstate/nix ${((b - cp) / (a - cp)).toFixed(2)}`,
+        );
+        continue;
+      }
       console.log(
-        `${c.label.padEnd(12)} nixstate ${(a / 1000).toFixed(2)} s (${mbps(a)} MB/s) | nix ${(b / 1000).toFixed(2)} s (${mbps(b)} MB/s) | throughput nixstate/nix ${(b / a).toFixed(2)}`,
+        `${c.label.padEnd(12)} nixstate ${s(a)} (${mbps(a)} MB/s) | nix ${s(b)} (${mbps(b)} MB/s) | throughput nixstate/nix ${(b / a).toFixed(2)}`,
       );
     }
   } finally {
