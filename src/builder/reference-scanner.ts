@@ -31,13 +31,20 @@ export class ReferenceScanner {
 
   update(chunk: Uint8Array): void {
     if (this.remaining === 0 || chunk.length === 0) return;
-    const data =
-      this.tail.length > 0
-        ? Buffer.concat([this.tail, chunk])
-        : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+    const data = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+    const seam = HASH_PART_LEN - 1;
+    if (data.length < seam) {
+      // Too short to hold the next seam's bytes alone: scan and keep it with what came before.
+      const joined = Buffer.concat([this.tail, data]);
+      this.scan(joined);
+      this.tail = Buffer.from(joined.subarray(Math.max(0, joined.length - seam)));
+      return;
+    }
+    // A hash split across the seam lies in the tail and the chunk's first bytes: scan those
+    // together (a few dozen bytes), then the chunk in place, with no copy of the chunk.
+    if (this.tail.length > 0) this.scan(Buffer.concat([this.tail, data.subarray(0, seam)]));
     this.scan(data);
-    const keep = Math.min(HASH_PART_LEN - 1, data.length);
-    this.tail = Buffer.from(data.subarray(data.length - keep));
+    this.tail = Buffer.from(data.subarray(data.length - seam));
   }
 
   private scan(s: Buffer): void {

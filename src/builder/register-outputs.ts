@@ -83,9 +83,12 @@ export async function registerOutputs(o: RegisterOutputsInput): Promise<Register
           `suspicious ownership or permission on '${real}' for output '${out.name}'; rejecting this build output`,
         );
       }
-      breakHardLinks(real);
-      rewriteHashParts(real, scratchOfValid);
-      canonicaliseTree(real);
+      if (scratchOfValid.size > 0) {
+        // Rewriting in place must not reach a file's other hard links.
+        breakHardLinks(real);
+        rewriteHashParts(real, scratchOfValid);
+      }
+      canonicaliseTree(real, { breakHardLinks: true });
       const spec = drv.outputs.get(out.name);
       const fixed = spec?.type === "fixed" ? spec : undefined;
       if (fixed?.method === "flat" && (!st.isFile() || st.mode & 0o100)) {

@@ -4,9 +4,11 @@ import {
   mkdirSync,
   readdirSync,
   readFileSync,
+  statSync,
   symlinkSync,
   writeFileSync,
 } from "node:fs";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { readBuildLog } from "../../src/builder/build-log.ts";
 import type { LocalBuildSettings } from "../../src/builder/build-settings.ts";
@@ -52,6 +54,31 @@ describe("local builds", () => {
     expect(readBuildLog(store.layout.logDir, b.drvPath)?.toString()).toBe("building b\n");
     expect(r!.builtOutputs.out!.id).toMatch(/^sha256:[0-9a-f]{64}!out$/);
     expect(readdirSync(store.layout.realStoreDir).filter((f) => f.endsWith(".lock"))).toEqual([]);
+  });
+
+  it("gives an output file hard-linked from outside a copy of its own before making it read-only", async () => {
+    const { store, worker } = setup();
+    const outside = join(stores.root, `linked-${Date.now()}`);
+    mkdirSync(outside);
+    writeFileSync(join(outside, "shared"), "shared bytes\n");
+    chmodSync(join(outside, "shared"), 0o644);
+    const d = makeDrv(store, {
+      name: "linked",
+      script: `/bin/mkdir $out; /bin/ln ${outside}/shared $out/shared; echo own > $out/own`,
+    });
+    const [r] = await worker.buildPaths([{ drvPath: d.drvPath, outputs: [] }]);
+    expect(r!.status).toBe("Built");
+    const out = store.toRealPath(outPath(d.drv));
+    expect(readFileSync(join(out, "shared"), "utf8")).toBe("shared bytes\n");
+    expect(statSync(join(out, "shared")).nlink).toBe(1);
+    expect(statSync(join(out, "shared")).mode & 0o777).toBe(0o444);
+    expect(statSync(join(out, "shared")).mtimeMs).toBe(1000);
+    // The file outside is untouched: still writable, still its own mtime.
+    expect(statSync(join(outside, "shared")).mode & 0o777).toBe(0o644);
+    expect(statSync(join(outside, "shared")).mtimeMs).not.toBe(1000);
+    expect(
+      store.queryPathInfo(outPath(d.drv)).narHash.digest.equals((await narHash(out)).hash),
+    ).toBe(true);
   });
 
   it("a failing builder leaves no output, no lock, and quotes the log", async () => {
