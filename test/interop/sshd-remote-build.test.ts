@@ -6,6 +6,7 @@
 // `setsid` would fork and return at once: the wrappers use `setsid -w` and record the pid of the
 // process inside the new group, which is that group's id.
 import { spawn } from "node:child_process";
+import { once } from "node:events";
 import {
   chmodSync,
   existsSync,
@@ -169,6 +170,41 @@ describe.runIf(haveSshd())("remote builds through a real sshd", () => {
         expect(remote.isValidPath(src)).toBe(true);
       }),
     );
+  }, 30_000);
+
+  it("nixstate builds on a resident `nixstate serve --listen` through its connect program", async () => {
+    const m = nixstateMachine("resident");
+    const socket = join(m.d, "serve.socket");
+    const server = spawn(
+      process.execPath,
+      [NIXSTATE, "serve", "--listen", socket, "--write", ...storeFlags(m.remote)],
+      { stdio: ["ignore", "pipe", "inherit"] },
+    );
+    try {
+      const [line] = await once(server.stdout, "data");
+      expect(String(line)).toContain(socket);
+      // The remote program with its argument, as a machines line spells it (URL-encoded).
+      const connect = `${join(repoRoot, "bin/nixstate-serve-connect")} --socket ${socket}`;
+      const { top } = writeDag(m.d, m.local);
+      const r = await m.build(top, builders(connect));
+      expect(r.stderr).not.toMatch(/error/);
+      expect(r.code).toBe(0);
+      inStore(m.local, (local) =>
+        inStore(m.remote, (remote) => {
+          for (const name of ["a", "b"]) {
+            const { out } = outputOf(local, name);
+            const where = readFileSync(join(local.toRealPath(out), "where"), "utf8");
+            expect(where).toContain(join(m.remote.stateDir, "builds"));
+            expect(remote.queryPathInfo(out).narHash).toEqual(local.queryPathInfo(out).narHash);
+          }
+        }),
+      );
+    } finally {
+      server.kill("SIGTERM");
+      if (server.exitCode === null) await once(server, "exit");
+    }
+    expect(server.exitCode).toBe(0);
+    expect(existsSync(socket)).toBe(false);
   }, 30_000);
 
   it("a machine killed mid-build fails naming it, registers nothing; a rebuild works", async () => {
