@@ -33,6 +33,9 @@ export class FramedOutput {
       highWaterMark: 64 * 1024,
       write: (chunk: Buffer, _encoding, done) => this.#frame(FrameChannel.Stdout, chunk, done),
     });
+    // A failed write (the connect program went away) destroys the Writable, and the session's
+    // next write or read ends it; unheard, the error would end the whole server.
+    this.stdout.on("error", () => {});
   }
 
   /** Send one frame now (a log line, an error), not waiting for it to be written. */

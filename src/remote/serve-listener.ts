@@ -5,7 +5,7 @@
 // session may write), relays its stdin, and writes the frames it gets back to its stdout and
 // stderr, exiting with the session's status (serve-frames.ts).
 
-import { chmodSync, existsSync, unlinkSync } from "node:fs";
+import { lstatSync, type Stats, unlinkSync } from "node:fs";
 import { connect, createServer, type Server, type Socket } from "node:net";
 import { Spawner } from "../builder/spawner.ts";
 import { ByteReader } from "../io/byte-reader.ts";
@@ -53,12 +53,20 @@ export class ServeListener {
         `the socket path '${path}' is longer than the ${MAX_SOCKET_PATH} bytes a Unix socket allows; choose a shorter one`,
       );
     }
-    if (existsSync(path)) {
-      if (await answers(path)) {
+    const existing = lstatOrUndefined(path);
+    if (existing) {
+      if (!existing.isSocket()) {
+        throw new ServeListenerError(`'${path}' exists and is not a socket; choose another path`);
+      }
+      const answer = await probe(path);
+      if (answer !== "ECONNREFUSED") {
         throw new ServeListenerError(
-          `a server is already listening on '${path}'; stop it first or choose another socket`,
+          answer === "answers"
+            ? `a server is already listening on '${path}'; stop it first or choose another socket`
+            : `cannot tell whether a server listens on '${path}' (${answer}); remove the socket if none does`,
         );
       }
+      // Refused: a socket a dead server left behind.
       unlinkSync(path);
     }
     // Half-open: the connect program ends its side at its stdin's end; replies still follow.
@@ -71,10 +79,15 @@ export class ServeListener {
           }),
         ),
       );
-      server.listen(path, resolve);
+      // Only the owner may connect (connecting needs write permission): a session can write.
+      // The umask makes the socket 0600 from the start, with no moment open to others.
+      const umask = process.umask(0o177);
+      try {
+        server.listen(path, resolve);
+      } finally {
+        process.umask(umask);
+      }
     });
-    // Only the owner may connect (connecting needs write permission): a session can write.
-    chmodSync(path, 0o600);
     return new ServeListener(server, options);
   }
 
@@ -143,14 +156,23 @@ export class ServeListener {
   }
 }
 
-/** Whether something accepts connections on `path` (a live server, not a stale file). */
-function answers(path: string): Promise<boolean> {
+/** Whether something accepts connections on `path`: "answers", or the connect error's code. */
+function probe(path: string): Promise<string> {
   return new Promise((resolve) => {
-    const probe = connect(path);
-    probe.once("connect", () => {
-      probe.destroy();
-      resolve(true);
+    const socket = connect(path);
+    socket.once("connect", () => {
+      socket.destroy();
+      resolve("answers");
     });
-    probe.once("error", () => resolve(false));
+    socket.once("error", (e: NodeJS.ErrnoException) => resolve(e.code ?? e.message));
   });
+}
+
+function lstatOrUndefined(path: string): Stats | undefined {
+  try {
+    return lstatSync(path);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    throw e;
+  }
 }

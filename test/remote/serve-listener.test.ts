@@ -5,11 +5,15 @@
 
 import { type ChildProcessWithoutNullStreams, execFileSync, spawn } from "node:child_process";
 import { once } from "node:events";
-import { existsSync, readFileSync, statSync } from "node:fs";
+import { existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { connect } from "node:net";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { NIX_2_8_DEFAULT_BUILD_OPTIONS } from "../../src/protocol/serve/build-options.ts";
+import { writeClientHello } from "../../src/protocol/serve/handshake.ts";
+import { WireEncoder } from "../../src/protocol/wire/wire-encoder.ts";
 import { ServeClient } from "../../src/remote/serve-client.ts";
+import { SERVE_HELLO } from "../../src/remote/serve-frames.ts";
 import { ServeListener, ServeListenerError } from "../../src/remote/serve-listener.ts";
 import type { LocalStore } from "../../src/store/local-store.ts";
 import { useTempStores } from "../store/temp-store.ts";
@@ -170,6 +174,34 @@ describe("nixstate serve --listen through bin/nixstate-serve-connect", () => {
     const next = connectProgram(store, listener.socketPath);
     await next.client.connect();
     expect(await next.end()).toBe(0);
+  });
+
+  it("survives clients that hang up before its replies are written", async () => {
+    const store = stores.open();
+    const listener = await listen(store);
+    const e = new WireEncoder(store.storeDir);
+    writeClientHello(e, 0x207);
+    const hello = Buffer.concat([SERVE_HELLO, Uint8Array.of(1), e.take()]);
+    for (let i = 0; i < 20; i++) {
+      const socket = connect(listener.socketPath);
+      await once(socket, "connect");
+      socket.write(hello);
+      socket.destroy();
+    }
+    await waitFor(() => listener.sessions === 0);
+    const c = connectProgram(store, listener.socketPath);
+    await c.client.connect();
+    expect(await c.end()).toBe(0);
+  });
+
+  it("refuses to listen at a path that is not a socket, and leaves it", async () => {
+    const store = stores.open();
+    const file = join(store.layout.stateDir, "notes.txt");
+    writeFileSync(file, "keep me");
+    await expect(ServeListener.listen({ store, socketPath: file, write: false })).rejects.toThrow(
+      /exists and is not a socket/,
+    );
+    expect(readFileSync(file, "utf8")).toBe("keep me");
   });
 
   it("takes over a stale socket a dead server left, and refuses to share a live one", async () => {

@@ -97,6 +97,11 @@ async function listen(o: ServeCliOptions, socket: string | true): Promise<void> 
   await withStore(o, async (store) => {
     const socketPath =
       socket === true ? join(store.layout.stateDir, "serve.socket") : resolve(socket);
+    // Listening for the signals first: one that comes while starting still stops the server.
+    const stopped = new Promise<void>((stop) => {
+      process.once("SIGINT", stop);
+      process.once("SIGTERM", stop);
+    });
     const listener = await ServeListener.listen({
       store,
       socketPath,
@@ -104,11 +109,11 @@ async function listen(o: ServeCliOptions, socket: string | true): Promise<void> 
       describeError: errorMessage,
       ...sessionOptions(o),
     });
-    await writeStdout(`nixstate serve: listening on ${socketPath}\n`);
-    await new Promise<void>((stop) => {
-      process.once("SIGINT", stop);
-      process.once("SIGTERM", stop);
-    });
-    await listener.close();
+    try {
+      await writeStdout(`nixstate serve: listening on ${socketPath}\n`);
+      await stopped;
+    } finally {
+      await listener.close();
+    }
   });
 }
