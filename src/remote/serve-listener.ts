@@ -139,12 +139,15 @@ export class ServeListener {
           "this server does not accept --write sessions; start it with 'nixstate serve --listen --write'",
         );
       }
-      await runServeServer(reader, out.stdout, {
-        ...serveOptions,
-        write: wantsWrite,
-        spawner: this.#spawner,
-        log: (text) => out.send(FrameChannel.Stderr, text),
-      });
+      // What the session roots is its own, given back at its end (not at the server's).
+      await serveOptions.store.withTempRootScope(() =>
+        runServeServer(reader, out.stdout, {
+          ...serveOptions,
+          write: wantsWrite,
+          spawner: this.#spawner,
+          log: (text) => out.send(FrameChannel.Stderr, text),
+        }),
+      );
     } catch (e) {
       status = 1;
       out.send(FrameChannel.Stderr, `error: ${(describeError ?? String)(e)}\n`);

@@ -32,6 +32,7 @@ import { InvalidPathError, UnusableDirectoryError } from "./store-errors.ts";
 import { resolveStoreLayout, type StoreLayout, type StoreSettingsInput } from "./store-settings.ts";
 import { pathInfoOfRow, StoreStatements } from "./store-statements.ts";
 import { type ImportOptions, StoreWriter } from "./store-writer.ts";
+import { TempRootScopes } from "./temp-root-scopes.ts";
 import { type VerifyOptions, type VerifyReport, verifyStore } from "./verify-store.ts";
 
 export interface LocalStoreOptions extends StoreSettingsInput {
@@ -79,6 +80,7 @@ export class LocalStore {
   readonly #writer: StoreWriter;
   /** Temp roots already recorded by this store object (they last as long as the process). */
   readonly #tempRoots = new Set<string>();
+  readonly #rootScopes = new TempRootScopes();
   readonly #tempRootsOnAdd: boolean;
   #closed = false;
 
@@ -462,14 +464,31 @@ export class LocalStore {
   }
 
   addTempRoots(paths: Iterable<string>): void {
-    const fresh = [...paths].filter((p) => !this.#tempRoots.has(p));
+    const all = [...paths];
+    for (const p of all) this.storeDir.parsePath(p);
+    this.#rootScopes.note(all);
+    const fresh = all.filter((p) => !this.#tempRoots.has(p));
     if (fresh.length === 0) return;
-    for (const p of fresh) this.storeDir.parsePath(p);
     const { db, stmts, owner } = this.#ctx;
     db.transaction(() => {
       for (const p of fresh) stmts.insertTempRoot.run(p, owner.pid, owner.startTime);
     }).immediate();
     for (const p of fresh) this.#tempRoots.add(p);
+  }
+
+  /**
+   * Run `body` (a resident server's session) with the temp roots it takes given back at its end,
+   * unless another scope or this process outside any still holds them.
+   */
+  withTempRootScope<T>(body: () => Promise<T>): Promise<T> {
+    return this.#rootScopes.run(body, (free) => {
+      if (this.#closed) return;
+      const { db, stmts, owner } = this.#ctx;
+      db.transaction(() => {
+        for (const p of free) stmts.deleteTempRoot.run(p, owner.pid, owner.startTime);
+      }).immediate();
+      for (const p of free) this.#tempRoots.delete(p);
+    });
   }
 
   /** Drop the temp roots of this store's owner (they also go when it exits). */

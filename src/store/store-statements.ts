@@ -59,6 +59,7 @@ export class StoreStatements {
   readonly tempRootOwners: Statement<[], ProcessIdentity>;
   readonly tempRootPaths: Statement<[], { path: string }>;
   readonly deleteTempRootsOf: Statement<[number, number]>;
+  readonly deleteTempRoot: Statement<[string, number, number]>;
   readonly allLockedPaths: Statement<[], { path: string }>;
   readonly insertGcPending: Statement<[string]>;
   readonly deleteGcPending: Statement<[string]>;
@@ -104,6 +105,9 @@ export class StoreStatements {
     this.tempRootOwners = db.prepare("SELECT DISTINCT pid, startTime FROM TempRoots");
     this.tempRootPaths = db.prepare("SELECT DISTINCT path FROM TempRoots");
     this.deleteTempRootsOf = db.prepare("DELETE FROM TempRoots WHERE pid = ? AND startTime = ?");
+    this.deleteTempRoot = db.prepare(
+      "DELETE FROM TempRoots WHERE path = ? AND pid = ? AND startTime = ?",
+    );
     this.allLockedPaths = db.prepare("SELECT path FROM PathLocks");
     this.insertGcPending = db.prepare("INSERT OR IGNORE INTO GcPending (path) VALUES (?)");
     this.deleteGcPending = db.prepare("DELETE FROM GcPending WHERE path = ?");

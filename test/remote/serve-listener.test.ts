@@ -176,6 +176,32 @@ describe("nixstate serve --listen through bin/nixstate-serve-connect", () => {
     expect(await next.end()).toBe(0);
   });
 
+  it("gives a session's temp roots back when it ends, unless another session holds them", async () => {
+    const store = stores.open({ tempRootsOnAdd: false });
+    const listener = await listen(store);
+    const a = store.addTextToStore("rooted", "rooted");
+    const b = store.addTextToStore("rooted-once", "rooted once");
+    const rooted = (path: string) =>
+      store.database.prepare("SELECT 1 FROM TempRoots WHERE path = ?").all(path).length > 0;
+    const first = connectProgram(store, listener.socketPath);
+    const second = connectProgram(store, listener.socketPath);
+    await first.client.connect();
+    await second.client.connect();
+    await first.client.queryValidPaths([a.path, b.path], { lock: true });
+    await second.client.queryValidPaths([a.path], { lock: true });
+    expect([rooted(a.path), rooted(b.path)]).toEqual([true, true]);
+    expect(await first.end()).toBe(0);
+    await waitFor(() => listener.sessions === 1);
+    expect([rooted(a.path), rooted(b.path)]).toEqual([true, false]);
+    // The collector may now take what no session holds.
+    await store.deletePath(b.path);
+    await expect(store.deletePath(a.path)).rejects.toThrow();
+    expect(await second.end()).toBe(0);
+    await waitFor(() => listener.sessions === 0);
+    expect(rooted(a.path)).toBe(false);
+    await store.deletePath(a.path);
+  });
+
   it("survives clients that hang up before its replies are written", async () => {
     const store = stores.open();
     const listener = await listen(store);
