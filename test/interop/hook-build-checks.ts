@@ -1,10 +1,22 @@
-// What a build through Nix's hook on a nixstate machine must leave: the output in Nix's chroot
-// store (client) with the dependency's path in it, and valid in the machine's store, with its
-// deriver.
+// A build through Nix's hook on a nixstate machine: the expression (a "remote" derivation that
+// depends on "dep" and says `message` in its log), and what it must leave: the output in Nix's
+// chroot store (client) with the dependency's path in it, and valid in the machine's store, with
+// its deriver.
 import { readFileSync } from "node:fs";
 import { basename, join } from "node:path";
 import { expect } from "vitest";
 import { LocalStore } from "../../src/store/local-store.ts";
+
+export function hookBuildExpr(message: string): string {
+  return `let dep = derivation { name = "dep"; system = builtins.currentSystem; builder = "/bin/sh"; args = [ "-c" "echo dep > $out" ]; };
+     in derivation { name = "remote"; system = builtins.currentSystem; builder = "/bin/sh";
+       args = [ "-c" "echo ${message}; echo \${dep} > $out" ]; }`;
+}
+
+/** nix-build's arguments: `expr` into the chroot store `client`, built only on `machine`. */
+export function hookBuildArgs(expr: string, client: string, machine: string): string[] {
+  return [expr, "--no-out-link", "--store", `local?root=${client}`, "-j0", "--builders", machine];
+}
 
 export function expectBuiltOnMachine(
   out: string,

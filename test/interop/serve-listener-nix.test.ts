@@ -10,7 +10,7 @@ import { nixSystem } from "../../src/builder/build-settings.ts";
 import { deleteTree } from "../../src/io/delete-tree.ts";
 import { SSH_STAND_IN } from "../fixtures/ssh-stand-in.ts";
 import { repoRoot } from "../vectors.ts";
-import { expectBuiltOnMachine } from "./hook-build-checks.ts";
+import { expectBuiltOnMachine, hookBuildArgs, hookBuildExpr } from "./hook-build-checks.ts";
 import { haveRealNix, makeNixEnv, type NixEnv } from "./real-nix.ts";
 
 describe.runIf(haveRealNix())("real Nix with a resident nixstate serve --listen", () => {
@@ -63,25 +63,11 @@ describe.runIf(haveRealNix())("real Nix with a resident nixstate serve --listen"
 
   it("builds for Nix's build hook, a session per build, logs relayed", () => {
     const client = join(nix.root, "client");
-    const expr = nix.writeExpr(
-      "r.nix",
-      `let dep = derivation { name = "dep"; system = builtins.currentSystem; builder = "/bin/sh"; args = [ "-c" "echo dep > $out" ]; };
-       in derivation { name = "remote"; system = builtins.currentSystem; builder = "/bin/sh";
-         args = [ "-c" "echo built by the resident server; echo \${dep} > $out" ]; }`,
-    );
-    const build = spawnSync(
-      "nix-build",
-      [
-        expr,
-        "--no-out-link",
-        "--store",
-        `local?root=${client}`,
-        "-j0",
-        "--builders",
-        `${url} ${nixSystem()}`,
-      ],
-      { env: nix.env, encoding: "utf8" },
-    );
+    const expr = nix.writeExpr("r.nix", hookBuildExpr("built by the resident server"));
+    const build = spawnSync("nix-build", hookBuildArgs(expr, client, `${url} ${nixSystem()}`), {
+      env: nix.env,
+      encoding: "utf8",
+    });
     expect(build.status, build.stderr).toBe(0);
     const out = build.stdout.trim();
     // The builder's output came back through the server's stderr frames.

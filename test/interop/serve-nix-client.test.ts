@@ -11,7 +11,7 @@ import { deleteTree } from "../../src/io/delete-tree.ts";
 import { LocalStore } from "../../src/store/local-store.ts";
 import { SSH_STAND_IN } from "../fixtures/ssh-stand-in.ts";
 import { repoRoot } from "../vectors.ts";
-import { expectBuiltOnMachine } from "./hook-build-checks.ts";
+import { expectBuiltOnMachine, hookBuildArgs, hookBuildExpr } from "./hook-build-checks.ts";
 import { haveRealNix, makeNixEnv, type NixEnv } from "./real-nix.ts";
 
 const EXPR = `
@@ -118,23 +118,9 @@ describe.runIf(haveRealNix())("nix copy to and from nixstate serve", () => {
       chmodSync(program, 0o755);
       remote.env.PATH = `${shimDir}:${process.env.PATH}`;
       const client = join(remote.root, "client");
-      const expr = remote.writeExpr(
-        "r.nix",
-        `let dep = derivation { name = "dep"; system = builtins.currentSystem; builder = "/bin/sh"; args = [ "-c" "echo dep > $out" ]; };
-         in derivation { name = "remote"; system = builtins.currentSystem; builder = "/bin/sh";
-           args = [ "-c" "echo built on the remote side; echo \${dep} > $out" ]; }`,
-      );
-      const out = remote
-        .run("nix-build", [
-          expr,
-          "--no-out-link",
-          "--store",
-          `local?root=${client}`,
-          "-j0",
-          "--builders",
-          `ssh://buildbox?remote-program=${program} ${nixSystem()}`,
-        ])
-        .trim();
+      const expr = remote.writeExpr("r.nix", hookBuildExpr("built on the remote side"));
+      const machine = `ssh://buildbox?remote-program=${program} ${nixSystem()}`;
+      const out = remote.run("nix-build", hookBuildArgs(expr, client, machine)).trim();
       expectBuiltOnMachine(out, client, { stateDir: serverState, storeDir: remote.storeDir });
     } finally {
       deleteTree(remote.root);
