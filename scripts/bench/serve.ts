@@ -1,5 +1,6 @@
 // `npm run bench -- serve [--small 1000] [--small-kb 8] [--mb 128] [--queries 2000]
-// [--batches 20] [--valid 200] [--builds 20] [--rounds 3] [--only a,b] [--profile DIR]`: the
+// [--batches 20] [--valid 200] [--builds 20] [--rounds 3] [--only a,b] [--profile DIR]
+// [--resident]` (nixstate's sessions through bin/nixstate-serve-connect to one resident server): the
 // `nix-store --serve` protocol served by `nixstate serve` and by real Nix 2.8's `nix-store --serve
 // --write`, each on its own store holding the same content (serve-stores.ts), driven by the same
 // clients: nixstate's ServeClient in this process over the server's stdio (one session per server
@@ -261,6 +262,7 @@ interface Options {
   rounds: number;
   only: string[] | undefined;
   profile: string | undefined;
+  resident: boolean;
 }
 
 export async function benchServe(argv: string[]): Promise<void> {
@@ -276,6 +278,7 @@ export async function benchServe(argv: string[]): Promise<void> {
     rounds: Number(arg("--rounds", "3")),
     only: argv.includes("--only") ? arg("--only", "").split(",") : undefined,
     profile: argv.includes("--profile") ? arg("--profile", "") : undefined,
+    resident: argv.includes("--resident"),
   };
   if (spawnSync("sh", ["-c", "command -v nix-store"]).status !== 0) {
     console.error("serve benchmark: needs real Nix (apt-get install -y nix-bin)");
@@ -289,7 +292,7 @@ export async function benchServe(argv: string[]): Promise<void> {
   let resident: ChildProcess | undefined;
   try {
     stores = await setUpStores(root, o);
-    if (chosen.some((m) => m.label.includes("resident"))) {
+    if (o.resident || chosen.some((m) => m.label.includes("resident"))) {
       const ns = stores.of("nixstate");
       resident = spawn(
         process.execPath,
@@ -304,9 +307,11 @@ export async function benchServe(argv: string[]): Promise<void> {
         { stdio: ["ignore", "pipe", "inherit"] },
       );
       await once(resident.stdout!, "data");
+      // `--resident`: every nixstate session goes through the connect program to that server.
+      if (o.resident) ns.argv = [ns.residentProgram!, "--serve", "--write"];
     }
     console.log(
-      `serve benchmark: ${o.small} small paths (${(stores.smallNarBytes / 1e6).toFixed(1)} MB of NAR), one of ${(stores.bigNarBytes / 1e6).toFixed(0)} MB, ${o.rounds} rounds`,
+      `serve benchmark: ${o.small} small paths (${(stores.smallNarBytes / 1e6).toFixed(1)} MB of NAR), one of ${(stores.bigNarBytes / 1e6).toFixed(0)} MB, ${o.rounds} rounds${o.resident ? "; nixstate: one resident serve --listen, each session through bin/nixstate-serve-connect" : ""}`,
     );
     const results = new Map<string, Record<Server, number[]>>(
       chosen.map((m) => [m.label, { nixstate: [], nix: [] }]),
