@@ -8,6 +8,8 @@ import type { RunListener } from "../events/run-recorder.ts";
 import { parseGoalKey } from "../machines/worker-events.ts";
 
 const POLL_MS = 100;
+/** At most this much of one log is read and sent a poll: a flood stays in its file. */
+const MOST_A_POLL = 1 << 20;
 
 export class BuildLogRelay {
   /** Bytes of each build's log already sent. */
@@ -16,9 +18,14 @@ export class BuildLogRelay {
   private timer: NodeJS.Timeout | undefined;
   private polling: Promise<void> = Promise.resolve();
 
+  /**
+   * `backlogged`: true while what was written is still queued for a slow reader (a resident
+   * server's socket); polls then send nothing, and the logs wait in their files, not in memory.
+   */
   constructor(
     private readonly logDir: string,
     private readonly write: (bytes: Uint8Array) => void,
+    private readonly backlogged: () => boolean = () => false,
   ) {}
 
   /** The builder of `drvPath` is starting: follow its log. */
@@ -37,13 +44,14 @@ export class BuildLogRelay {
 
   private async poll(): Promise<void> {
     for (const drvPath of this.running) {
+      if (this.backlogged()) return;
       const from = this.sent.get(drvPath) ?? 0;
       let file: Awaited<ReturnType<typeof open>> | undefined;
       try {
         file = await open(logPaths(this.logDir, drvPath).raw, "r");
         const { size } = await file.stat();
         if (size <= from) continue;
-        const chunk = Buffer.alloc(size - from);
+        const chunk = Buffer.alloc(Math.min(size - from, MOST_A_POLL));
         const { bytesRead } = await file.read(chunk, 0, chunk.length, from);
         this.sent.set(drvPath, from + bytesRead);
         this.write(chunk.subarray(0, bytesRead));

@@ -28,6 +28,9 @@ export interface ServeListenerOptions
   describeError?: (e: unknown) => string;
 }
 
+/** Bytes queued for a connection beyond which its builds' logs wait in their files. */
+const LOG_BACKLOG = 4 << 20;
+
 /** Unix socket paths are at most 107 bytes on Linux (sun_path is 108, with its NUL). */
 const MAX_SOCKET_PATH = 107;
 
@@ -146,6 +149,8 @@ export class ServeListener {
           write: wantsWrite,
           spawner: this.#spawner,
           log: (text) => out.send(FrameChannel.Stderr, text),
+          // A client slow to read its stderr must not make the server hold its logs in memory.
+          logBacklogged: () => socket.writableLength > LOG_BACKLOG,
         }),
       );
     } catch (e) {

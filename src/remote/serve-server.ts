@@ -55,6 +55,8 @@ export interface ServeServerOptions {
   buildSettings?: Partial<LocalBuildSettings>;
   /** Where build logs and notes go (stderr: never part of the protocol). */
   log?: (text: string | Uint8Array) => void;
+  /** True while what `log` was given is still queued (running builds' logs then wait). */
+  logBacklogged?: () => boolean;
   /** The version we announce (default 0x208, the newest we speak); Nix 2.8 announces 0x207. */
   serverVersion?: number;
   /**
@@ -356,7 +358,11 @@ class ServeSession {
       this.#spawner,
     );
     const worker = new Worker(effects, { useSubstitutes: false, keepGoing: false });
-    const logs = new BuildLogRelay(this.#store.layout.logDir, (bytes) => this.#log(bytes));
+    const logs = new BuildLogRelay(
+      this.#store.layout.logDir,
+      (bytes) => this.#log(bytes),
+      this.#options.logBacklogged,
+    );
     // Each build received is a recorded run; the log relay follows the builders it sees start.
     const record = this.#options.record ?? true;
     if (record && this.#runLog === undefined) {
