@@ -1,6 +1,7 @@
 // `nixstate nar dump|restore|ls`: NAR archives as `nix-store --dump/--restore` and `nix nar ls`.
 import { closeSync } from "node:fs";
 import type { Command } from "commander";
+import { fdChunks, readsBlocking } from "../../io/fd-chunks.ts";
 import { writeChunksToFd } from "../../io/writable-sink.ts";
 import { dumpNar } from "../../nar/nar-dump.ts";
 import { narListing, renderNarListing } from "../../nar/nar-listing.ts";
@@ -31,7 +32,8 @@ export function registerNarCommands(program: Command): void {
     )
     .argument("<dir>")
     .action(async (dir: string) => {
-      await restoreNar(process.stdin, dir);
+      // Blocking reads of a file or pipe: no turn of the event loop between the NAR's chunks.
+      await restoreNar(readsBlocking(0) ? fdChunks(0) : process.stdin, dir);
     });
   nar
     .command("ls")
