@@ -1,11 +1,11 @@
 // `nixstate nar dump|restore|ls`: NAR archives as `nix-store --dump/--restore` and `nix nar ls`.
 import { closeSync } from "node:fs";
 import type { Command } from "commander";
-import { fdChunks, readsBlocking } from "../../io/fd-chunks.ts";
 import { writeChunksToFd } from "../../io/writable-sink.ts";
 import { dumpNar } from "../../nar/nar-dump.ts";
 import { narListing, renderNarListing } from "../../nar/nar-listing.ts";
 import { restoreNar } from "../../nar/nar-restore.ts";
+import { stdinSource } from "../stdin.ts";
 import { blockingStdout, writeStdout } from "../stdout.ts";
 
 export function registerNarCommands(program: Command): void {
@@ -32,14 +32,13 @@ export function registerNarCommands(program: Command): void {
     )
     .argument("<dir>")
     .action(async (dir: string) => {
-      // Blocking reads of a file or pipe: no turn of the event loop between the NAR's chunks.
-      await restoreNar(readsBlocking(0) ? fdChunks(0) : process.stdin, dir);
+      await restoreNar(stdinSource(), dir);
     });
   nar
     .command("ls")
     .description("print the NAR listing JSON of a NAR read from stdin")
     .action(async () => {
-      const listing = await narListing(process.stdin);
+      const listing = await narListing(stdinSource());
       await writeStdout(`${renderNarListing(listing)}\n`);
     });
 }

@@ -11,6 +11,7 @@ import { importDerivations } from "../../store/nix-store-import.ts";
 import { pathInfoJson } from "../../store/path-info.ts";
 import { StoreError } from "../../store/store-errors.ts";
 import { CliUsageError } from "../cli-error.ts";
+import { stdinSource } from "../stdin.ts";
 import { writeStdout } from "../stdout.ts";
 import { addStoreOptions, type StoreCliOptions, withStore } from "../store-options.ts";
 
@@ -323,7 +324,7 @@ export function registerStoreCommands(program: Command): void {
       .description("import paths from a nix-store --export stream on stdin; print their paths"),
   ).action(async (opts: StoreCliOptions) => {
     await withStore(opts, async (s) => {
-      await writeStdout(lines(await s.importExport(new ByteReader(process.stdin))));
+      await writeStdout(lines(await s.importExport(new ByteReader(stdinSource()))));
     });
   });
 
