@@ -37,7 +37,7 @@ const MAX_SOCKET_PATH = 107;
 export class ServeListener {
   readonly #server: Server;
   readonly #options: ServeListenerOptions;
-  /** One builder spawner for every session: started with the server, not at each first build. */
+  /** One builder spawner for every session: started at the first build, then kept running. */
   readonly #spawner = new Spawner();
   readonly #sockets = new Set<Socket>();
   readonly #sessions = new Set<Promise<void>>();
