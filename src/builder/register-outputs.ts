@@ -3,14 +3,14 @@
 // (LocalDerivationGoal::registerOutputs in Nix 2.8, without CA derivations).
 
 import { createHash } from "node:crypto";
-import { copyFileSync, lstatSync, readdirSync, readFileSync, renameSync } from "node:fs";
+import { lstatSync, readdirSync, readFileSync, renameSync } from "node:fs";
 import { join } from "node:path";
 import { Hash } from "../hash/hash.ts";
 import { deleteTree } from "../io/delete-tree.ts";
 import type { AnyDerivation, BuildMode, OutputStatus } from "../machines/build-attempt.ts";
 import type { BuiltOutput } from "../protocol/build-result.ts";
 import { hintfmt, type NixHint } from "../protocol/nix-hint.ts";
-import { canonicaliseTree } from "../store/canonical-tree.ts";
+import { canonicaliseTree, giveOwnCopy } from "../store/canonical-tree.ts";
 import type { LocalStore } from "../store/local-store.ts";
 import type { PathInfoInput } from "../store/path-info.ts";
 import { renderContentAddress } from "../store-path/content-address.ts";
@@ -36,15 +36,13 @@ export interface RegisterOutputsInput {
   mode: BuildMode;
 }
 
-/** Copy regular files that have other hard links, so making them read-only touches nothing else. */
+/** Give regular files that have other hard links copies of their own, before rewriting them in place. */
 function breakHardLinks(path: string): void {
   const st = lstatSync(path);
   if (st.isDirectory()) {
     for (const name of readdirSync(path)) breakHardLinks(join(path, name));
   } else if (st.isFile() && st.nlink > 1) {
-    const tmp = `${path}.nixstate-unlink`;
-    copyFileSync(path, tmp);
-    renameSync(tmp, path);
+    giveOwnCopy(path);
   }
 }
 

@@ -9,7 +9,6 @@ import { lstatSync, type Stats, unlinkSync } from "node:fs";
 import { connect, createServer, type Server, type Socket } from "node:net";
 import { Spawner } from "../builder/spawner.ts";
 import { ByteReader } from "../io/byte-reader.ts";
-import type { LocalStore } from "../store/local-store.ts";
 import { FrameChannel, FramedOutput, SERVE_HELLO } from "./serve-frames.ts";
 import { runServeServer, type ServeServerOptions } from "./serve-server.ts";
 
@@ -17,9 +16,9 @@ export class ServeListenerError extends Error {
   override name = "ServeListenerError";
 }
 
+/** A session's options, less what the listener decides for each connection. */
 export interface ServeListenerOptions
-  extends Omit<ServeServerOptions, "write" | "log" | "spawner" | "store"> {
-  store: LocalStore;
+  extends Omit<ServeServerOptions, "write" | "log" | "logBacklogged" | "spawner"> {
   /** Where to listen. */
   socketPath: string;
   /** Whether a session may ask for `--write` (imports and builds). */

@@ -20,13 +20,18 @@ export function canonicaliseTree(path: string, opts: { breakHardLinks?: boolean 
     if ((st.mode & 0o7777) !== 0o555) chmodSync(path, 0o555);
   } else if (st.isFile()) {
     if (opts.breakHardLinks && st.nlink > 1) {
-      const tmp = `${path}.nixstate-unlink`;
-      copyFileSync(path, tmp);
-      renameSync(tmp, path);
+      giveOwnCopy(path);
       copied = true;
     }
     const mode = st.mode & 0o100 ? 0o555 : 0o444;
     if ((st.mode & 0o7777) !== mode) chmodSync(path, mode);
   }
   if (copied || st.mtimeMs !== STORE_MTIME * 1000) lutimesSync(path, st.atime, STORE_MTIME);
+}
+
+/** Replace the regular file at `path` by a copy, so it no longer shares its inode (hard links). */
+export function giveOwnCopy(path: string): void {
+  const tmp = `${path}.nixstate-unlink`;
+  copyFileSync(path, tmp);
+  renameSync(tmp, path);
 }
