@@ -2,7 +2,9 @@
 // generated tree (one large file of ~60 % of the size and 3,000 small ones, page cache warm):
 // dump to a pipe and to a file (`nix-store --dump`), restore (`nix-store --restore`), and NAR
 // hashing (`nix-hash --type sha256`). Contenders alternate within each round; medians, MB/s of
-// NAR bytes, and nixstate's throughput as a fraction of Nix's (≥ 1 is the target).
+// NAR bytes, and nixstate's throughput as a fraction of Nix's (≥ 1 is the target). A third
+// contender, the floor (scripts/bench/nar-floor.mjs), is the least a Node program does for the
+// same job: where it is below Nix, Node's own costs (start-up, its fs calls) are the limit.
 import { spawnSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -44,6 +46,8 @@ interface Contender {
    */
   nix: string;
   ours: string;
+  /** The same job for the Node floor, where there is one. */
+  floor?: string;
   /** Run before each timed command (not timed). */
   before?: string;
 }
@@ -81,6 +85,23 @@ function time(cmd: string, env: NodeJS.ProcessEnv): number {
   return ms;
 }
 
+/** Who runs in round `r`: the order turns each round so no contender always follows another. */
+function whoRuns(c: Contender, r: number): ("nix" | "ours" | "floor")[] {
+  const all = c.floor ? (["nix", "ours", "floor"] as const) : (["nix", "ours"] as const);
+  const k = r % all.length;
+  return [...all.slice(k), ...all.slice(0, k)];
+}
+
+/** The floor's NAR and hash are Nix's (else it would not be a floor of the same job). */
+function checkFloor(env: NodeJS.ProcessEnv): void {
+  time("$F dump $T | cmp -s - $N", env);
+  const ours = spawnSync("sh", ["-c", "$F hash $T"], { env }).stdout.toString().trim();
+  const nix = spawnSync("sh", ["-c", "nix-hash --type sha256 $T"], { env })
+    .stdout.toString()
+    .trim();
+  if (ours !== nix) throw new Error(`the Node floor's hash ${ours} is not Nix's ${nix}`);
+}
+
 export async function benchNar(argv: string[]): Promise<void> {
   const arg = argsOf(argv);
   const mb = Number(arg("--mb", "243"));
@@ -109,29 +130,34 @@ export async function benchNar(argv: string[]): Promise<void> {
       O: join(root, "out"),
       R: join(root, "restored"),
       X: `${process.execPath} ${repo}/bin/nixstate.js`,
+      F: `${process.execPath} ${repo}/scripts/bench/nar-floor.mjs`,
     };
     const contenders: Contender[] = [
       {
         label: "dump | pipe",
         nix: "nix-store --dump $T | cat > /dev/null",
         ours: "$X nar dump $T | cat > /dev/null",
+        floor: "$F dump $T | cat > /dev/null",
       },
       {
         label: "dump > file",
         nix: "nix-store --dump $T > $O",
         ours: "$X nar dump $T > $O",
+        floor: "$F dump $T > $O",
         before: "rm -f $O",
       },
       {
         label: "restore",
         nix: "nix-store --restore $R < $N",
         ours: "$X nar restore $R < $N",
+        floor: "$F restore $R < $N",
         before: "chmod -R u+w $R 2>/dev/null; rm -rf $R",
       },
       {
         label: "hash path",
         nix: "nix-hash --type sha256 $T",
         ours: "$X hash path --type sha256 $T",
+        floor: "$F hash $T",
       },
       {
         label: "build+scan",
@@ -154,23 +180,24 @@ export async function benchNar(argv: string[]): Promise<void> {
       `nar benchmark: tree of ${mb} MB (one large file, 3,000 small), NAR ${narMb.toFixed(0)} MB, ${rounds} rounds`,
     );
     let salt = 0;
-    const run = (c: Contender, who: "nix" | "ours"): number => {
+    type Who = "nix" | "ours" | "floor";
+    const command = (c: Contender, who: Who) =>
+      who === "nix" ? c.nix : who === "ours" ? c.ours : c.floor!;
+    const run = (c: Contender, who: Who): number => {
       if (c.before) time(c.before, env);
-      if (c.build) prepareBuild(who, `s${salt++}`);
-      return time(who === "nix" ? c.nix : c.ours, env);
+      if (c.build) prepareBuild(who === "nix" ? "nix" : "ours", `s${salt++}`);
+      return time(command(c, who), env);
     };
-    // Warm the page cache and both programs once.
-    for (const c of contenders) for (const who of ["nix", "ours"] as const) run(c, who);
+    checkFloor(env);
+    // Warm the page cache and every program once.
+    for (const c of contenders) for (const who of whoRuns(c, 0)) run(c, who);
     for (const c of contenders) {
-      const ours: number[] = [];
-      const nix: number[] = [];
+      const times: Record<Who, number[]> = { nix: [], ours: [], floor: [] };
       for (let r = 0; r < rounds; r++) {
-        for (const who of r % 2 === 0 ? (["nix", "ours"] as const) : (["ours", "nix"] as const)) {
-          (who === "nix" ? nix : ours).push(run(c, who));
-        }
+        for (const who of whoRuns(c, r)) times[who].push(run(c, who));
         if (c.build) copyFloor();
       }
-      const [a, b] = [median(ours), median(nix)];
+      const [a, b] = [median(times.ours), median(times.nix)];
       const mbps = (ms: number) => (narMb / (ms / 1000)).toFixed(0);
       const s = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
       if (c.build) {
@@ -181,8 +208,9 @@ export async function benchNar(argv: string[]): Promise<void> {
         );
         continue;
       }
+      const f = median(times.floor);
       console.log(
-        `${c.label.padEnd(12)} nixstate ${s(a)} (${mbps(a)} MB/s) | nix ${s(b)} (${mbps(b)} MB/s) | throughput nixstate/nix ${(b / a).toFixed(2)}`,
+        `${c.label.padEnd(12)} nixstate ${s(a)} (${mbps(a)} MB/s) | Node floor ${s(f)} (${mbps(f)} MB/s) | nix ${s(b)} (${mbps(b)} MB/s) | throughput nixstate/nix ${(b / a).toFixed(2)}, floor/nix ${(b / f).toFixed(2)}, nixstate/floor ${(f / a).toFixed(2)}`,
       );
     }
   } finally {

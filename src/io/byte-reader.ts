@@ -4,13 +4,29 @@
 // can be taken back (`takeBuffered`, `rest`) for the next consumer of the same stream.
 //
 // Returned Buffers may be views into the source's chunks (no copy): the source must not reuse its
-// buffers, which Node streams never do. A ByteReader is not re-entrant: finish (or abandon) one
-// read, including a `readChunks` iteration, before starting the next.
+// buffers, which Node streams never do, unless it is a RecyclingSource. A ByteReader is not
+// re-entrant: finish (or abandon) one read, including a `readChunks` iteration, before starting
+// the next.
 
 import { NonZeroPaddingError, UnexpectedEndError, ValueTooLargeError } from "./read-errors.ts";
 import { paddingLength } from "./wire-padding.ts";
 
 export type ByteSource = AsyncIterable<Uint8Array> | Iterable<Uint8Array>;
+
+/**
+ * A source that fills its buffers again: the reader gives each chunk back (`recycle`) once it has
+ * consumed all of it, before it asks for the next, and in return copies every value it hands out
+ * except `readChunks`' pieces, which are valid only until the next one is asked for. Reading into
+ * buffers the process already has spares the page faults of fresh memory: for a 254 MB NAR on
+ * stdin, 0.32 s → 0.12 s of reading.
+ */
+export interface RecyclingSource extends Iterable<Uint8Array> {
+  recycle(chunk: Buffer): void;
+}
+
+function isRecycling(source: ByteSource): source is RecyclingSource {
+  return typeof (source as Partial<RecyclingSource>).recycle === "function";
+}
 
 const EMPTY = Buffer.alloc(0);
 const TWO_POW_32 = 2 ** 32;
@@ -41,6 +57,10 @@ export class ByteReader {
   #buffered = 0;
   #ended = false;
   #offset = 0;
+  /** The source's chunks not yet given back (only for a RecyclingSource). */
+  readonly #lent: WeakSet<Buffer> | undefined;
+  /** Chunks consumed whole, given back at the next pull (a streamed piece is in use till then). */
+  #consumed: Buffer[] = [];
 
   /**
    * Called with every byte range as it is consumed (reads, padding, skips, streamed chunks; not
@@ -50,6 +70,7 @@ export class ByteReader {
 
   constructor(source: ByteSource) {
     this.#source = source;
+    this.#lent = isRecycling(source) ? new WeakSet() : undefined;
   }
 
   /** A reader over bytes already in memory. */
@@ -71,7 +92,7 @@ export class ByteReader {
   async readExact(n: number, expected = "bytes"): Promise<Buffer> {
     if (n === 0) return EMPTY;
     if (this.#buffered < n) await this.#fill(n, expected, this.#offset);
-    return this.#take(n);
+    return this.#own(this.#take(n));
   }
 
   /**
@@ -108,7 +129,7 @@ export class ByteReader {
     const length = this.#takeU64(maxLength, `length of ${expected}`, start);
     const pad = paddingLength(length);
     if (this.#buffered < length + pad) await this.#fill(length + pad, expected, this.#offset);
-    const bytes = length === 0 ? EMPTY : this.#take(length);
+    const bytes = length === 0 ? EMPTY : this.#own(this.#take(length));
     if (pad !== 0) this.#takePadding(pad, expected);
     return bytes;
   }
@@ -132,7 +153,7 @@ export class ByteReader {
     for (let i = end; i < end + pad; i++) {
       if (chunk[i] !== 0) return undefined; // readString reports it
     }
-    const bytes = length === 0 ? EMPTY : chunk.subarray(pos + 8, end);
+    const bytes = length === 0 ? EMPTY : this.#own(chunk.subarray(pos + 8, end));
     if (this.tap !== undefined) this.tap(chunk.subarray(pos, end + pad));
     this.#consume(8 + length + pad, available);
     return bytes;
@@ -140,8 +161,9 @@ export class ByteReader {
 
   /**
    * Stream `n` bytes through without buffering them: yields views of the source's chunks as they
-   * arrive. Bytes count as consumed as soon as they are yielded, so abandoning the iteration leaves
-   * the reader consistent (positioned after the last yielded chunk).
+   * arrive (from a RecyclingSource, valid until the next is asked for). Bytes count as consumed as
+   * soon as they are yielded, so abandoning the iteration leaves the reader consistent (positioned
+   * after the last yielded chunk).
    */
   async *readChunks(n: number, expected = "bytes"): AsyncGenerator<Buffer, void, undefined> {
     const start = this.#offset;
@@ -229,6 +251,10 @@ export class ByteReader {
   /** Pull one chunk from the source; false once it is exhausted. */
   async #pull(): Promise<boolean> {
     if (this.#ended) return false;
+    if (this.#consumed.length > 0) {
+      for (const chunk of this.#consumed) (this.#source as RecyclingSource).recycle(chunk);
+      this.#consumed = [];
+    }
     if (this.#iterator === undefined) {
       const source = this.#source;
       this.#iterator =
@@ -245,8 +271,14 @@ export class ByteReader {
     if (chunk.length > 0) {
       this.#chunks.push(chunk);
       this.#buffered += chunk.length;
+      this.#lent?.add(chunk);
     }
     return true;
+  }
+
+  /** A value to hand out: from a RecyclingSource, a copy (its chunk will be filled again). */
+  #own(bytes: Buffer): Buffer {
+    return this.#lent === undefined ? bytes : Buffer.from(bytes);
   }
 
   /** Pull until `n` bytes are buffered, or fail naming the item that starts at `start`. */
@@ -296,7 +328,10 @@ export class ByteReader {
       return;
     }
     this.#pos = 0;
+    const done = this.#chunks[this.#head]!;
     this.#chunks[this.#head++] = EMPTY; // release the chunk now, not at the next compaction
+    // Only chunks pulled from the source go back to it (not `unread` bytes, not handed-out ones).
+    if (this.#lent?.delete(done)) this.#consumed.push(done);
     if (this.#head === this.#chunks.length) {
       this.#chunks.length = 0;
       this.#head = 0;

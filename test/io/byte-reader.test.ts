@@ -11,7 +11,7 @@ import {
   UnexpectedEndError,
   ValueTooLargeError,
 } from "../../src/io/read-errors.ts";
-import { countingSource, inChunks, oneByteAtATime } from "./chunked-source.ts";
+import { countingSource, inChunks, oneByteAtATime, scribblingSource } from "./chunked-source.ts";
 
 async function collect(chunks: AsyncIterable<Uint8Array>): Promise<Buffer> {
   const parts: Uint8Array[] = [];
@@ -106,6 +106,60 @@ describe("ByteReader", () => {
         },
       ),
     );
+  });
+
+  it("from a source that refills its buffers, hands out values that stay intact (property)", async () => {
+    const message = sampleMessage();
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.integer({ min: 1, max: 20 }), { minLength: 1 }),
+        async (sizes) => {
+          const { source, recycled } = scribblingSource(message, sizes);
+          const { end: _, ...withoutEnd } = expectedSample;
+          const reader = new ByteReader(source);
+          // Values kept as Buffers and only read at the end, after later reads refilled buffers;
+          // streamed pieces copied as they come (they are only valid until the next).
+          const kept = {
+            a: await reader.readU64(),
+            b: await reader.readString(100),
+            c: await reader.readString(100),
+            d: reader.tryReadString(100) ?? (await reader.readString(100)),
+            e: await reader.readU64(),
+            f: [] as Buffer[],
+            g: Buffer.alloc(0) as Buffer,
+          };
+          for await (const piece of reader.readChunks(20)) kept.f.push(Buffer.from(piece));
+          kept.g = await reader.readString(10);
+          expect(await reader.atEnd()).toBe(true);
+          expect({
+            ...kept,
+            b: kept.b.toString(),
+            c: kept.c.toString(),
+            d: kept.d.toString(),
+            f: Buffer.concat(kept.f).toString(),
+            g: [...kept.g],
+          }).toEqual(withoutEnd);
+          // Every buffer but the last went back to the source.
+          if (message.length > Math.max(...sizes)) expect(recycled()).toBeGreaterThan(0);
+        },
+      ),
+    );
+  });
+
+  it("gives back no chunk it handed over (takeBuffered) or that was unread", async () => {
+    const message = sampleMessage();
+    const { source, recycled } = scribblingSource(message, [16]);
+    const reader = new ByteReader(source);
+    const first = await reader.readExact(4);
+    reader.unread(first);
+    await reader.readExact(6);
+    const handed = reader.takeBuffered();
+    const before = Buffer.concat(handed);
+    await reader.readExact(16); // a chunk consumed whole: given back at the next pull
+    expect(recycled()).toBe(0);
+    await reader.readExact(1);
+    expect(Buffer.concat(handed).equals(before)).toBe(true);
+    expect(recycled()).toBe(1);
   });
 
   it("readExact returns views within a chunk and copies across chunks", async () => {

@@ -5,7 +5,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fc, test } from "@fast-check/vitest";
 import { describe, expect, it } from "vitest";
-import { fdChunks, readsBlocking } from "../../src/io/fd-chunks.ts";
+import { ByteReader } from "../../src/io/byte-reader.ts";
+import { fdChunks, RecycledFdChunks, readsBlocking } from "../../src/io/fd-chunks.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "nixstate-fd-chunks-"));
 
@@ -22,6 +23,31 @@ describe("fdChunks", () => {
         expect(Buffer.concat(chunks).equals(Buffer.from(bytes))).toBe(true);
         // Fresh buffers: no two chunks share memory.
         expect(new Set(chunks.map((c) => c.buffer)).size).toBe(chunks.length);
+      } finally {
+        closeSync(fd);
+      }
+    },
+  );
+
+  test.prop([fc.uint8Array({ maxLength: 1_500_000 })], { numRuns: 20 })(
+    "reads a file whole into buffers a ByteReader gives back",
+    async (bytes) => {
+      const file = join(dir, "r");
+      writeFileSync(file, bytes);
+      const fd = openSync(file, "r");
+      try {
+        const source = new RecycledFdChunks(fd);
+        const reader = new ByteReader(source);
+        const got: Buffer[] = [];
+        const memory = new Set<ArrayBufferLike>();
+        for await (const chunk of reader.readChunks(bytes.length)) {
+          memory.add(chunk.buffer);
+          got.push(Buffer.from(chunk)); // a piece is valid until the next one
+        }
+        expect(await reader.atEnd()).toBe(true);
+        expect(Buffer.concat(got).equals(Buffer.from(bytes))).toBe(true);
+        // 256 KiB chunks: beyond two of them, buffers are filled again, not allocated anew.
+        if (bytes.length > 3 * 256 * 1024) expect(memory.size).toBeLessThan(got.length);
       } finally {
         closeSync(fd);
       }
