@@ -88,7 +88,8 @@ async function writeNar(
   let size = 0;
   const handle = await open(file, "wx");
   try {
-    for await (const chunk of dumpNar(realPath)) {
+    // Each chunk is written (awaited) before the next is read into the same buffer.
+    for await (const chunk of dumpNar(realPath, { reuseBuffers: true })) {
       sha256.update(chunk);
       if (own !== sha256) own.update(chunk);
       size += chunk.length;

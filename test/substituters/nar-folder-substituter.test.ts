@@ -43,7 +43,8 @@ async function sourceStore() {
   const dir = join(stores.freshDir("tree"));
   mkdirSync(join(dir, "bin"), { recursive: true });
   writeFileSync(join(dir, "bin", "run"), "#!/bin/sh\n", { mode: 0o755 });
-  writeFileSync(join(dir, "data"), "x".repeat(100_000));
+  // Larger than the dumper's 64 KiB pieces, each piece different (a reused buffer must not show).
+  writeFileSync(join(dir, "data"), Buffer.from(Array.from({ length: 300_000 }, (_, i) => i % 251)));
   const t = (await store.addToStore(dir, { name: "tree" })).path;
   return { store, a, b, t };
 }
