@@ -140,6 +140,15 @@ export class LocalBuildEffects extends StoreQueryEffects implements WorkerEffect
     return this.spawner.locksReleased();
   }
 
+  /**
+   * Start the builder spawner now, when builds are known to come: its process then starts while
+   * the goals are set up instead of when the first one locks its outputs (~70 ms of a one-build
+   * run, BENCHMARKS.md). Not before that is known: a run with nothing to build never starts it.
+   */
+  startSpawner(): void {
+    this.spawner.start();
+  }
+
   /** Paths Nix holds as valid in a store whose files are shared with it are valid here too. */
   shareStoreWith(adopter: NixStoreAdopter): void {
     this.adopter = adopter;

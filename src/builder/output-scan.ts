@@ -63,7 +63,8 @@ export async function scanOutput(
     size += b.length;
   };
   // Each chunk is done with before the next (the rewriter and scanner copy what they keep).
-  for await (const chunk of dumpNar(path, { reuseBuffers: true })) feed(rewriter ? rewriter.push(chunk) : chunk);
+  for await (const chunk of dumpNar(path, { reuseBuffers: true }))
+    feed(rewriter ? rewriter.push(chunk) : chunk);
   if (rewriter) feed(rewriter.end());
   const narHash = new Hash("sha256", sha.digest());
   const result: OutputScan = { narHash, narSize: size, references: scanner.result() };

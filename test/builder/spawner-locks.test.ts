@@ -130,4 +130,28 @@ describe.each([
       /cannot open lock file '\/proc\/nixstate-no\/x.lock'/,
     );
   });
+
+  it("starts before any request, without waiting for it when no lock was taken", async () => {
+    const c = new Spawner(kind);
+    const before = childrenRunning(command).length;
+    try {
+      c.start();
+      // Started, not yet answering: a run with nothing to build does not wait for it to be up.
+      expect(childrenRunning(command).length).toBe(before + 1);
+      let settled = false;
+      void c.locksReleased().then(() => {
+        settled = true;
+      });
+      await Promise.resolve();
+      await Promise.resolve();
+      expect(settled).toBe(true);
+      // Once a lock was taken, locksReleased waits for the spawner's answer.
+      const p = join(dir, "started");
+      (await c.tryLockFiles([p]))!.release();
+      await c.locksReleased();
+      expect(existsSync(`${p}.lock`)).toBe(false);
+    } finally {
+      c.close();
+    }
+  });
 });

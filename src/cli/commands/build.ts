@@ -307,6 +307,7 @@ export async function buildCommand(
         ]);
       }
       if (o.dryRun) return 0;
+      if (plan.length > 0 && maxJobs > 0) effects.startSpawner();
       return runBuild(store, effects, targets, mode, o, { ...invocation, args });
     });
     return code;
