@@ -4,7 +4,7 @@
 // (better-sqlite3, esbuild), tsx (only for .ts build files), what is loaded on first use (execa,
 // log-update, ws), and xstate, whose machine definitions name guards by their functions' names
 // (`and`), which bundling renames where names clash (keeping every name costs as much as loading
-// xstate on its own). execa, which every build loads (the spawner), gets a bundle of its own,
+// xstate on its own). execa, which remote builds load (the serve transport), gets a bundle of its own,
 // dist/vendor/execa.mjs: one file for Node to load instead of ~150 modules (~100 → ~25 ms here).
 import { rmSync, writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";

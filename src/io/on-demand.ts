@@ -26,7 +26,7 @@ const execaModule = onDemand<Execa>(
     : fileURLToPath(new URL("vendor/execa.mjs", __nixstateDist)),
 );
 
-/** execa (~150 modules, ~100 ms; ~25 ms bundled): only builds (the spawner) and remote builds start processes. */
+/** execa (~150 modules, ~100 ms; ~25 ms bundled): only remote builds start processes through it. */
 export const execa: Execa["execa"] = ((...args: unknown[]) =>
   (execaModule().execa as (...a: unknown[]) => unknown)(...args)) as Execa["execa"];
 
