@@ -5,6 +5,7 @@ import { benchNar } from "./nar.ts";
 import { benchRecord } from "./record.ts";
 import { benchRemote } from "./remote.ts";
 import { benchServe } from "./serve.ts";
+import { benchServeLatency } from "./serve-latency.ts";
 import { benchStartup } from "./startup.ts";
 import { benchView } from "./view.ts";
 
@@ -18,6 +19,7 @@ const benches: Record<string, (argv: string[]) => Promise<void>> = {
   startup: benchStartup,
   view: benchView,
   serve: benchServe,
+  "serve-latency": benchServeLatency,
 };
 const bench = benches[name ?? ""];
 if (!bench) {
