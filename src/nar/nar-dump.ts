@@ -8,6 +8,7 @@
 import {
   closeSync,
   constants,
+  type Dirent,
   fstatSync,
   lstatSync,
   openSync,
@@ -37,10 +38,29 @@ const OPEN_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBL
 
 interface OpenDirectory {
   path: Buffer;
-  /** Entry names in byte order (Buffer.compare, as Nix sorts std::string). */
-  names: Buffer[];
+  /** Entries in byte order of their names (Buffer.compare, as Nix sorts std::string). */
+  entries: Dirent<Buffer>[];
   next: number;
 }
+
+/** What readdir says an entry is, when it says (else lstat is asked). */
+type Kind = "directory" | "file" | "symlink" | undefined;
+
+function kindOf(entry: Dirent<Buffer>): Kind {
+  if (entry.isFile()) return "file";
+  if (entry.isDirectory()) return "directory";
+  if (entry.isSymbolicLink()) return "symlink";
+  return undefined; // another type (refused below, after lstat), or the file system did not say
+}
+
+function kindOfStats(stats: Stats): Kind {
+  if (stats.isDirectory()) return "directory";
+  if (stats.isSymbolicLink()) return "symlink";
+  if (stats.isFile()) return "file";
+  return undefined;
+}
+
+const byName = (a: Dirent<Buffer>, b: Dirent<Buffer>) => Buffer.compare(a.name, b.name);
 
 export interface DumpOptions {
   /**
@@ -75,43 +95,53 @@ export async function* dumpNar(
   const open: OpenDirectory[] = [];
   out.bytes(NAR_RUNS.magic);
   let current: Buffer | undefined = typeof path === "string" ? Buffer.from(path) : path;
+  // The root's kind comes from lstat; entries' from readdir, which spares an lstat a file (the
+  // opens below still refuse what changed meanwhile: O_NOFOLLOW, fstat, readdir of a non-directory).
+  let kind: Kind;
   while (current !== undefined) {
-    const stats = lstatSync(current);
-    if (stats.isDirectory()) {
+    if (kind === undefined) {
+      const stats = lstatSync(current);
+      kind = kindOfStats(stats);
+      if (kind === undefined) throw new UnsupportedFileTypeError(current, fileTypeName(stats));
+    }
+    if (kind === "directory") {
       out.bytes(NAR_RUNS.directory);
-      const names = readdirSync(current, { encoding: "buffer" }).sort(Buffer.compare);
-      open.push({ path: current, names, next: 0 });
+      const entries = readdirSync(current, { encoding: "buffer", withFileTypes: true });
+      open.push({ path: current, entries: entries.sort(byName), next: 0 });
     } else {
-      if (stats.isSymbolicLink()) {
+      if (kind === "symlink") {
         const target = readlinkSync(current, { encoding: "buffer" });
         out.bytes(NAR_RUNS.symlink).string(target).bytes(NAR_RUNS.close);
-      } else if (stats.isFile()) {
+      } else {
         const large = dumpRegular(current, out);
         if (large !== undefined) {
           yield take();
           if (options.reuseBuffers) pieces ??= Buffer.allocUnsafe(REUSED_CHUNK);
           yield* dumpLargeFile(large, out, slicer, pieces);
         }
-      } else {
-        throw new UnsupportedFileTypeError(current, fileTypeName(stats));
       }
       if (open.length > 0) out.bytes(NAR_RUNS.close); // the entry's ")"
     }
-    current = nextEntry(open, out);
+    const next = nextEntry(open, out);
+    current = next?.path;
+    kind = next?.kind;
     if (out.length >= FLUSH_AT) yield take();
     if (slicer.due()) await slicer.yieldToEventLoop();
   }
   if (options.writer === undefined) yield take();
 }
 
-/** Write the entry header of the next entry to dump and return its path; close finished dirs. */
-function nextEntry(open: OpenDirectory[], out: ByteWriter): Buffer | undefined {
+/** Write the next entry's header and return its path and kind; close finished directories. */
+function nextEntry(
+  open: OpenDirectory[],
+  out: ByteWriter,
+): { path: Buffer; kind: Kind } | undefined {
   while (open.length > 0) {
     const directory = open[open.length - 1]!;
-    if (directory.next < directory.names.length) {
-      const name = directory.names[directory.next++]!;
-      out.bytes(NAR_RUNS.entry).string(name).bytes(NAR_RUNS.node);
-      return Buffer.concat([directory.path, SLASH, name]);
+    if (directory.next < directory.entries.length) {
+      const entry = directory.entries[directory.next++]!;
+      out.bytes(NAR_RUNS.entry).string(entry.name).bytes(NAR_RUNS.node);
+      return { path: Buffer.concat([directory.path, SLASH, entry.name]), kind: kindOf(entry) };
     }
     open.pop();
     out.bytes(NAR_RUNS.close);
