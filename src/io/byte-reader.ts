@@ -137,9 +137,10 @@ export class ByteReader {
   /**
    * `readString` without waiting: the string when it lies entirely in the current chunk, else
    * undefined with nothing consumed (then call `readString`, which also reports any error). Lets
-   * hot loops such as the NAR parser skip an await per token.
+   * hot loops such as the NAR parser skip an await per token. `transient`: the caller is done
+   * with the bytes before its next read, so a RecyclingSource's chunk need not be copied.
    */
-  tryReadString(maxLength: number): Buffer | undefined {
+  tryReadString(maxLength: number, transient = false): Buffer | undefined {
     const chunk = this.#chunks[this.#head];
     if (chunk === undefined) return undefined;
     const pos = this.#pos;
@@ -153,10 +154,47 @@ export class ByteReader {
     for (let i = end; i < end + pad; i++) {
       if (chunk[i] !== 0) return undefined; // readString reports it
     }
-    const bytes = length === 0 ? EMPTY : this.#own(chunk.subarray(pos + 8, end));
+    const view = chunk.subarray(pos + 8, end);
+    const bytes = length === 0 ? EMPTY : transient ? view : this.#own(view);
     if (this.tap !== undefined) this.tap(chunk.subarray(pos, end + pad));
     this.#consume(8 + length + pad, available);
     return bytes;
+  }
+
+  /**
+   * The next `n` bytes when they lie in the current chunk, consumed, as a view valid until the
+   * next read (from a RecyclingSource the chunk is filled again: copy what must outlive it); else
+   * undefined with nothing consumed. A small file's contents without a `readChunks` generator.
+   */
+  tryReadView(n: number): Buffer | undefined {
+    if (n === 0) return EMPTY;
+    const chunk = this.#chunks[this.#head];
+    if (chunk === undefined) return undefined;
+    const available = chunk.length - this.#pos;
+    if (available < n) return undefined;
+    const view = chunk.subarray(this.#pos, this.#pos + n);
+    this.#consume(n, available);
+    this.tap?.(view);
+    return view;
+  }
+
+  /**
+   * `readPadding` without waiting: true when the zero padding after a string of `length` bytes
+   * was in the current chunk and is consumed; else false with nothing consumed (then call
+   * `readPadding`, which also reports non-zero padding).
+   */
+  tryReadPadding(length: number): boolean {
+    const pad = paddingLength(length);
+    if (pad === 0) return true;
+    const chunk = this.#chunks[this.#head];
+    if (chunk === undefined) return false;
+    const available = chunk.length - this.#pos;
+    if (available < pad) return false;
+    for (let i = this.#pos; i < this.#pos + pad; i++) if (chunk[i] !== 0) return false;
+    const bytes = chunk.subarray(this.#pos, this.#pos + pad);
+    this.#consume(pad, available);
+    this.tap?.(bytes);
+    return true;
   }
 
   /**

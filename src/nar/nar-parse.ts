@@ -60,7 +60,10 @@ export interface NarVisitor {
    * A regular file. `contents` streams its bytes (views into the reader's chunks; copy what must
    * outlive the call). Read it within this call or not at all: the parser skips unread bytes.
    */
-  regular?(node: NarRegularNode, contents: AsyncIterable<Buffer>): void | Promise<void>;
+  regular?(
+    node: NarRegularNode,
+    contents: AsyncIterable<Buffer> | Iterable<Buffer>,
+  ): void | Promise<void>;
   symlink?(node: NarSymlinkNode): void | Promise<void>;
   directory?(node: NarNode): void | Promise<void>;
   directoryEnd?(node: NarNode): void | Promise<void>;
@@ -135,7 +138,7 @@ class NarParser {
         }
         const directory = open[open.length - 1]!;
         const tagStart = this.#here();
-        const tag = await this.#readTag("'entry' or ')'");
+        const tag = this.#tagNow() ?? (await this.#readTag("'entry' or ')'"));
         if (tag === ")") {
           await this.#visitor.directoryEnd?.(directory.node);
           open.pop();
@@ -161,13 +164,15 @@ class NarParser {
   async #parseEntryHeader(directory: OpenDirectory): Promise<Buffer> {
     await this.#expectTag("(", "'(' opening the directory entry");
     const tagStart = this.#here();
-    const tag = await this.#readTag("'name'");
+    const tag = this.#tagNow() ?? (await this.#readTag("'name'"));
     if (tag === "node") {
       throw new NarError("unexpected-tag", tagStart, "directory entry has 'node' before 'name'");
     }
     if (tag !== "name") throw this.#unexpected(tagStart, "'name'", tag);
     const nameStart = this.#here();
-    const name = await this.#reader.readString(this.#limits.maxNameLength, "entry name");
+    const maxName = this.#limits.maxNameLength;
+    const name =
+      this.#reader.tryReadString(maxName) ?? (await this.#reader.readString(maxName, "entry name"));
     checkName(name, nameStart);
     const previous = directory.previous;
     if (previous !== undefined) {
@@ -197,7 +202,7 @@ class NarParser {
     await this.#expectTag("(", "'(' opening a node");
     await this.#expectTag("type", "'type'");
     const typeStart = this.#here();
-    const type = await this.#readTag("a node type");
+    const type = this.#tagNow() ?? (await this.#readTag("a node type"));
     switch (type) {
       case "regular":
         await this.#parseRegular(node);
@@ -221,7 +226,7 @@ class NarParser {
   async #parseRegular(node: NarNode): Promise<void> {
     const reader = this.#reader;
     let tagStart = this.#here();
-    let tag = await this.#readTag("'executable' or 'contents'");
+    let tag = this.#tagNow() ?? (await this.#readTag("'executable' or 'contents'"));
     let executable = false;
     if (tag === "executable") {
       const markerStart = this.#here();
@@ -250,13 +255,16 @@ class NarParser {
     const visit = this.#visitor.regular;
     if (visit !== undefined) {
       const file = { ...node, executable, size, narOffset: contentsStart - this.#base };
-      await visit.call(this.#visitor, file, reader.readChunks(size, what));
+      // Most files lie in the chunk at hand: one view of them, without a generator.
+      const whole = size === 0 ? undefined : reader.tryReadView(size);
+      const contents = size === 0 ? [] : whole ? [whole] : reader.readChunks(size, what);
+      await visit.call(this.#visitor, file, contents);
     }
     const unread = contentsStart + size - reader.offset;
-    if (unread > 0) await reader.skip(unread, what);
-    await reader.readPadding(size, what);
+    if (unread > 0 && reader.tryReadView(unread) === undefined) await reader.skip(unread, what);
+    if (!reader.tryReadPadding(size)) await reader.readPadding(size, what);
     const closeStart = this.#here();
-    const close = await this.#readTag("')' closing the file");
+    const close = this.#tagNow() ?? (await this.#readTag("')' closing the file"));
     if (close === "executable") {
       throw new NarError("unexpected-tag", closeStart, "'executable' after 'contents'");
     }
@@ -300,8 +308,21 @@ class NarParser {
     }
   }
 
-  async #expectTag(tag: string, expected: string): Promise<void> {
+  /** The next tag when it is already buffered (no await), decoded; else undefined. */
+  #tagNow(): string | undefined {
+    return this.#reader.tryReadString(MAX_TAG_LENGTH, true)?.toString("latin1");
+  }
+
+  /** Resolves (or, when the tag was buffered, returns) once `tag` was read; else throws. */
+  #expectTag(tag: string, expected: string): Promise<void> | undefined {
     const start = this.#here();
+    const now = this.#tagNow();
+    if (now === undefined) return this.#expectTagLater(tag, expected, start);
+    if (now !== tag) throw this.#unexpected(start, expected, now);
+    return undefined;
+  }
+
+  async #expectTagLater(tag: string, expected: string, start: number): Promise<void> {
     const got = await this.#readTag(expected);
     if (got !== tag) throw this.#unexpected(start, expected, got);
   }

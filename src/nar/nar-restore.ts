@@ -108,21 +108,27 @@ class Restorer implements NarVisitor {
     this.#create(path, () => symlinkSync(node.target, path));
   }
 
-  async regular(node: NarRegularNode, contents: AsyncIterable<Buffer>): Promise<void> {
+  async regular(
+    node: NarRegularNode,
+    contents: AsyncIterable<Buffer> | Iterable<Buffer>,
+  ): Promise<void> {
     const path = this.#pathOf(node);
     // Like Nix: rw for everyone, plus x for everyone if executable, both minus the umask.
     const mode = node.executable ? 0o777 : 0o666;
     const fd = this.#create(path, () => openSync(path, FILE_FLAGS, mode));
     try {
-      for await (const chunk of contents) {
-        for (let written = 0; written < chunk.length; ) {
-          written += this.#fs(path, () => writeSync(fd, chunk, written, chunk.length - written));
-        }
-      }
+      if (Array.isArray(contents)) for (const chunk of contents) this.#write(fd, path, chunk);
+      else for await (const chunk of contents) this.#write(fd, path, chunk);
     } finally {
       closeSync(fd);
     }
     if (this.#slicer.due()) await this.#slicer.yieldToEventLoop();
+  }
+
+  #write(fd: number, path: Buffer, chunk: Buffer): void {
+    for (let written = 0; written < chunk.length; ) {
+      written += this.#fs(path, () => writeSync(fd, chunk, written, chunk.length - written));
+    }
   }
 
   #pathOf(node: NarNode): Buffer {

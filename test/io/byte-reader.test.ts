@@ -162,6 +162,45 @@ describe("ByteReader", () => {
     expect(recycled()).toBe(1);
   });
 
+  it("tryReadView and tryReadPadding take only what the current chunk holds (property)", async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.uint8Array({ minLength: 2, maxLength: 60 }),
+        fc.array(fc.integer({ min: 1, max: 20 }), { minLength: 1 }),
+        fc.array(fc.integer({ min: 0, max: 30 }), { minLength: 1, maxLength: 8 }),
+        async (bytes, sizes, wants) => {
+          const reader = new ByteReader(inChunks(bytes, sizes));
+          const tapped: Buffer[] = [];
+          reader.tap = (b) => tapped.push(Buffer.from(b));
+          await reader.readExact(1); // pulls the first chunk
+          for (const n of wants) {
+            const at = reader.offset;
+            const inChunk = reader.bufferedLength; // one chunk is buffered at most here
+            const view = reader.tryReadView(n);
+            if (n <= inChunk) {
+              expect(view && Buffer.from(bytes.subarray(at, at + n)).equals(view)).toBe(true);
+              expect(reader.offset).toBe(at + n);
+            } else {
+              expect(view).toBeUndefined();
+              expect(reader.offset).toBe(at);
+            }
+            const pad = (8 - (n % 8)) % 8;
+            const zeros = bytes.subarray(reader.offset, reader.offset + pad).every((b) => b === 0);
+            const before = reader.offset;
+            const took = reader.tryReadPadding(n);
+            const fits = pad <= reader.bufferedLength || pad === 0;
+            expect(took).toBe(pad === 0 || (fits && zeros && before + pad <= bytes.length));
+            expect(reader.offset).toBe(took ? before + pad : before);
+          }
+          // The tap saw every consumed byte, in order.
+          expect(Buffer.concat(tapped).equals(Buffer.from(bytes.subarray(0, reader.offset)))).toBe(
+            true,
+          );
+        },
+      ),
+    );
+  });
+
   it("readExact returns views within a chunk and copies across chunks", async () => {
     const a = Buffer.from("abcdef");
     const b = Buffer.from("ghij");
