@@ -219,7 +219,7 @@ export class Spawner {
   /** Start the spawner process now, without keeping this process alive while it is idle. */
   start(): void {
     this.ensure();
-    this.setRef(false);
+    if (this.pending.size === 0 && this.lockWaits.size === 0) this.setRef(false);
   }
 
   private ensure(): ChildProcess {
@@ -232,10 +232,6 @@ export class Spawner {
     // its builders' process groups (a SIGTERM would kill the spawner alone).
     const child = spawn(cmd, args, { stdio: ["pipe", "pipe", "inherit"] });
     this.kind = kind;
-    // A write after the spawner died fails here; its end is reported once, below.
-    child.stdin!.on("error", () => {});
-    const lines = createInterface({ input: child.stdout! });
-    lines.on("line", (line) => this.reply(kind.decode(line)));
     let ended = false;
     const end = (how: string | undefined, cause?: Error) => {
       if (ended) return;
@@ -257,14 +253,20 @@ export class Spawner {
       for (const w of this.lockWaits.values()) w[1](err);
       this.lockWaits.clear();
     };
-    // 'error' without a pid: it never ran (ENOENT, EACCES). 'close': it exited and every reply it
-    // wrote has been read.
+    // 'error' without a pid: it never ran (ENOENT, EACCES; with EMFILE not even its pipes were
+    // made). 'close': it exited and every reply it wrote has been read.
     child.on("error", (e) => {
       if (child.pid === undefined) end(undefined, e);
     });
     child.on("close", (code, signal) => {
       end(signal ?? (code === null ? undefined : `exit code ${code}`));
     });
+    // A write after the spawner died fails here; its end is reported once, above.
+    child.stdin?.on("error", () => {});
+    if (child.stdout) {
+      const lines = createInterface({ input: child.stdout });
+      lines.on("line", (line) => this.reply(kind.decode(line)));
+    }
     this.child = child;
     return child;
   }
@@ -273,7 +275,8 @@ export class Spawner {
   private setRef(on: boolean): void {
     const c = this.child;
     if (!c) return;
-    for (const h of [c, c.stdout, c.stdin] as unknown as { ref(): void; unref(): void }[]) {
+    const handles = [c, c.stdout, c.stdin].filter(Boolean); // no pipes: it could not start
+    for (const h of handles as unknown as { ref(): void; unref(): void }[]) {
       if (on) h.ref();
       else h.unref();
     }
@@ -384,7 +387,7 @@ export class Spawner {
   private send(child: ChildProcess, request: string): void {
     const later = this.later;
     this.cancelLater();
-    child.stdin!.write(later + request);
+    child.stdin?.write(later + request); // none: it could not start, and says so (see ensure)
   }
 
   /**

@@ -13,17 +13,13 @@ export function readsBlocking(fd: number): boolean {
   return st.isFile() || st.isFIFO();
 }
 
-/** The bytes of `fd` until its end, in fresh buffers (a ByteReader may keep them). */
-export function fdChunks(fd: number): Generator<Buffer> {
-  return readChunks(fd, () => Buffer.allocUnsafe(CHUNK));
-}
-
 /** Buffers given back and not filled again yet: a reader holds a few chunks at most. */
 const SPARES = 4;
 
 /**
  * The bytes of `fd` until its end, read into buffers a ByteReader gives back (RecyclingSource):
- * a chunk is filled again once the reader has consumed it.
+ * a chunk is filled again once the reader has consumed it. Iterated on its own, every chunk is a
+ * fresh buffer.
  */
 export class RecycledFdChunks implements RecyclingSource {
   readonly #fd: number;

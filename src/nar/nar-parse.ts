@@ -292,8 +292,8 @@ class NarParser {
 
   /** A short string of the grammar, decoded as latin1 (every byte maps to one char). */
   async #readTag(expected: string, code: "unexpected-tag" | "bad-magic" = "unexpected-tag") {
-    const now = this.#reader.tryReadString(MAX_TAG_LENGTH);
-    if (now !== undefined) return now.toString("latin1");
+    const now = this.#tagNow();
+    if (now !== undefined) return now;
     try {
       const bytes = await this.#reader.readString(MAX_TAG_LENGTH, expected);
       return bytes.toString("latin1");

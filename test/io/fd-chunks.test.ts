@@ -6,11 +6,11 @@ import { join } from "node:path";
 import { fc, test } from "@fast-check/vitest";
 import { describe, expect, it } from "vitest";
 import { ByteReader } from "../../src/io/byte-reader.ts";
-import { fdChunks, RecycledFdChunks, readsBlocking } from "../../src/io/fd-chunks.ts";
+import { RecycledFdChunks, readsBlocking } from "../../src/io/fd-chunks.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "nixstate-fd-chunks-"));
 
-describe("fdChunks", () => {
+describe("RecycledFdChunks", () => {
   test.prop([fc.uint8Array({ maxLength: 700_000 })], { numRuns: 20 })(
     "reads a file whole, in chunks it may keep",
     (bytes) => {
@@ -19,7 +19,7 @@ describe("fdChunks", () => {
       const fd = openSync(file, "r");
       try {
         expect(readsBlocking(fd)).toBe(true);
-        const chunks = [...fdChunks(fd)];
+        const chunks = [...new RecycledFdChunks(fd)]; // none given back: all fresh
         expect(Buffer.concat(chunks).equals(Buffer.from(bytes))).toBe(true);
         // Fresh buffers: no two chunks share memory.
         expect(new Set(chunks.map((c) => c.buffer)).size).toBe(chunks.length);
@@ -60,7 +60,7 @@ describe("fdChunks", () => {
     });
     const fd = (child.stdout as unknown as { _handle: { fd: number } })._handle.fd;
     child.stdout.pause();
-    const got = Buffer.concat([...fdChunks(fd)]);
+    const got = Buffer.concat([...new RecycledFdChunks(fd)]);
     expect(got.length).toBe(1_000_003);
     expect(got.subarray(-3).toString()).toBe("end");
   });

@@ -68,6 +68,9 @@ export function registerServeCommands(program: Command): void {
     // its buffers), unless stdout is stdin's socket.
     const fd = blockingReplyFd();
     const out = fd ?? process.stdout;
+    // Requests come through Node's stream, not stdinSource(): the session reads NARs through inner
+    // readers that hold a piece while asking for the next, which buffers given back would break;
+    // and a build needs the event loop while the session watches stdin for a hang-up.
     try {
       await withStore(o, (store) =>
         runServeServer(process.stdin, out, {
