@@ -1,6 +1,6 @@
 // Running the benchmarked programs: wall time and peak RSS of a child process, and real Nix's
 // fastest fair configuration in a private folder (see ../shared/notes/real-nix.md).
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 
@@ -64,4 +64,11 @@ export function argsOf(argv: string[]): (name: string, def: string) => string {
     const i = argv.indexOf(name);
     return i >= 0 ? argv[i + 1]! : def;
   };
+}
+
+/** Exit with a message when real Nix is not installed: `bench` is the benchmark's name. */
+export function requireNix(bench: string): void {
+  if (spawnSync("sh", ["-c", "command -v nix-store"]).status === 0) return;
+  console.error(`${bench} benchmark: needs real Nix (apt-get install -y nix-bin)`);
+  process.exit(1);
 }

@@ -11,7 +11,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { deleteTree } from "../../src/io/delete-tree.ts";
-import { argsOf, median, nixEnv } from "./bench-process.ts";
+import { argsOf, median, nixEnv, requireNix } from "./bench-process.ts";
 
 const repo = resolve(fileURLToPath(import.meta.url), "../../..");
 
@@ -106,10 +106,7 @@ export async function benchNar(argv: string[]): Promise<void> {
   const arg = argsOf(argv);
   const mb = Number(arg("--mb", "243"));
   const rounds = Number(arg("--rounds", "5"));
-  if (spawnSync("sh", ["-c", "command -v nix-store"]).status !== 0) {
-    console.error("nar benchmark: needs real Nix (apt-get install -y nix-bin)");
-    process.exit(1);
-  }
+  requireNix("nar");
   const root = mkdtempSync(join(tmpdir(), "nixstate-bench-nar-"));
   try {
     const tree = join(root, "tree");

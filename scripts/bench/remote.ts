@@ -13,7 +13,7 @@ import { fileURLToPath } from "node:url";
 import { nixSystem } from "../../src/builder/build-settings.ts";
 import { deleteTree } from "../../src/io/delete-tree.ts";
 import { LocalStore } from "../../src/store/local-store.ts";
-import { argsOf, median, nixEnv, type Run, timed } from "./bench-process.ts";
+import { argsOf, median, nixEnv, type Run, requireNix, timed } from "./bench-process.ts";
 import { dagNixExpr, dagNodes } from "./dag-graph.ts";
 import { writeDag } from "./nixstate-dag.ts";
 
@@ -27,10 +27,7 @@ export async function benchRemote(argv: string[]): Promise<void> {
   const arg = argsOf(argv);
   const n = Number(arg("--n", "100"));
   const rounds = Number(arg("--rounds", "3"));
-  if (spawnSync("sh", ["-c", "command -v nix-store"]).status !== 0) {
-    console.error("remote benchmark: needs real Nix (apt-get install -y nix-bin)");
-    process.exit(1);
-  }
+  requireNix("remote");
   const root = mkdtempSync(join(tmpdir(), "nixstate-bench-remote-"));
   chmodSync(root, 0o755);
   const storeDir = join(root, "store");

@@ -11,7 +11,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { deleteTree } from "../../src/io/delete-tree.ts";
-import { argsOf, median, nixEnv } from "./bench-process.ts";
+import { argsOf, median, nixEnv, requireNix } from "./bench-process.ts";
 
 const repo = resolve(fileURLToPath(import.meta.url), "../../..");
 
@@ -80,10 +80,7 @@ export async function benchServeLatency(argv: string[]): Promise<void> {
   const arg = argsOf(argv);
   const requests = Number(arg("--requests", "5000"));
   const rounds = Number(arg("--rounds", "3"));
-  if (spawnSync("sh", ["-c", "command -v nix-store"]).status !== 0) {
-    console.error("serve-latency benchmark: needs real Nix (apt-get install -y nix-bin)");
-    process.exit(1);
-  }
+  requireNix("serve-latency");
   const root = mkdtempSync(join(tmpdir(), "nixstate-bench-latency-"));
   try {
     const file = join(root, "hello.txt");

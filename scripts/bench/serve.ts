@@ -19,7 +19,7 @@ import { deleteTree } from "../../src/io/delete-tree.ts";
 import { NIX_2_8_DEFAULT_BUILD_OPTIONS } from "../../src/protocol/serve/build-options.ts";
 import { type ServeProcess, startServe } from "../../src/remote/serve-transport.ts";
 import { basicDrv } from "../../test/remote/serve-fixtures.ts";
-import { argsOf, median, timed } from "./bench-process.ts";
+import { argsOf, median, requireNix, timed } from "./bench-process.ts";
 import { startExportSession } from "./serve-export.ts";
 import {
   addBigPath,
@@ -280,10 +280,7 @@ export async function benchServe(argv: string[]): Promise<void> {
     profile: argv.includes("--profile") ? arg("--profile", "") : undefined,
     resident: argv.includes("--resident"),
   };
-  if (spawnSync("sh", ["-c", "command -v nix-store"]).status !== 0) {
-    console.error("serve benchmark: needs real Nix (apt-get install -y nix-bin)");
-    process.exit(1);
-  }
+  requireNix("serve");
   const root = mkdtempSync(join(tmpdir(), "nixstate-bench-serve-"));
   chmodSync(root, 0o755);
   const all = measures(o);

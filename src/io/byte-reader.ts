@@ -186,16 +186,11 @@ export class ByteReader {
    */
   tryReadPadding(length: number): boolean {
     const pad = paddingLength(length);
-    if (pad === 0) return true;
     const chunk = this.#chunks[this.#head];
-    if (chunk === undefined) return false;
-    const available = chunk.length - this.#pos;
-    if (available < pad) return false;
+    if (pad === 0) return true;
+    if (chunk === undefined || chunk.length - this.#pos < pad) return false;
     for (let i = this.#pos; i < this.#pos + pad; i++) if (chunk[i] !== 0) return false;
-    const bytes = chunk.subarray(this.#pos, this.#pos + pad);
-    this.#consume(pad, available);
-    this.tap?.(bytes);
-    return true;
+    return this.tryReadView(pad) !== undefined;
   }
 
   /**

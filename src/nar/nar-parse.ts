@@ -256,8 +256,8 @@ class NarParser {
     if (visit !== undefined) {
       const file = { ...node, executable, size, narOffset: contentsStart - this.#base };
       // Most files lie in the chunk at hand: one view of them, without a generator.
-      const whole = size === 0 ? undefined : reader.tryReadView(size);
-      const contents = size === 0 ? [] : whole ? [whole] : reader.readChunks(size, what);
+      const whole = reader.tryReadView(size);
+      const contents = whole === undefined ? reader.readChunks(size, what) : size ? [whole] : [];
       await visit.call(this.#visitor, file, contents);
     }
     const unread = contentsStart + size - reader.offset;
