@@ -26,9 +26,10 @@ function distIsFresh() {
 }
 
 if (distIsFresh()) {
-  // The bundle (scripts/bundle.mjs): an entry and a chunk per command, loaded as needed; the
-  // ~190 separate source modules would cost Node far more to resolve and compile at every start.
-  await import(new URL("dist/nixstate.mjs", root).href);
+  // The bundle (scripts/bundle.mjs): the ~190 separate source modules would cost Node far more to
+  // resolve and compile at every start.
+  const { runBundle } = await import("./run-bundle.mjs");
+  runBundle(new URL("dist/nixstate.cjs", root).pathname, process.argv.slice(2));
 } else {
   const { register } = await import("tsx/esm/api");
   register();

@@ -1,6 +1,7 @@
 // `nixstate build -f FILE [-A ATTR]`: build what a TypeScript (or JavaScript) file exports.
 import { pathToFileURL } from "node:url";
 import { DerivationError } from "../derivation/errors.ts";
+import { tsxApi } from "../io/on-demand.ts";
 import type { BuildTarget } from "../machines/build-attempt.ts";
 import type { LocalStore } from "../store/local-store.ts";
 import { sharedState } from "./brand.ts";
@@ -39,7 +40,7 @@ export async function loadFileTargets(
   shared.defaults = { storeDir: store.storeDir.path, stateDir: store.layout.stateDir };
   let mod: Record<string, unknown>;
   try {
-    const { tsImport } = await import("tsx/esm/api");
+    const { tsImport } = tsxApi();
     mod = (await tsImport(pathToFileURL(file).href, import.meta.url)) as Record<string, unknown>;
   } catch (e) {
     // "nixstate" is an ES module with top-level await: a file loaded as CommonJS cannot use it.

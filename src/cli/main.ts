@@ -18,11 +18,12 @@ function reportAndExit(e: unknown): never {
   process.exit(1);
 }
 
-try {
+async function main(): Promise<void> {
   const settings = loadSettings();
   for (const w of settings.warnings) process.stderr.write(`${w}\n`);
   const args = serveFlagToCommand(process.argv.slice(2));
   await (await makeProgram(settings, args)).parseAsync(args, { from: "user" });
-} catch (e) {
-  reportAndExit(e);
 }
+
+// Not a top-level await: the bundle is a CommonJS script (scripts/bundle.mjs), which has none.
+main().catch(reportAndExit);

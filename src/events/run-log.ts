@@ -9,6 +9,7 @@ import { join, resolve } from "node:path";
 import Database, { type Statement } from "better-sqlite3";
 import { checkUsableDirectory } from "../store/local-store.ts";
 import { currentProcess, isAlive } from "../store/process-identity.ts";
+import { sqliteAddon } from "../store/sqlite-addon.ts";
 import { eventKey, linesText, RUN_SPAN, type StoredLines } from "./batch-rows.ts";
 import { decodeLines, lastWall } from "./event-lines.ts";
 import type { KeptDrv } from "./event-values.ts";
@@ -89,7 +90,7 @@ export class RunLog {
     let db: Database.Database;
     try {
       mkdirSync(stateDir, { recursive: true });
-      db = new Database(file, { timeout: 10_000 });
+      db = new Database(file, { timeout: 10_000, nativeBinding: sqliteAddon() });
       if (db.pragma("journal_mode", { simple: true }) !== "wal") db.pragma("journal_mode = WAL");
       // No fsyncs: a killed process loses nothing it wrote (the kernel has it), and only an OS
       // crash or power loss could lose or damage the log's tail; the log is a record, never what

@@ -4,6 +4,7 @@ import { existsSync } from "node:fs";
 import { dirname, join } from "node:path";
 import Database from "better-sqlite3";
 import type { PathInfoInput } from "./path-info.ts";
+import { sqliteAddon } from "./sqlite-addon.ts";
 import { StoreDatabaseError } from "./store-errors.ts";
 import { type PathRow, pathInfoOfRow } from "./store-statements.ts";
 
@@ -46,7 +47,9 @@ export class NixDbReader {
       );
     }
     try {
-      return new NixDbReader(new Database(file, { readonly: true, fileMustExist: true }));
+      return new NixDbReader(
+        new Database(file, { readonly: true, fileMustExist: true, nativeBinding: sqliteAddon() }),
+      );
     } catch (e) {
       throw new StoreDatabaseError(
         `cannot read the Nix database '${file}': ${(e as Error).message}`,

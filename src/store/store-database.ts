@@ -3,6 +3,7 @@
 import { mkdirSync } from "node:fs";
 import Database from "better-sqlite3";
 import { MIGRATIONS, SCHEMA_VERSION } from "./schema.ts";
+import { sqliteAddon } from "./sqlite-addon.ts";
 import { StoreDatabaseError } from "./store-errors.ts";
 
 export type StoreDb = Database.Database;
@@ -14,7 +15,7 @@ export function openStoreDatabase(file: string, dir: string): StoreDb {
   mkdirSync(dir, { recursive: true });
   let db: StoreDb;
   try {
-    db = new Database(file, { timeout: BUSY_TIMEOUT_MS });
+    db = new Database(file, { timeout: BUSY_TIMEOUT_MS, nativeBinding: sqliteAddon() });
   } catch (e) {
     throw new StoreDatabaseError(
       `cannot open the store database '${file}': ${(e as Error).message}; check --state-dir and its permissions`,

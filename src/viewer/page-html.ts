@@ -4,6 +4,7 @@
 import { existsSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { esbuild } from "../io/on-demand.ts";
 import type { ViewData } from "./page/view-data.ts";
 import { PAGE_CSS } from "./page-css.ts";
 
@@ -32,7 +33,7 @@ let bundled: Promise<string> | undefined;
 export function pageScript(): Promise<string> {
   bundled ??= (async () => {
     const root = packageRoot();
-    const { build } = await import("esbuild");
+    const { build } = esbuild();
     const r = await build({
       entryPoints: [join(root, "src/viewer/page/main.ts")],
       tsconfig: join(root, "src/viewer/page/tsconfig.json"),
