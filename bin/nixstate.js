@@ -3,6 +3,7 @@
 // `npm ci`/`npm run build`), and the TypeScript sources through tsx otherwise, so an edit is never
 // run stale.
 import { readdirSync, statSync } from "node:fs";
+import { fileURLToPath } from "node:url";
 
 const root = new URL("..", import.meta.url);
 
@@ -18,7 +19,8 @@ function newestSource(dir) {
 function distIsFresh() {
   try {
     return (
-      statSync(new URL("dist/.stamp", root)).mtimeMs >= newestSource(new URL("src", root).pathname)
+      statSync(new URL("dist/.stamp", root)).mtimeMs >=
+      newestSource(fileURLToPath(new URL("src", root)))
     );
   } catch {
     return false;
@@ -29,7 +31,7 @@ if (distIsFresh()) {
   // The bundle (scripts/bundle.mjs): the ~190 separate source modules would cost Node far more to
   // resolve and compile at every start.
   const { runBundle } = await import("./run-bundle.mjs");
-  runBundle(new URL("dist/nixstate.cjs", root).pathname, process.argv.slice(2));
+  runBundle(fileURLToPath(new URL("dist/nixstate.cjs", root)), process.argv.slice(2));
 } else {
   const { register } = await import("tsx/esm/api");
   register();

@@ -50,8 +50,11 @@ await build({
   // (import.meta.resolve is only called when running from sources.)
   define: { "import.meta.url": "__nixstateUrl", "import.meta.resolve": "__nixstateResolve" },
   // dist/ itself: src/io/on-demand.ts finds the vendor bundles by it.
+  // "use strict" first: after the banner's statements, esbuild's own would be no directive, and
+  // the sources are ES modules, strict throughout (a frozen object must refuse writes).
   banner: {
     js: [
+      '"use strict";',
       'const __nixstateUrl = require("node:url").pathToFileURL(__filename).href;',
       'const __nixstateResolve = (id) => require("node:url").pathToFileURL(require.resolve(id)).href;',
       'const __nixstateDist = new URL("./", __nixstateUrl);',
@@ -67,6 +70,7 @@ await build({
   platform: "node",
   format: "cjs",
   keepNames: true,
+  banner: { js: '"use strict";' },
   minifyWhitespace: true,
   minifySyntax: true,
   legalComments: "none",
@@ -78,6 +82,9 @@ await build({
 // (src/io/on-demand.ts).
 for (const script of ["dist/nixstate.cjs", "dist/vendor/xstate.cjs"]) {
   const bytes = readFileSync(script);
+  if (!bytes.toString("latin1", 0, 13).startsWith('"use strict";')) {
+    throw new Error(`${script} does not start with "use strict": it would run in sloppy mode`);
+  }
   if (bytes.some((byte) => byte > 0x7f)) {
     throw new Error(`${script} holds bytes beyond ASCII: bin/run-bundle.mjs reads it as Latin-1`);
   }

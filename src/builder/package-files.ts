@@ -1,6 +1,6 @@
 // Files of the nixstate package itself (bin/nixstate.js, the Node spawner), found from wherever
 // this code runs: the TypeScript sources (src/…), tsc's output (dist/…) or the bundle
-// (dist/nixstate.mjs, dist/chunks/…), which sit at different depths.
+// (dist/nixstate.cjs), which sit at different depths.
 import { existsSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";

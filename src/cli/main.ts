@@ -8,6 +8,7 @@ import { loadSettings } from "./settings/settings.ts";
 // V8 lets its heap grow to up to 4x what survived the last full collection; a build's live heap is
 // small (45 MB at 10,000 goals) but its garbage is not, and a 10,000-goal build peaked at 380 MB.
 // Growing by at most 30% keeps it near what it uses (measured in BENCHMARKS.md, "Memory").
+// bin/run-bundle.mjs sets the same before compiling the bundle: keep the two equal.
 setFlagsFromString("--heap-growing-percent=30");
 
 /** Print an error the way Nix does (`error: …`) and exit 1; stack traces only on request. */
@@ -26,4 +27,16 @@ async function main(): Promise<void> {
 }
 
 // Not a top-level await: the bundle is a CommonJS script (scripts/bundle.mjs), which has none.
-main().catch(reportAndExit);
+// As with one, a command whose work never settles (the event loop emptied under it) exits 13,
+// not 0 as if it had succeeded.
+let settled = false;
+main().then(() => {
+  settled = true;
+}, reportAndExit);
+process.on("beforeExit", () => {
+  if (settled || process.exitCode !== undefined) return;
+  process.stderr.write(
+    "error: nixstate stopped before its command finished (nothing left to wait for)\n",
+  );
+  process.exitCode = 13;
+});

@@ -18,7 +18,7 @@ function onDemand<T>(id: string | (() => string)): () => T {
   };
 }
 
-/** dist/, in the bundle (scripts/bundle.mjs defines it in every output file); not from sources. */
+/** dist/, in the bundle (scripts/bundle.mjs defines it in dist/nixstate.cjs); not from sources. */
 declare const __nixstateDist: URL | undefined;
 
 type Execa = typeof import("execa");

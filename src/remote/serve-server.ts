@@ -413,9 +413,9 @@ class ServeSession {
 }
 
 /**
- * The goal machines, their effects and the run log, loaded at a session's first build: a session
- * that only queries or copies paths (`nix copy`) starts without them (~20 ms: xstate, the
- * machines' definitions).
+ * The goal machines, their effects and the run log, loaded by a session's first build (later
+ * builds find them loaded): a session that only queries or copies paths (`nix copy`) starts
+ * without them (~20 ms: xstate, the machines' definitions).
  */
 async function buildModules() {
   const [effects, log, session, worker] = await Promise.all([

@@ -30,15 +30,19 @@ function fakeDist(): string {
   mkdirSync(join(dist, "vendor"));
   writeFileSync(
     join(dist, "vendor/helper.cjs"),
-    "exports.twice = function twice(s) { return s + s; };\n",
+    '"use strict";\nexports.twice = function twice(s) { return s + s; };\n',
   );
   writeFileSync(
     join(dist, "bundle.cjs"),
     [
+      '"use strict";',
       'const { twice } = require("./vendor/helper.cjs");',
       'const path = require("node:path");',
-      "process.stdout.write(twice(process.argv.slice(2).join(',')) + ' ' + path.basename(__filename) + '\\n');",
-      "process.exitCode = 3;",
+      "const args = process.argv.slice(2);",
+      "process.stdout.write(twice(args.join(',')) + ' ' + path.basename(__filename) + '\\n');",
+      // Strict as the sources: a frozen object refuses writes (in sloppy mode, silently).
+      "try { Object.freeze({ a: 1 }).a = 2; } catch { process.stdout.write('strict\\n'); }",
+      "if (args.includes('fail')) process.exitCode = 3;",
     ].join("\n"),
   );
   // As bin/nixstate.js: the command line is the process's, after the script's own path.
@@ -49,30 +53,41 @@ function fakeDist(): string {
   return dist;
 }
 
+const CACHE_LINE = /^code cache .*\/([^/]+)\/([^/]+?)-\d+-\d+\.bin: (\w+)$/;
+
+/** The run's status, output, what it found of each script's code, and any other stderr. */
 function run(dist: string, args: string[]) {
   const r = spawnSync(process.execPath, [join(dist, "run.mjs"), ...args], {
     env: { ...process.env, NIXSTATE_DEBUG_CODE_CACHE: "1" },
     encoding: "utf8",
   });
-  const states = [
-    ...r.stderr.matchAll(/code cache .*\/([^/]+)\/([^/]+?)-\d+-\d+\.bin: (\w+)/g),
-  ].map((m) => `${m[1]}/${m[2]} ${m[3]}`);
-  return { status: r.status, stdout: r.stdout, states };
+  const lines = r.stderr.split("\n").filter((l) => l !== "");
+  const states = lines.flatMap((l) => {
+    const m = CACHE_LINE.exec(l);
+    return m ? [`${m[1]}/${m[2]} ${m[3]}`] : [];
+  });
+  const stderr = lines.filter((l) => !CACHE_LINE.test(l)).join("\n");
+  return { status: r.status, stdout: r.stdout, states, stderr };
 }
 
+/** The files of saved code for `command`. */
+const saved = (dist: string, command: string) =>
+  readdirSync(join(dist, "code-cache", command)).sort();
+
 describe("the bundle's saved code", () => {
-  it("is made by the first run of a command and taken by the next, per command", async () => {
+  it("is made by the first run of a command and taken by the next, per command", () => {
     const dist = fakeDist();
-    const first = run(dist, ["build", "x"]);
-    expect(first).toEqual({
-      status: 3,
-      stdout: "build,xbuild,x bundle.cjs\n",
+    expect(run(dist, ["build", "x"])).toEqual({
+      status: 0,
+      stdout: "build,xbuild,x bundle.cjs\nstrict\n",
       states: ["build/bundle.cjs absent", "build/helper.cjs absent"],
+      stderr: "",
     });
     expect(run(dist, ["build", "y"])).toEqual({
-      status: 3,
-      stdout: "build,ybuild,y bundle.cjs\n",
+      status: 0,
+      stdout: "build,ybuild,y bundle.cjs\nstrict\n",
       states: ["build/bundle.cjs taken", "build/helper.cjs taken"],
+      stderr: "",
     });
     // Another command has code of its own.
     expect(run(dist, ["--serve"]).states).toEqual([
@@ -82,17 +97,30 @@ describe("the bundle's saved code", () => {
     expect(run(dist, ["/some/file.json"]).states[0]).toBe("other/bundle.cjs absent");
   });
 
+  it("is not made by a run that fails", () => {
+    const dist = fakeDist();
+    expect(run(dist, ["build", "fail"]).status).toBe(3);
+    expect(run(dist, ["build"]).states).toEqual([
+      "build/bundle.cjs absent",
+      "build/helper.cjs absent",
+    ]);
+    expect(run(dist, ["build"]).states).toEqual([
+      "build/bundle.cjs taken",
+      "build/helper.cjs taken",
+    ]);
+  });
+
   it("is refused when it is not V8's, and made again", () => {
     const dist = fakeDist();
     run(dist, ["build"]);
-    const [saved] = readdirSync(join(dist, "code-cache/build")).filter((f) =>
-      f.startsWith("bundle.cjs-"),
-    );
-    writeFileSync(join(dist, "code-cache/build", saved!), "not code at all");
-    const refused = run(dist, ["build"]);
-    expect(refused.status).toBe(3);
-    expect(refused.stdout).toBe("buildbuild bundle.cjs\n");
-    expect(refused.states).toEqual(["build/bundle.cjs refused", "build/helper.cjs taken"]);
+    const [bundleCode] = saved(dist, "build").filter((f) => f.startsWith("bundle.cjs-"));
+    writeFileSync(join(dist, "code-cache/build", bundleCode!), "not code at all");
+    expect(run(dist, ["build"])).toEqual({
+      status: 0,
+      stdout: "buildbuild bundle.cjs\nstrict\n",
+      states: ["build/bundle.cjs refused", "build/helper.cjs taken"],
+      stderr: "",
+    });
     expect(run(dist, ["build"]).states).toEqual([
       "build/bundle.cjs taken",
       "build/helper.cjs taken",
@@ -107,21 +135,31 @@ describe("the bundle's saved code", () => {
     // Same length, other behaviour: V8 itself would take the old code for it.
     writeFileSync(bundle, source.replace("exitCode = 3", "exitCode = 4"));
     utimesSync(bundle, new Date(), new Date(Date.now() + 5000));
-    const r = run(dist, ["build"]);
+    const r = run(dist, ["build", "fail"]);
     expect([r.status, r.states[0]]).toEqual([4, "build/bundle.cjs absent"]);
+    run(dist, ["build"]);
     expect(run(dist, ["build"]).states[0]).toBe("build/bundle.cjs taken");
+    // The old build's code went when the new one's was saved.
+    expect(saved(dist, "build").filter((f) => f.startsWith("bundle.cjs-"))).toHaveLength(1);
   });
 
   it("is not needed: where it cannot be saved, the command runs the same", () => {
     const dist = fakeDist();
-    // A file where the cache directory would be: nothing can be written under it.
+    // A file where the cache directory would be: nothing can be made under it.
     writeFileSync(join(dist, "code-cache"), "");
     for (let i = 0; i < 2; i++) {
       expect(run(dist, ["build"])).toEqual({
-        status: 3,
-        stdout: "buildbuild bundle.cjs\n",
+        status: 0,
+        stdout: "buildbuild bundle.cjs\nstrict\n",
         states: ["build/bundle.cjs absent", "build/helper.cjs absent"],
+        stderr: "",
       });
+    }
+  });
+
+  it("belongs to scripts that run strict, as their ES-module sources did", () => {
+    for (const script of ["dist/nixstate.cjs", "dist/vendor/xstate.cjs"]) {
+      expect(readFileSync(join(repoRoot, script), "latin1").slice(0, 13)).toBe('"use strict";');
     }
   });
 
