@@ -180,6 +180,16 @@ export class ByteReader {
   }
 
   /**
+   * The unconsumed bytes of the current chunk, left unconsumed: a view valid until the next read
+   * (undefined when none are buffered). Lets a caller see whether a whole message is already here.
+   */
+  peekView(): Buffer | undefined {
+    const chunk = this.#chunks[this.#head];
+    if (chunk === undefined || chunk.length === this.#pos) return undefined;
+    return chunk.subarray(this.#pos);
+  }
+
+  /**
    * `readPadding` without waiting: true when the zero padding after a string of `length` bytes
    * was in the current chunk and is consumed; else false with nothing consumed (then call
    * `readPadding`, which also reports non-zero padding).

@@ -30,6 +30,7 @@ import {
   writePathSetReply,
 } from "../protocol/serve/serve-reply.ts";
 import { readServeRequest, type ServeRequest } from "../protocol/serve/serve-request.ts";
+import { tryReadBufferedRequest } from "../protocol/serve/serve-request-buffered.ts";
 import {
   NEWEST_SERVE_VERSION,
   NIX_2_8_SERVE_VERSION,
@@ -151,6 +152,12 @@ class ServeSession {
         if (ended) return;
       }
       if (await this.#d.atEnd()) return;
+      // A small query already here in full is read without an await a field (none is refused).
+      const buffered = tryReadBufferedRequest(this.#d);
+      if (buffered !== undefined) {
+        await this.#handle(buffered);
+        continue;
+      }
       await this.#refuseUnlessAllowed();
       let request: ServeRequest | undefined;
       try {
