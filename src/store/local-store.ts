@@ -6,6 +6,7 @@ import { existsSync, mkdirSync, readlinkSync, writeFileSync } from "node:fs";
 import { dirname, isAbsolute, join, resolve } from "node:path";
 import type { ByteReader, ByteSource } from "../io/byte-reader.ts";
 import type { StoreDir, StorePath } from "../store-path/store-path.ts";
+import { type DatabaseChanges, databaseChanges } from "./database-changes.ts";
 import { writeExport } from "./export-format.ts";
 import {
   collectGarbage,
@@ -83,6 +84,7 @@ export class LocalStore {
   readonly #rootScopes = new TempRootScopes();
   readonly #tempRootsOnAdd: boolean;
   #closed = false;
+  readonly #changes: DatabaseChanges;
 
   private constructor(
     layout: StoreLayout,
@@ -98,10 +100,12 @@ export class LocalStore {
     const realStoreDir = layout.realStoreDir;
     const logical = `${layout.storeDir.path}/`;
     const stmts = new StoreStatements(db);
+    this.#changes = databaseChanges(db, () => stmts.dataVersion.get()!);
+    const changes = this.#changes;
     this.#ctx = {
       db,
       stmts,
-      infoCache: new PathInfoCache(() => stmts.dataVersion.get()!),
+      infoCache: new PathInfoCache(() => changes.changed()),
       layout,
       storeDir: layout.storeDir,
       locks: this.locks,
@@ -155,6 +159,7 @@ export class LocalStore {
     if (this.#closed) return;
     this.#closed = true;
     this.locks.releaseAll();
+    this.#changes.close();
     this.#ctx.db.close();
   }
 

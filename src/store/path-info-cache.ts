@@ -1,8 +1,9 @@
 // Path infos already read, kept while the database is unchanged, as Nix keeps its path-info
 // cache: a serve session answering QueryPathInfos for the same paths again, or a build checking
 // the same outputs, reads SQLite and parses hashes once. Only valid paths are kept. Whether the
-// database changed is SQLite's `PRAGMA data_version`, which moves when another connection
-// commits; this connection's own deletions clear the cache where they happen (the collector).
+// database changed comes from database-changes.ts (a commit by another connection, or any commit,
+// as SQLite's WAL index shows it); this connection's own deletions also clear the cache where they
+// happen (the collector).
 // Insertions by this connection cannot change a kept info: a valid path's row never changes.
 import type { ValidPathInfo } from "./path-info.ts";
 
@@ -11,21 +12,18 @@ const DEFAULT_LIMIT = 16_384;
 
 export class PathInfoCache {
   readonly #infos = new Map<string, ValidPathInfo>();
-  readonly #dataVersion: () => number;
+  readonly #changed: () => boolean;
   readonly #limit: number;
-  #version: number | undefined;
 
-  constructor(dataVersion: () => number, limit = DEFAULT_LIMIT) {
-    this.#dataVersion = dataVersion;
+  /** `changed`: whether the database may have changed since its last call. */
+  constructor(changed: () => boolean, limit = DEFAULT_LIMIT) {
+    this.#changed = changed;
     this.#limit = limit;
   }
 
   /** Forget everything if another connection committed since the last look. */
   revalidate(): void {
-    const version = this.#dataVersion();
-    if (version === this.#version) return;
-    this.#infos.clear();
-    this.#version = version;
+    if (this.#changed()) this.#infos.clear();
   }
 
   get(path: string): ValidPathInfo | undefined {

@@ -63,7 +63,13 @@ describe("PathInfoCache", () => {
 
   it("starts afresh when the data version moves or it is full", () => {
     let version = 1;
-    const cache = new PathInfoCache(() => version, 2);
+    let seen: number | undefined;
+    const changed = () => {
+      const moved = version !== seen;
+      seen = version;
+      return moved;
+    };
+    const cache = new PathInfoCache(changed, 2);
     cache.revalidate();
     cache.add(info("/s/a"));
     cache.revalidate();
