@@ -1,9 +1,8 @@
 // Path infos already read, kept while the database is unchanged, as Nix keeps its path-info
 // cache: a serve session answering QueryPathInfos for the same paths again, or a build checking
 // the same outputs, reads SQLite and parses hashes once. Only valid paths are kept. Whether the
-// database changed comes from database-changes.ts (a commit by another connection, or any commit,
-// as SQLite's WAL index shows it); this connection's own deletions also clear the cache where they
-// happen (the collector).
+// database changed is whether another connection committed (database-changes.ts); this
+// connection's own deletions clear the cache where they happen (the collector).
 // Insertions by this connection cannot change a kept info: a valid path's row never changes.
 import type { ValidPathInfo } from "./path-info.ts";
 
@@ -15,7 +14,7 @@ export class PathInfoCache {
   readonly #changed: () => boolean;
   readonly #limit: number;
 
-  /** `changed`: whether the database may have changed since its last call. */
+  /** `changed`: whether another connection committed since its last call. */
   constructor(changed: () => boolean, limit = DEFAULT_LIMIT) {
     this.#changed = changed;
     this.#limit = limit;

@@ -70,6 +70,12 @@ function run(dist: string, args: string[]) {
   return { status: r.status, stdout: r.stdout, states, stderr };
 }
 
+/** What a run of `command` found of the bundle's code and its vendor script's. */
+const both = (command: string, state: string) => [
+  `${command}/bundle.cjs ${state}`,
+  `${command}/helper.cjs ${state}`,
+];
+
 /** The files of saved code for `command`. */
 const saved = (dist: string, command: string) =>
   readdirSync(join(dist, "code-cache", command)).sort();
@@ -80,34 +86,25 @@ describe("the bundle's saved code", () => {
     expect(run(dist, ["build", "x"])).toEqual({
       status: 0,
       stdout: "build,xbuild,x bundle.cjs\nstrict\n",
-      states: ["build/bundle.cjs absent", "build/helper.cjs absent"],
+      states: both("build", "absent"),
       stderr: "",
     });
     expect(run(dist, ["build", "y"])).toEqual({
       status: 0,
       stdout: "build,ybuild,y bundle.cjs\nstrict\n",
-      states: ["build/bundle.cjs taken", "build/helper.cjs taken"],
+      states: both("build", "taken"),
       stderr: "",
     });
     // Another command has code of its own.
-    expect(run(dist, ["--serve"]).states).toEqual([
-      "serve/bundle.cjs absent",
-      "serve/helper.cjs absent",
-    ]);
+    expect(run(dist, ["--serve"]).states).toEqual(both("serve", "absent"));
     expect(run(dist, ["/some/file.json"]).states[0]).toBe("other/bundle.cjs absent");
   });
 
   it("is not made by a run that fails", () => {
     const dist = fakeDist();
     expect(run(dist, ["build", "fail"]).status).toBe(3);
-    expect(run(dist, ["build"]).states).toEqual([
-      "build/bundle.cjs absent",
-      "build/helper.cjs absent",
-    ]);
-    expect(run(dist, ["build"]).states).toEqual([
-      "build/bundle.cjs taken",
-      "build/helper.cjs taken",
-    ]);
+    expect(run(dist, ["build"]).states).toEqual(both("build", "absent"));
+    expect(run(dist, ["build"]).states).toEqual(both("build", "taken"));
   });
 
   it("is refused when it is not V8's, and made again", () => {
@@ -121,10 +118,7 @@ describe("the bundle's saved code", () => {
       states: ["build/bundle.cjs refused", "build/helper.cjs taken"],
       stderr: "",
     });
-    expect(run(dist, ["build"]).states).toEqual([
-      "build/bundle.cjs taken",
-      "build/helper.cjs taken",
-    ]);
+    expect(run(dist, ["build"]).states).toEqual(both("build", "taken"));
   });
 
   it("is not taken for another build of the bundle, even one of the same length", () => {
@@ -151,7 +145,7 @@ describe("the bundle's saved code", () => {
       expect(run(dist, ["build"])).toEqual({
         status: 0,
         stdout: "buildbuild bundle.cjs\nstrict\n",
-        states: ["build/bundle.cjs absent", "build/helper.cjs absent"],
+        states: both("build", "absent"),
         stderr: "",
       });
     }

@@ -4,6 +4,7 @@
 // Anything else (bytes still to come, another command, a value readServeRequest would refuse)
 // gives undefined with nothing consumed, and readServeRequest reads it and reports its errors.
 import { sortBytewise } from "../../derivation/derivation.ts";
+import { paddingLength } from "../../io/wire-padding.ts";
 import type { WireDecoder } from "../wire/wire-decoder.ts";
 import { MAX_WIRE_INT } from "../wire/wire-decoder.ts";
 import { ServeCommand } from "./serve-command.ts";
@@ -36,7 +37,7 @@ class Cursor {
     const length = this.u64(this.d.maxStorePathLength);
     const { view, pos } = this;
     const end = pos + length;
-    const padded = end + ((8 - (length % 8)) % 8);
+    const padded = end + paddingLength(length);
     if (padded > view.length) throw ASYNC;
     for (let i = end; i < padded; i++) if (view[i] !== 0) throw ASYNC;
     const text = view.toString("latin1", pos, end);
